@@ -1,0 +1,387 @@
+"""Reader and writer for the Berners-Lee et al. (2023) per-unit raster files.
+
+One MATLAB file per unit and session (Neural Decoding Toolbox layout):
+
+``raster_data``
+    n_trials × 17000 array of 0/1 spikes in 1 ms bins; odour onset at column
+    5001 (1-based), odour on for 2 s.
+``raster_labels``
+    struct with per-trial cell arrays (an empty cell: no value for that trial)
+    ``stimulus_category_with_probes`` ∈ {target, nontarget, probes_comp_1..3},
+    ``stimulus_category_with_nontarg_repeats`` ∈ {target, nontarget nonrepeat,
+    nontarget repeat one|two|three} (absent in sessions without repeats),
+    ``correct_vs_error`` ∈ {correct, error}, ``lick_choice`` ∈ {right, left,
+    no lick}, ``all_licks_port_one`` / ``all_licks_port_two`` (lick times), and
+    scalars ``mouse_name`` (str) and ``day_of_behavior`` (int).
+
+A session is every unit file with the same (mouse, day). A session with
+probes or repeats is an overtraining session (the study kept those in their
+own folder).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from data_loaders._matfile import read_mat, write_mat
+from neurolearn._version import __version__
+from neurolearn.errors import LoaderError
+from neurolearn.preprocess import STUDY_DEFAULTS, filter_sessions, preprocess_session
+from neurolearn.schema import iter_sessions, make_session, session_info, to_tree
+
+__all__ = ["load_bernerslee", "write_bernerslee", "DEFAULT_LABEL_MAP", "ONSET_COLUMN",
+           "N_COLUMNS"]
+
+logger = logging.getLogger("neurolearn")
+
+ONSET_COLUMN = 5000  # 0-based column of odour onset (column 5001 in MATLAB)
+N_COLUMNS = 17000
+_PROBES_FIELD = "stimulus_category_with_probes"
+_REPEATS_FIELD = "stimulus_category_with_nontarg_repeats"
+_TRIAL_FIELDS = (_PROBES_FIELD, _REPEATS_FIELD, "correct_vs_error", "lick_choice")
+_LICK_FIELDS = ("all_licks_port_one", "all_licks_port_two")
+
+#: Class of each stimulus category: probes contain the target odorant.
+DEFAULT_LABEL_MAP: dict[str, int] = {
+    "target": 1, "nontarget": 0, "nontarget nonrepeat": 0, "nontarget repeat one": 0,
+    "nontarget repeat two": 0, "nontarget repeat three": 0, "probes_comp_1": 1,
+    "probes_comp_2": 1, "probes_comp_3": 1,
+}
+
+
+class _UnitFile:
+    """One parsed unit file, reduced to what a session needs."""
+
+    def __init__(self, path: Path, bin_edges_ms: np.ndarray):
+        try:
+            raw = read_mat(path)
+        except Exception as exc:  # scipy/h5py raise many types for a bad file
+            raise LoaderError(f"{path}: cannot read as a MATLAB v5 or v7.3 file "
+                              f"(truncated or corrupt?): {exc}") from exc
+        for key in ("raster_data", "raster_labels"):
+            if key not in raw:
+                raise LoaderError(f"{path}: missing variable `{key}`; not a Berners-Lee "
+                                  "raster file.")
+        labels = raw["raster_labels"]
+        if not isinstance(labels, dict):
+            raise LoaderError(f"{path}: `raster_labels` must be a struct.")
+        raster = np.asarray(raw["raster_data"])
+        if raster.ndim == 1:
+            raster = raster[None, :]
+        if raster.ndim != 2 or raster.dtype.kind not in "biuf":
+            raise LoaderError(f"{path}: `raster_data` must be a numeric n_trials × n_ms "
+                              f"matrix; got shape {raster.shape}, dtype {raster.dtype}.")
+        if raster.shape[1] < bin_edges_ms[-1]:
+            raise LoaderError(f"{path}: `raster_data` has {raster.shape[1]} columns; the "
+                              f"requested time window needs {int(bin_edges_ms[-1])} "
+                              f"(onset at column {ONSET_COLUMN + 1}).")
+        if not np.isfinite(raster).all() or (raster < 0).any():
+            raise LoaderError(f"{path}: `raster_data` must hold non-negative spike counts.")
+        for key in ("mouse_name", "day_of_behavior", _PROBES_FIELD):
+            if key not in labels:
+                raise LoaderError(f"{path}: `raster_labels.{key}` is missing.")
+        self.path = path
+        self.n_trials = raster.shape[0]
+        self.mouse = str(labels["mouse_name"])
+        try:
+            self.day = int(labels["day_of_behavior"])
+        except (TypeError, ValueError) as exc:
+            raise LoaderError(f"{path}: `raster_labels.day_of_behavior` must be an integer; "
+                              f"got {labels['day_of_behavior']!r}.") from exc
+        self.fields: dict[str, list[Any]] = {}
+        for key in _TRIAL_FIELDS + _LICK_FIELDS:
+            if key in labels:
+                values = labels[key]
+                if not isinstance(values, list) or len(values) != self.n_trials:
+                    n = len(values) if isinstance(values, list) else 1
+                    raise LoaderError(f"{path}: `raster_labels.{key}` has {n} entries but "
+                                      f"`raster_data` has {self.n_trials} trials.")
+                self.fields[key] = values
+        start, stop = ONSET_COLUMN + bin_edges_ms[0], ONSET_COLUMN + bin_edges_ms[-1]
+        bin_ms = int(bin_edges_ms[1] - bin_edges_ms[0])
+        self.binned = raster[:, start:stop].reshape(self.n_trials, -1, bin_ms).sum(
+            axis=2, dtype=np.int64)
+        self.total_spikes = float(raster.sum(dtype=np.float64))
+        self.spike_index = np.flatnonzero(raster)
+
+
+def _string_field(values: list[Any] | None, n: int) -> list[str]:
+    if values is None:
+        return [""] * n
+    return [v if isinstance(v, str) else "" for v in values]
+
+
+def _first_lick(unit: _UnitFile) -> np.ndarray:
+    first = np.full(unit.n_trials, np.nan)
+    for key in _LICK_FIELDS:
+        for t, v in enumerate(unit.fields.get(key, [])):
+            if not isinstance(v, str) and np.size(v):
+                first[t] = np.nanmin([first[t], float(np.min(v))])
+    return first
+
+
+def _check_agree(units: list[_UnitFile]) -> None:
+    ref = units[0]
+    for other in units[1:]:
+        if other.n_trials != ref.n_trials:
+            raise LoaderError(
+                f"session {ref.mouse} day {ref.day}: {other.path.name} has {other.n_trials} "
+                f"trials but {ref.path.name} has {ref.n_trials}; unit files of one session "
+                "must share their trials.")
+        for key in _TRIAL_FIELDS:
+            a, b = ref.fields.get(key), other.fields.get(key)
+            if (a is None) != (b is None):
+                raise LoaderError(f"session {ref.mouse} day {ref.day}: field `{key}` is in "
+                                  f"{(ref if a is not None else other).path.name} but not in "
+                                  f"{(other if a is not None else ref).path.name}.")
+            if a is not None and a != b:
+                t = next(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
+                raise LoaderError(
+                    f"session {ref.mouse} day {ref.day}: `raster_labels.{key}` disagrees "
+                    f"between {ref.path.name} and {other.path.name} at trial {t + 1} "
+                    f"({a[t]!r} vs {b[t]!r}).")
+
+
+def _duplicates(units: list[_UnitFile], threshold: float) -> tuple[list[int], list[dict]]:
+    """Exact duplicates raise; near-duplicates (cosine ≥ threshold) are reported."""
+    drop, report = [], []
+    for i in range(len(units)):
+        for j in range(i + 1, len(units)):
+            a, b = units[i].spike_index, units[j].spike_index
+            if a.size == 0 or b.size == 0:
+                continue
+            if a.size == b.size and np.array_equal(a, b):
+                raise LoaderError(f"{units[i].path} and {units[j].path} hold identical rasters: "
+                                  "a unit file is duplicated. Remove one copy.")
+            # Cosine similarity of 0/1 spike trains: coincident spikes / sqrt(n_a n_b).
+            cosine = np.intersect1d(a, b, assume_unique=True).size / np.sqrt(a.size * b.size)
+            if cosine >= threshold and j not in drop:
+                drop.append(j)
+                report.append({"unit_id": units[j].path.stem, "duplicate_of": units[i].path.stem,
+                               "cosine": round(float(cosine), 4)})
+                logger.warning("near-duplicate units %s and %s (cosine %.3f): dropped %s",
+                               units[i].path.name, units[j].path.name, cosine, units[j].path.name)
+    return drop, report
+
+
+def _session_from_units(units: list[_UnitFile], *, time: np.ndarray, bin_size: float,
+                        label_map: Mapping[str, int], near_duplicates: list[dict],
+                        directory: Path) -> xr.Dataset:
+    ref = units[0]
+    n = ref.n_trials
+    probes = _string_field(ref.fields.get(_PROBES_FIELD), n)
+    repeats = _string_field(ref.fields.get(_REPEATS_FIELD), n)
+    stimulus = [r if r.startswith("nontarget repeat") else p for p, r in
+                zip(probes, repeats, strict=True)]
+    unknown = sorted({s for s in stimulus if s not in label_map})
+    if unknown:
+        raise LoaderError(f"{ref.path}: stimulus categories {unknown} have no class in "
+                          "`label_map`; pass label_map={{category: 0 or 1}}.")
+    heldout = np.array([s.startswith("probes") or s.startswith("nontarget repeat")
+                        for s in stimulus])
+    outcome = _string_field(ref.fields.get("correct_vs_error"), n)
+    correct = np.array([1.0 if o == "correct" else 0.0 if o == "error" else np.nan
+                        for o in outcome])
+    phase = "overtraining" if heldout.any() else "training"
+    return make_session(
+        stimulus=stimulus, label=np.array([label_map[s] for s in stimulus], dtype=np.int64),
+        session=f"{ref.mouse}-d{ref.day:02d}", mouse=ref.mouse, day=ref.day, phase=phase,
+        binned=np.stack([u.binned for u in units], axis=1).astype(np.int16), time=time,
+        bin_size=bin_size, choice=_string_field(ref.fields.get("lick_choice"), n),
+        correct=correct, heldout=heldout, unit_id=[u.path.stem for u in units],
+        trial_coords={"first_lick_time": _first_lick(ref)},
+        attrs={"source": str(directory), "files": json.dumps([str(u.path) for u in units]),
+               "near_duplicate_units": json.dumps(near_duplicates)},
+    ).assign(total_spikes=("neuron", np.array([u.total_spikes for u in units]),
+                           {"long_name": "spikes over the whole raster"}))
+
+
+def load_bernerslee(
+    directory: str | Path,
+    *,
+    bin_size: float = 0.05,
+    time_window: tuple[float, float] = (-1.0, 2.5),
+    label_map: Mapping[str, int] | None = None,
+    near_duplicate_threshold: float = 0.9,
+    preprocess: bool = True,
+    min_units: int = STUDY_DEFAULTS["min_units"],
+    progress: bool = True,
+    **preprocess_kwargs: Any,
+) -> xr.DataTree:
+    """Load a directory of Berners-Lee per-unit raster ``.mat`` files.
+
+    Parameters
+    ----------
+    directory : path
+        Searched recursively for ``*.mat`` (e.g. its ``training/`` and
+        ``probes/`` folders).
+    bin_size : float, default 0.05
+        Width (s) of the time bins the 1 ms rasters are summed into.
+    time_window : (float, float), default (-1.0, 2.5)
+        Span (s from onset) kept as ``binned``; must contain the response and
+        baseline windows.
+    label_map : mapping, optional
+        Stimulus category -> class; defaults to :data:`DEFAULT_LABEL_MAP`
+        (target and probes 1, non-targets 0).
+    near_duplicate_threshold : float, default 0.9
+        Units of one session whose spike trains have cosine similarity at or
+        above this are near-duplicates (the original study removed one such
+        unit); the later file is dropped and reported in the session's
+        ``attrs["near_duplicate_units"]``.
+    preprocess : bool, default True
+        Compute ``rates`` with :func:`neurolearn.preprocess.preprocess_session`
+        and drop sessions with fewer than ``min_units`` units.
+    min_units : int, default 4
+        Sessions with fewer units after unit filtering are dropped (recorded in
+        the root ``attrs["dropped_sessions"]``).
+    progress : bool, default True
+        Show a progress bar over files.
+    **preprocess_kwargs
+        Passed to :func:`neurolearn.preprocess.preprocess_session`.
+
+    Returns
+    -------
+    DataTree
+        One node per session at ``/<mouse>/<mouse>-dDD``.
+
+    Raises
+    ------
+    LoaderError
+        For an empty directory, an unreadable or malformed file, unit files of
+        one session that disagree in trial count or labels, or duplicated unit
+        files.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise LoaderError(f"{directory}: not a directory of Berners-Lee .mat files.")
+    files = sorted(directory.rglob("*.mat"))
+    if not files:
+        raise LoaderError(f"{directory}: no .mat files found (searched recursively).")
+    start_ms, stop_ms = (round(t * 1000) for t in time_window)
+    bin_ms = round(bin_size * 1000)
+    if bin_ms < 1 or (stop_ms - start_ms) % bin_ms:
+        raise ValueError(f"time_window {time_window} s must be a whole number of bin_size "
+                         f"{bin_size} s bins (of whole ms).")
+    if start_ms < -ONSET_COLUMN:
+        raise ValueError(f"time_window starts before the raster ({-ONSET_COLUMN / 1000} s).")
+    edges_ms = np.arange(start_ms, stop_ms + 1, bin_ms)
+    time = np.round(edges_ms[:-1] / 1000.0, 9)
+    groups: dict[tuple[str, int], list[_UnitFile]] = defaultdict(list)
+    for path in tqdm(files, desc="reading unit files", disable=not progress):
+        unit = _UnitFile(path, edges_ms)
+        groups[(unit.mouse, unit.day)].append(unit)
+    label_map = dict(DEFAULT_LABEL_MAP if label_map is None else label_map)
+    sessions = []
+    for (_, _), units in sorted(groups.items()):
+        units.sort(key=lambda u: u.path.name)
+        _check_agree(units)
+        drop, report = _duplicates(units, near_duplicate_threshold)
+        kept = [u for i, u in enumerate(units) if i not in drop]
+        ds = _session_from_units(kept, time=time, bin_size=bin_size, label_map=label_map,
+                                 near_duplicates=report, directory=directory)
+        sessions.append(preprocess_session(ds, **preprocess_kwargs) if preprocess else ds)
+    attrs = {"source": str(directory), "format": "bernerslee", "neurolearn_version": __version__}
+    if preprocess:
+        return filter_sessions(sessions, min_units=min_units, attrs=attrs)
+    return to_tree(sessions, attrs=attrs)
+
+
+def _spread_counts(counts: np.ndarray, bin_ms: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_trials, n_bins) counts -> (n_trials, n_bins*bin_ms) 0/1 ms raster, same counts."""
+    if counts.max(initial=0) > bin_ms:
+        raise ValueError(f"a bin holds {int(counts.max())} spikes, more than its {bin_ms} 1-ms "
+                         "slots; a 0/1 raster cannot represent it.")
+    raster = np.zeros((*counts.shape, bin_ms), dtype=np.uint8)
+    nonzero = np.nonzero(counts)
+    k = counts[nonzero]
+    # A spike goes to the k slots with the smallest random keys of their bin.
+    keys = rng.random((k.size, bin_ms))
+    kth = np.sort(keys, axis=1)[np.arange(k.size), k - 1]
+    raster[nonzero] = keys <= kth[:, None]
+    return raster.reshape(counts.shape[0], -1)
+
+
+def write_bernerslee(tree: xr.DataTree, directory: str | Path, *, version: str = "v5",
+                     seed: int = 0, progress: bool = True) -> list[Path]:
+    """Write every unit of every session as a Berners-Lee raster ``.mat`` file.
+
+    Each bin's spike count from ``binned`` is spread over random distinct
+    1 ms slots within that bin, so re-binning the written rasters gives back
+    the same counts; columns outside the binned span hold no spikes.
+    Training sessions go to ``directory/training``, sessions with held-out
+    trials to ``directory/probes``; each file is named ``<unit_id>.mat``.
+
+    Parameters
+    ----------
+    tree : DataTree
+        Sessions with ``binned`` spike counts (e.g. from
+        :func:`data_loaders.synthetic.make_overtraining_dataset`).
+    directory : path
+        Output directory (created).
+    version : {"v5", "v7.3"}, default "v5"
+        MATLAB file version.
+    seed : int, default 0
+        Seed for the spike positions within bins.
+    progress : bool, default True
+        Show a progress bar over sessions.
+
+    Returns
+    -------
+    list of Path
+        The files written, one per unit-session.
+    """
+    directory = Path(directory)
+    rng = np.random.default_rng(seed)
+    written: list[Path] = []
+    seen: set[Path] = set()
+    for _, ds in tqdm(list(iter_sessions(tree)), desc="writing sessions", disable=not progress):
+        if "binned" not in ds.data_vars:
+            raise LoaderError(f"{session_info(ds)['session']}: write_bernerslee needs `binned` "
+                              "spike counts.")
+        info = session_info(ds)
+        bin_ms = round(float(ds["binned"].attrs["bin_size"]) * 1000)
+        start_col = ONSET_COLUMN + round(float(ds["time"].values[0]) * 1000)
+        stimulus = np.asarray(ds["stimulus"].values).astype(str)
+        has_repeats = any(s.startswith("nontarget repeat") for s in stimulus)
+        correct = np.asarray(ds["correct"].values) if "correct" in ds.coords else None
+        labels: dict[str, Any] = {
+            _PROBES_FIELD: ["nontarget" if s.startswith("nontarget") else s for s in stimulus],
+            "correct_vs_error": ["" if correct is None or np.isnan(c) else
+                                 "correct" if c else "error"
+                                 for c in (correct if correct is not None else stimulus)],
+            "lick_choice": (list(np.asarray(ds["choice"].values).astype(str))
+                            if "choice" in ds.coords else [""] * stimulus.size),
+            _LICK_FIELDS[0]: [""] * stimulus.size,
+            _LICK_FIELDS[1]: [""] * stimulus.size,
+            "mouse_name": info["mouse"],
+            "day_of_behavior": float(info["day"]),
+        }
+        if has_repeats:
+            labels[_REPEATS_FIELD] = [
+                "" if s.startswith("probes") else s if s != "nontarget" else
+                "nontarget nonrepeat" for s in stimulus]
+        folder = directory / ("probes" if ds["heldout"].values.any() else "training")
+        folder.mkdir(parents=True, exist_ok=True)
+        binned = np.asarray(ds["binned"].values)
+        for u, unit_id in enumerate(np.asarray(ds["unit_id"].values).astype(str)):
+            raster = np.zeros((stimulus.size, N_COLUMNS), dtype=np.uint8)
+            spread = _spread_counts(binned[:, u, :], bin_ms, rng)
+            raster[:, start_col:start_col + spread.shape[1]] = spread
+            # The loader takes the unit id from the file name.
+            path = folder / f"{unit_id}.mat"
+            if path in seen:
+                raise LoaderError(f"unit id {unit_id!r} occurs in two sessions; unit ids must "
+                                  "be unique across the study to be written as file names.")
+            seen.add(path)
+            write_mat(path, raster, labels, version=version)
+            written.append(path)
+    return written

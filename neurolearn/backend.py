@@ -1,0 +1,115 @@
+"""Array-namespace helpers: one code path for NumPy, CuPy and any array-API library.
+
+Numeric kernels start with ``xp = get_namespace(X)`` and use only standard
+calls, so the same function runs on NumPy, CuPy and ``array_api_strict``.
+CuPy is imported only when a caller asks for ``device="cuda"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace, is_cupy_array, is_numpy_array
+from array_api_compat import device as array_device
+
+__all__ = [
+    "get_namespace",
+    "namespace_for_device",
+    "to_device",
+    "to_numpy",
+    "make_rng",
+    "array_device",
+]
+
+
+def get_namespace(*arrays: Any) -> Any:
+    """Return the array-API namespace shared by ``arrays``.
+
+    NumPy arrays get ``array_api_compat.numpy``, CuPy arrays
+    ``array_api_compat.cupy``; arrays from different libraries raise
+    ``TypeError``.
+    """
+    return array_namespace(*arrays)
+
+
+def namespace_for_device(device: str = "cpu") -> Any:
+    """Return the namespace that computes on ``device``.
+
+    Parameters
+    ----------
+    device : {"cpu", "cuda"}
+        ``"cpu"`` gives NumPy; ``"cuda"`` gives CuPy (imported here, lazily).
+
+    Raises
+    ------
+    ValueError
+        For an unknown device name.
+    ImportError
+        When ``"cuda"`` is asked for and CuPy is not installed.
+    """
+    if device in ("cpu", "numpy"):
+        import array_api_compat.numpy as xp_numpy
+
+        return xp_numpy
+    if device in ("cuda", "gpu", "cupy"):
+        try:
+            import array_api_compat.cupy as xp_cupy
+        except ImportError as exc:  # pragma: no cover - depends on the machine
+            raise ImportError("device='cuda' needs CuPy: pip install 'neurolearn[gpu]' "
+                              "(cupy-cuda12x) or cupy-cuda13x for CUDA 13.") from exc
+        return xp_cupy
+    raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}.")
+
+
+def to_device(x: Any, device: str | Any = "cpu", *, dtype: Any = None) -> Any:
+    """Move an array to ``device``.
+
+    Parameters
+    ----------
+    x : array-like
+        NumPy, CuPy or array-API array, or nested lists.
+    device : {"cpu", "cuda"} or namespace
+        Target device name, or an array namespace to convert into (e.g.
+        ``array_api_strict``).
+    dtype : dtype, optional
+        Target dtype in the target namespace (default: keep).
+    """
+    if isinstance(device, str):
+        xp = namespace_for_device(device)
+    else:
+        xp = device
+    host = to_numpy(x)
+    if dtype is not None:
+        return xp.asarray(host, dtype=dtype)
+    return xp.asarray(host)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy any array (NumPy, CuPy, array-API) to a host NumPy array."""
+    if is_numpy_array(x):
+        return np.asarray(x)
+    if is_cupy_array(x):
+        return x.get()
+    if hasattr(x, "__dlpack__") and not isinstance(x, (list, tuple)):
+        try:
+            return np.from_dlpack(x)
+        except (TypeError, RuntimeError, BufferError):
+            pass
+    return np.asarray(x)
+
+
+def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """Return a NumPy ``Generator`` from a seed, or pass a Generator through.
+
+    Every random step in neurolearn goes through this one helper, so results
+    are reproducible from the ``seed`` recorded in the result's ``attrs``.
+    Random numbers are drawn on the host and moved with :func:`to_device`,
+    which makes NumPy and GPU runs with the same seed identical.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        raise ValueError("Pass an explicit integer `seed`: neurolearn keeps no global random "
+                         "state, so every random step must be reproducible.")
+    return np.random.default_rng(seed)

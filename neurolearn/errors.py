@@ -1,0 +1,32 @@
+"""Exception hierarchy of neurolearn.
+
+Every error a user can cause by passing the wrong data derives from
+:class:`NeurolearnError`, so ``except NeurolearnError`` catches all of them,
+and each also derives from the built-in class a generic caller would expect
+(``ValueError`` for bad values, ``OSError`` for unreadable files).
+"""
+
+__all__ = ["NeurolearnError", "SchemaError", "LoaderError", "InsufficientDataError"]
+
+
+class NeurolearnError(Exception):
+    """Base class of all neurolearn errors."""
+
+
+class SchemaError(NeurolearnError, ValueError):
+    """A Dataset or DataTree does not follow the canonical layout.
+
+    The message names the variable, coordinate or dimension at fault and what
+    was expected instead.
+    """
+
+
+class LoaderError(NeurolearnError, OSError):
+    """A recording on disk cannot be read into the canonical layout.
+
+    The message names the file (or files) and the field at fault.
+    """
+
+
+class InsufficientDataError(NeurolearnError, ValueError):
+    """There are too few trials, units, classes or sessions for an analysis."""

@@ -1,0 +1,495 @@
+"""The canonical data layout: one session is an ``xarray.Dataset``, a study an
+``xarray.DataTree`` with one node per session at ``/<mouse>/<session>``.
+
+A session Dataset holds
+
+``rates`` : float, dims ``(trial, neuron)``
+    Response of each unit on each trial (spikes/s, or z-scored spikes/s after
+    :func:`neurolearn.preprocess.preprocess_session`; ``rates.attrs["units"]``
+    says which).
+``binned`` : optional, dims ``(trial, neuron, time)``
+    Spike counts in time bins; ``time`` holds each bin's left edge in seconds
+    relative to stimulus onset and ``binned.attrs["bin_size"]`` its width (s).
+
+with coordinates on ``trial``: ``session`` (str), ``mouse`` (str), ``day``
+(int, 1-based day of training), ``phase`` (str, ``"training"`` or
+``"overtraining"``), ``stimulus`` (str), ``label`` (int class, 1 target /
+0 non-target), and optionally ``choice`` (str), ``correct`` (float 1/0, NaN
+where the trial has no outcome) and ``heldout`` (bool: probe or repeated
+stimulus, never used to train a decoder); on ``neuron``: ``unit_id`` (str,
+unique within the session).
+
+Units are not tracked across days, so sessions are never padded into one
+array: every analysis works within a session, and per-session results are
+stacked over a ``session`` dimension with :func:`stack_sessions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from neurolearn.errors import InsufficientDataError, SchemaError
+
+__all__ = [
+    "REQUIRED_TRIAL_COORDS",
+    "OPTIONAL_TRIAL_COORDS",
+    "PHASES",
+    "make_session",
+    "validate",
+    "validate_session",
+    "session_info",
+    "iter_sessions",
+    "to_tree",
+    "session_table",
+    "stack_sessions",
+    "check_classes",
+]
+
+REQUIRED_TRIAL_COORDS = ("session", "mouse", "day", "phase", "stimulus", "label")
+OPTIONAL_TRIAL_COORDS = ("choice", "correct", "heldout")
+PHASES = ("training", "overtraining")
+# Coordinates that identify the session: constant over trials.
+_SESSION_KEYS = ("session", "mouse", "day", "phase")
+
+
+def make_session(
+    rates: Any = None,
+    *,
+    stimulus: Any,
+    label: Any,
+    session: str,
+    mouse: str,
+    day: int,
+    phase: str,
+    binned: Any = None,
+    time: Any = None,
+    bin_size: float | None = None,
+    choice: Any = None,
+    correct: Any = None,
+    heldout: Any = None,
+    unit_id: Any = None,
+    trial_coords: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """Build one session in the canonical layout from plain arrays.
+
+    Parameters
+    ----------
+    rates : array of shape (n_trials, n_units), optional
+        Response of each unit on each trial (spikes/s). Required unless
+        ``binned`` is given (rates can then be computed with
+        :func:`neurolearn.preprocess.preprocess_session`).
+    stimulus : array of str, shape (n_trials,)
+        Stimulus (odour) identity of each trial.
+    label : array of int, shape (n_trials,)
+        Class of each trial (1 target, 0 non-target).
+    session, mouse : str
+        Session and animal identifiers.
+    day : int
+        Day of training, 1-based.
+    phase : {"training", "overtraining"}
+        Phase of the experiment the session belongs to.
+    binned : array of shape (n_trials, n_units, n_bins), optional
+        Spike counts per time bin.
+    time : array of shape (n_bins,), optional
+        Left edge of each bin in seconds relative to stimulus onset.
+    bin_size : float, optional
+        Bin width in seconds; defaults to the spacing of ``time``.
+    choice : array of str, shape (n_trials,), optional
+        The animal's response on each trial ("" where none was recorded).
+    correct : array of bool or float, shape (n_trials,), optional
+        Whether the response was correct (NaN where there is no outcome).
+    heldout : array of bool, shape (n_trials,), optional
+        Trials never used for training a decoder (probes, repeats). Defaults to
+        all False.
+    unit_id : array of str, shape (n_units,), optional
+        Unit identifiers; defaults to ``"<session>-u<index>"``.
+    trial_coords : mapping, optional
+        Further per-trial coordinates (name -> array of shape (n_trials,)).
+    attrs : mapping, optional
+        Dataset attributes (source, preprocessing, ...).
+
+    Returns
+    -------
+    Dataset
+        A validated session Dataset.
+
+    Raises
+    ------
+    SchemaError
+        If the arrays disagree in shape or hold invalid values.
+    """
+    if rates is None and binned is None:
+        raise SchemaError("make_session needs `rates` (trial, neuron) or `binned` "
+                          "(trial, neuron, time); got neither.")
+    data_vars: dict[str, Any] = {}
+    if rates is not None:
+        rates = np.asarray(rates, dtype=float)
+        if rates.ndim != 2:
+            raise SchemaError(f"`rates` must be 2-D (trial, neuron); got shape {rates.shape}. "
+                              "Reshape a single unit with rates[:, None].")
+        data_vars["rates"] = (("trial", "neuron"), rates, {"units": "Hz"})
+        n_trials, n_units = rates.shape
+    if binned is not None:
+        binned = np.asarray(binned)
+        if binned.ndim != 3:
+            raise SchemaError("`binned` must be 3-D (trial, neuron, time); got shape "
+                              f"{binned.shape}.")
+        if time is None:
+            raise SchemaError("`binned` needs `time`: the left edge of each bin in seconds "
+                              "relative to stimulus onset.")
+        time = np.asarray(time, dtype=float)
+        if bin_size is None:
+            if time.size < 2:
+                raise SchemaError("Give `bin_size` (s) when `binned` has a single time bin.")
+            bin_size = float(np.round(np.median(np.diff(time)), 9))
+        data_vars["binned"] = (("trial", "neuron", "time"), binned,
+                               {"units": "spike count", "bin_size": float(bin_size)})
+        if rates is not None and binned.shape[:2] != (n_trials, n_units):
+            raise SchemaError(f"`binned` has (trial, neuron) shape {binned.shape[:2]} but "
+                              f"`rates` has {(n_trials, n_units)}.")
+        n_trials, n_units = binned.shape[:2]
+
+    def per_trial(name, values, dtype=None):
+        arr = np.asarray(values, dtype=dtype)
+        if arr.ndim == 0:
+            arr = np.full(n_trials, arr.item(), dtype=arr.dtype if dtype is None else dtype)
+        if arr.shape != (n_trials,):
+            raise SchemaError(f"Coordinate `{name}` must have one value per trial "
+                              f"({n_trials}); got shape {arr.shape}.")
+        return ("trial", arr)
+
+    coords: dict[str, Any] = {
+        "session": per_trial("session", str(session), dtype=object),
+        "mouse": per_trial("mouse", str(mouse), dtype=object),
+        "day": per_trial("day", int(day), dtype=np.int64),
+        "phase": per_trial("phase", str(phase), dtype=object),
+        "stimulus": per_trial("stimulus", np.asarray(stimulus).astype(str), dtype=object),
+        "label": per_trial("label", label),
+        "heldout": per_trial("heldout", False if heldout is None else heldout, dtype=bool),
+    }
+    if choice is not None:
+        coords["choice"] = per_trial("choice", np.asarray(choice).astype(str), dtype=object)
+    if correct is not None:
+        coords["correct"] = per_trial("correct", correct, dtype=float)
+    for name, values in (trial_coords or {}).items():
+        coords[name] = per_trial(name, values)
+    if unit_id is None:
+        unit_id = [f"{session}-u{i:03d}" for i in range(n_units)]
+    unit_id = np.asarray(unit_id).astype(str).astype(object)
+    if unit_id.shape != (n_units,):
+        raise SchemaError(f"Coordinate `unit_id` must have one value per unit ({n_units}); "
+                          f"got shape {unit_id.shape}.")
+    coords["unit_id"] = ("neuron", unit_id)
+    if time is not None:
+        coords["time"] = ("time", np.asarray(time, dtype=float), {"units": "s"})
+    ds = xr.Dataset(data_vars, coords=coords, attrs=dict(attrs or {}))
+    validate_session(ds, require_rates=rates is not None)
+    return ds
+
+
+def _fail(where: str, message: str) -> None:
+    raise SchemaError(f"{where}: {message}" if where else message)
+
+
+def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) -> None:
+    """Check that one session Dataset follows the canonical layout.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The session to check.
+    where : str, optional
+        Prefix for error messages (e.g. the DataTree path of the session).
+    require_rates : bool, default True
+        Whether ``rates`` must be present (``binned`` alone is enough when
+        False).
+
+    Raises
+    ------
+    SchemaError
+        Naming the first variable, coordinate or value that is wrong.
+    """
+    if not isinstance(ds, xr.Dataset):
+        _fail(where, f"expected an xarray.Dataset for one session, got {type(ds).__name__}.")
+    if "rates" not in ds.data_vars:
+        if require_rates or "binned" not in ds.data_vars:
+            hint = (" It has `binned` spike counts: compute rates with "
+                    "neurolearn.preprocess.preprocess_session(ds)."
+                    if "binned" in ds.data_vars else "")
+            _fail(where, "missing data variable `rates` with dims (trial, neuron)." + hint)
+    if "rates" in ds.data_vars:
+        rates = ds["rates"]
+        if rates.dims != ("trial", "neuron"):
+            _fail(where, f"`rates` must have dims ('trial', 'neuron'); got {rates.dims}. "
+                  "Use .transpose('trial', 'neuron') or rename the dims.")
+        if rates.dtype.kind not in "biuf":
+            _fail(where, f"`rates` must be real numbers; got dtype {rates.dtype}.")
+        values = np.asarray(rates.values, dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            t, n = np.argwhere(bad)[0]
+            _fail(where, f"`rates` holds {int(bad.sum())} non-finite values (NaN or inf), "
+                  f"first at trial {t}, neuron {n}. Remove or impute them first; "
+                  "neurolearn never drops data silently.")
+    if "binned" in ds.data_vars:
+        binned = ds["binned"]
+        if binned.dims != ("trial", "neuron", "time"):
+            _fail(where, f"`binned` must have dims ('trial', 'neuron', 'time'); got {binned.dims}.")
+        if "time" not in ds.coords:
+            _fail(where, "`binned` needs a `time` coordinate (bin left edges, s from onset).")
+        if "bin_size" not in binned.attrs:
+            _fail(where, "`binned.attrs['bin_size']` (bin width in s) is missing.")
+        values = np.asarray(binned.values, dtype=float)
+        if not np.isfinite(values).all() or (values < 0).any():
+            _fail(where, "`binned` must hold finite, non-negative spike counts.")
+    if ds.sizes.get("trial", 0) < 1:
+        _fail(where, "the session has no trials.")
+    if ds.sizes.get("neuron", 0) < 1:
+        _fail(where, "the session has no units (dim `neuron` is empty).")
+    for name in REQUIRED_TRIAL_COORDS:
+        if name not in ds.coords:
+            _fail(where, f"missing coordinate `{name}` on dim 'trial' "
+                  f"(required: {', '.join(REQUIRED_TRIAL_COORDS)}).")
+    for name in REQUIRED_TRIAL_COORDS + OPTIONAL_TRIAL_COORDS:
+        if name in ds.coords and ds.coords[name].dims != ("trial",):
+            _fail(where, f"coordinate `{name}` must lie on dim 'trial'; got dims "
+                  f"{ds.coords[name].dims}.")
+    for name in _SESSION_KEYS:
+        uniq = np.unique(np.asarray(ds.coords[name].values).astype(str))
+        if uniq.size != 1:
+            _fail(where, f"coordinate `{name}` must be constant within a session; found "
+                  f"{uniq.size} values ({', '.join(uniq[:5])}). Split the Dataset into one per "
+                  "session and combine them with neurolearn.schema.to_tree.")
+    if not np.issubdtype(ds["day"].dtype, np.integer) or int(ds["day"].values[0]) < 1:
+        _fail(where, f"coordinate `day` must be a positive integer (1-based day of training); "
+              f"got {ds['day'].values[0]!r} of dtype {ds['day'].dtype}.")
+    if not np.issubdtype(ds["label"].dtype, np.integer):
+        _fail(where, f"coordinate `label` must hold integer classes (1 target, 0 non-target); "
+              f"got dtype {ds['label'].dtype}.")
+    if "heldout" in ds.coords and ds["heldout"].dtype != bool:
+        _fail(where, f"coordinate `heldout` must be bool; got dtype {ds['heldout'].dtype}.")
+    if "correct" in ds.coords:
+        c = np.asarray(ds["correct"].values, dtype=float)
+        if not np.all(np.isnan(c) | (c == 0) | (c == 1)):
+            _fail(where, "coordinate `correct` must hold 1, 0 or NaN (no outcome).")
+    if "unit_id" not in ds.coords or ds["unit_id"].dims != ("neuron",):
+        _fail(where, "missing coordinate `unit_id` on dim 'neuron'.")
+    ids = np.asarray(ds["unit_id"].values).astype(str)
+    if np.unique(ids).size != ids.size:
+        _fail(where, "coordinate `unit_id` has repeated values; unit ids must be unique "
+              "within a session.")
+
+
+def session_info(ds: xr.Dataset) -> dict[str, Any]:
+    """Return ``{"session", "mouse", "day", "phase"}`` of one session Dataset."""
+    return {
+        "session": str(ds["session"].values[0]),
+        "mouse": str(ds["mouse"].values[0]),
+        "day": int(ds["day"].values[0]),
+        "phase": str(ds["phase"].values[0]),
+    }
+
+
+def _session_nodes(tree: xr.DataTree) -> list[xr.DataTree]:
+    return [node for node in tree.subtree
+            if "rates" in node.data_vars or "binned" in node.data_vars]
+
+
+def validate(obj: Any, *, require_rates: bool = True) -> None:
+    """Check a session Dataset or a study DataTree against the canonical layout.
+
+    Parameters
+    ----------
+    obj : Dataset or DataTree
+        One session, or a tree with one session per node at
+        ``/<mouse>/<session>``.
+    require_rates : bool, default True
+        Whether every session must hold ``rates`` (``binned`` alone suffices
+        when False).
+
+    Raises
+    ------
+    SchemaError
+        Naming the session path and the field at fault.
+
+    Examples
+    --------
+    >>> from data_loaders.synthetic import make_overtraining_dataset
+    >>> validate(make_overtraining_dataset(n_mice=1, n_training_days=1,
+    ...                                    n_overtraining_days=1))
+    """
+    if isinstance(obj, xr.Dataset):
+        validate_session(obj, require_rates=require_rates)
+        return
+    if not isinstance(obj, xr.DataTree):
+        raise SchemaError(f"expected an xarray.Dataset (one session) or xarray.DataTree "
+                          f"(a study); got {type(obj).__name__}.")
+    nodes = _session_nodes(obj)
+    if not nodes:
+        raise SchemaError("the DataTree holds no session: no node has `rates` or `binned`. "
+                          "Sessions live at /<mouse>/<session>.")
+    seen: dict[str, str] = {}
+    for node in nodes:
+        ds = node.to_dataset(inherit=False)
+        validate_session(ds, where=node.path, require_rates=require_rates)
+        info = session_info(ds)
+        expected = f"/{info['mouse']}/{info['session']}"
+        if node.path != expected:
+            raise SchemaError(f"{node.path}: a session must sit at /<mouse>/<session>, i.e. "
+                              f"{expected} for this one (coords mouse={info['mouse']!r}, "
+                              f"session={info['session']!r}).")
+        if info["session"] in seen:
+            raise SchemaError(f"{node.path}: session name {info['session']!r} is also used at "
+                              f"{seen[info['session']]}; session names must be unique.")
+        seen[info["session"]] = node.path
+
+
+def iter_sessions(tree: xr.DataTree | xr.Dataset) -> Iterator[tuple[str, xr.Dataset]]:
+    """Yield ``(path, session Dataset)`` for every session, ordered by mouse and day.
+
+    A single Dataset is yielded as ``("/<mouse>/<session>", ds)``.
+    """
+    if isinstance(tree, xr.Dataset):
+        info = session_info(tree)
+        yield f"/{info['mouse']}/{info['session']}", tree
+        return
+    if not isinstance(tree, xr.DataTree):
+        raise SchemaError(f"expected an xarray.DataTree or Dataset; got {type(tree).__name__}.")
+    items = [(node.path, node.to_dataset(inherit=False)) for node in _session_nodes(tree)]
+    items.sort(key=lambda item: (session_info(item[1])["mouse"], session_info(item[1])["day"],
+                                 item[0]))
+    yield from items
+
+
+def to_tree(sessions: Iterable[xr.Dataset], *, attrs: Mapping[str, Any] | None = None
+            ) -> xr.DataTree:
+    """Gather session Datasets into a study DataTree at ``/<mouse>/<session>``.
+
+    Parameters
+    ----------
+    sessions : iterable of Dataset
+        Validated session Datasets with distinct session names.
+    attrs : mapping, optional
+        Attributes of the root node (source, generator parameters, ...).
+
+    Returns
+    -------
+    DataTree
+    """
+    nodes: dict[str, xr.Dataset] = {}
+    for ds in sessions:
+        validate_session(ds, require_rates=False)
+        info = session_info(ds)
+        path = f"/{info['mouse']}/{info['session']}"
+        if path in nodes:
+            raise SchemaError(f"two sessions share the path {path}; session names must be "
+                              "unique within a mouse.")
+        nodes[path] = ds
+    if not nodes:
+        raise InsufficientDataError("to_tree got no sessions.")
+    tree = xr.DataTree.from_dict(nodes)
+    tree.attrs.update(attrs or {})
+    return tree
+
+
+def session_table(tree: xr.DataTree | xr.Dataset) -> xr.Dataset:
+    """One row per session: ``path``, ``mouse``, ``day``, ``phase``, ``n_trials``, ``n_units``.
+
+    Returns
+    -------
+    Dataset with dim ``session``
+        Ordered by mouse, then day.
+    """
+    rows = []
+    for path, ds in iter_sessions(tree):
+        rows.append({**session_info(ds), "path": path, "n_trials": ds.sizes["trial"],
+                     "n_units": ds.sizes["neuron"]})
+    return xr.Dataset(
+        coords={
+            "session": ("session", np.array([r["session"] for r in rows], dtype=object)),
+            "mouse": ("session", np.array([r["mouse"] for r in rows], dtype=object)),
+            "day": ("session", np.array([r["day"] for r in rows], dtype=np.int64)),
+            "phase": ("session", np.array([r["phase"] for r in rows], dtype=object)),
+        },
+        data_vars={
+            "path": ("session", np.array([r["path"] for r in rows], dtype=object)),
+            "n_trials": ("session", np.array([r["n_trials"] for r in rows], dtype=np.int64)),
+            "n_units": ("session", np.array([r["n_units"] for r in rows], dtype=np.int64)),
+        },
+    )
+
+
+def stack_sessions(results: Mapping[str, Any], tree: xr.DataTree | xr.Dataset, *,
+                   name: str | None = None) -> xr.DataArray:
+    """Stack per-session results into one DataArray over a ``session`` dim.
+
+    Parameters
+    ----------
+    results : mapping
+        Session name or tree path -> scalar or DataArray (all with the same
+        dims, e.g. ``fold`` or ``permutation``).
+    tree : DataTree or Dataset
+        The study the results came from; supplies the ``mouse``, ``day`` and
+        ``phase`` coordinates.
+    name : str, optional
+        Name of the returned DataArray.
+
+    Returns
+    -------
+    DataArray with leading dim ``session``
+        Coordinates ``session``, ``mouse``, ``day``, ``phase``, in the order of
+        :func:`session_table`.
+    """
+    table = session_table(tree)
+    by_path = dict(zip(table["path"].values, table["session"].values, strict=True))
+    keyed = {by_path.get(k, k): v for k, v in results.items()}
+    missing = [s for s in keyed if s not in set(table["session"].values)]
+    if missing:
+        raise SchemaError(f"results name sessions not in the tree: {missing[:5]}.")
+    table = table.sel(session=[s for s in table["session"].values if s in keyed])
+    arrays = [v if isinstance(v, xr.DataArray) else xr.DataArray(v)
+              for v in (keyed[s] for s in table["session"].values)]
+    stacked = xr.concat(arrays, dim="session", coords="minimal", compat="override",
+                        join="outer")
+    stacked = stacked.assign_coords(
+        session=table["session"].values, mouse=("session", table["mouse"].values),
+        day=("session", table["day"].values), phase=("session", table["phase"].values))
+    return stacked.rename(name) if name is not None else stacked
+
+
+def check_classes(ds: xr.Dataset, *, min_per_class: int = 2, use_heldout: bool = False) -> None:
+    """Check that a session has two classes with enough trials each.
+
+    Parameters
+    ----------
+    ds : Dataset
+        A session Dataset.
+    min_per_class : int, default 2
+        Trials required in each class (e.g. the number of CV folds).
+    use_heldout : bool, default False
+        Whether held-out trials count (they never train a decoder).
+
+    Raises
+    ------
+    InsufficientDataError
+        If there is only one class or a class has too few trials.
+    """
+    label = np.asarray(ds["label"].values)
+    if not use_heldout and "heldout" in ds.coords:
+        label = label[~np.asarray(ds["heldout"].values, dtype=bool)]
+    classes, counts = np.unique(label, return_counts=True)
+    where = ds["session"].values[0] if "session" in ds.coords else "session"
+    if classes.size < 2:
+        raise InsufficientDataError(
+            f"{where}: coordinate `label` has a single class ({classes.tolist()}) among "
+            f"{label.size} training trials; decoding needs two.")
+    if counts.min() < min_per_class:
+        detail = ", ".join(f"label {c}: {n}" for c, n in zip(classes, counts, strict=True))
+        raise InsufficientDataError(
+            f"{where}: too few trials per class ({detail}); need at least {min_per_class} "
+            "per class (e.g. one per cross-validation fold). Use fewer folds or drop the session.")

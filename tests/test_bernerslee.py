@@ -1,0 +1,158 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from data_loaders import load, load_bernerslee, write_bernerslee
+from data_loaders._matfile import read_mat, write_mat
+from neurolearn.errors import LoaderError
+from neurolearn.schema import iter_sessions, validate
+
+COORDS = ("stimulus", "label", "heldout", "choice", "correct", "day", "mouse", "phase",
+          "session")
+
+
+def _assert_same_sessions(a_tree, b_tree):
+    a_items, b_items = list(iter_sessions(a_tree)), list(iter_sessions(b_tree))
+    assert [p for p, _ in a_items] == [p for p, _ in b_items]
+    for (_, a), (_, b) in zip(a_items, b_items, strict=True):
+        np.testing.assert_array_equal(a["unit_id"].values, b["unit_id"].values)
+        np.testing.assert_array_equal(a["binned"].values, b["binned"].values)
+        np.testing.assert_allclose(a["rates"].values, b["rates"].values, rtol=0, atol=1e-12)
+        for name in COORDS:
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+@pytest.mark.parametrize("version", ["v5", "v7.3"])
+def test_round_trip(small_tree, tmp_path, version):
+    files = write_bernerslee(small_tree, tmp_path, version=version, progress=False)
+    n_units = sum(ds.sizes["neuron"] for _, ds in iter_sessions(small_tree))
+    assert len(files) == n_units
+    assert {f.parent.name for f in files} == {"training", "probes"}
+    loaded = load_bernerslee(tmp_path, progress=False)
+    validate(loaded)
+    _assert_same_sessions(small_tree, loaded)
+    # The raw file follows the study's layout.
+    raw = read_mat(files[0])
+    assert raw["raster_data"].shape[1] == 17000
+    assert set(np.unique(raw["raster_data"])) <= {0, 1}
+    labels = raw["raster_labels"]
+    assert isinstance(labels["mouse_name"], str) and int(labels["day_of_behavior"]) == 1
+    assert "stimulus_category_with_nontarg_repeats" not in labels  # training session
+    probe_file = next(f for f in files if f.parent.name == "probes")
+    labels = read_mat(probe_file)["raster_labels"]
+    cats = set(labels["stimulus_category_with_nontarg_repeats"])
+    assert {"target", "nontarget nonrepeat", "nontarget repeat one", ""} <= cats
+    assert {"probes_comp_1", "probes_comp_2", "probes_comp_3"} <= set(
+        labels["stimulus_category_with_probes"])
+
+
+def test_onset_column_alignment(tmp_path):
+    # One spike at MATLAB column 5101 (100 ms after onset) on every trial.
+    n = 12
+    raster = np.zeros((n, 17000), np.uint8)
+    raster[:, 5100] = 1
+    raster[:, 5599] = 1  # column 5600 = 599 ms: last ms inside the window
+    raster[:, 5600] = 1  # 600 ms: outside
+    raster[:6, 4600] = 1  # -400 ms: baseline, half the trials
+    stim = ["target", "nontarget"] * (n // 2)
+    labels = {"stimulus_category_with_probes": stim, "correct_vs_error": ["correct"] * n,
+              "lick_choice": ["right", "left"] * (n // 2),
+              "all_licks_port_one": [np.array([2.5, 3.0])] + [""] * (n - 1),
+              "all_licks_port_two": [""] * n, "mouse_name": "Q", "day_of_behavior": 4.0}
+    for u in range(4):
+        unit = raster.copy()
+        unit[:, 10000 + u] = 1  # 5 s after onset: distinct units, outside every window
+        write_mat(tmp_path / f"unit{u}.mat", unit, labels)
+    ds = next(iter_sessions(load_bernerslee(tmp_path, progress=False, near_duplicate_threshold=2,
+                                            zscore=False, min_response_spikes=0,
+                                            min_total_spikes=0)))[1]
+    # 2 spikes in 0.5 s = 4 Hz; baseline 1 spike in 0.5 s = 2 Hz on trials 0-5.
+    expected = np.where(np.arange(n) < 6, 4.0 - 2.0, 4.0)
+    np.testing.assert_allclose(ds["rates"].values[:, 0], expected)
+    assert ds["first_lick_time"].values[0] == 2.5 and np.isnan(ds["first_lick_time"].values[1])
+    assert ds["phase"].values[0] == "training" and ds["session"].values[0] == "Q-d04"
+    np.testing.assert_array_equal(ds["total_spikes"].values, 4 * n + 6)
+
+
+def _write_unit(path, n_trials=10, mouse="Q", day=1, seed=0, stim=None):
+    rng = np.random.default_rng(seed)
+    raster = (rng.random((n_trials, 17000)) < 0.01).astype(np.uint8)
+    stim = stim or ["target", "nontarget"] * (n_trials // 2)
+    write_mat(path, raster, {"stimulus_category_with_probes": stim,
+                             "correct_vs_error": ["correct"] * n_trials,
+                             "lick_choice": ["right"] * n_trials,
+                             "mouse_name": mouse, "day_of_behavior": float(day)})
+    return raster
+
+
+def test_mismatched_trial_counts(tmp_path):
+    _write_unit(tmp_path / "a.mat", n_trials=10)
+    _write_unit(tmp_path / "b.mat", n_trials=12, seed=1)
+    with pytest.raises(LoaderError, match=r"b.mat has 12 trials but a.mat has 10"):
+        load_bernerslee(tmp_path, progress=False)
+
+
+def test_mismatched_labels(tmp_path):
+    _write_unit(tmp_path / "a.mat")
+    _write_unit(tmp_path / "b.mat", seed=1, stim=["target"] * 9 + ["nontarget"])
+    with pytest.raises(LoaderError, match=r"stimulus_category_with_probes` disagrees between "
+                                          r"a.mat and b.mat at trial 2"):
+        load_bernerslee(tmp_path, progress=False)
+
+
+def test_truncated_file(tmp_path):
+    _write_unit(tmp_path / "a.mat")
+    data = (tmp_path / "a.mat").read_bytes()
+    (tmp_path / "a.mat").write_bytes(data[: len(data) // 2])
+    with pytest.raises(LoaderError, match=r"a.mat: cannot read .*corrupt"):
+        load_bernerslee(tmp_path, progress=False)
+    (tmp_path / "a.mat").write_bytes(b"not a mat file at all")
+    with pytest.raises(LoaderError, match="a.mat"):
+        load_bernerslee(tmp_path, progress=False)
+
+
+def test_missing_variable(tmp_path):
+    write_mat(tmp_path / "a.mat", np.zeros((2, 17000), np.uint8), {"mouse_name": "Q"})
+    with pytest.raises(LoaderError, match=r"raster_labels.day_of_behavior` is missing"):
+        load_bernerslee(tmp_path, progress=False)
+
+
+def test_empty_directory(tmp_path):
+    with pytest.raises(LoaderError, match="no .mat files"):
+        load_bernerslee(tmp_path, progress=False)
+    with pytest.raises(LoaderError, match="not a directory"):
+        load_bernerslee(tmp_path / "absent", progress=False)
+
+
+def test_duplicate_unit_file(tmp_path):
+    _write_unit(tmp_path / "a.mat")
+    shutil.copy(tmp_path / "a.mat", tmp_path / "a_copy.mat")
+    with pytest.raises(LoaderError, match=r"a.mat and .*a_copy.mat hold identical rasters"):
+        load_bernerslee(tmp_path, progress=False)
+
+
+def test_near_duplicate_units_are_dropped_and_reported(tmp_path):
+    for u in range(5):
+        _write_unit(tmp_path / f"u{u}.mat", n_trials=40, seed=u)
+    raster = _write_unit(tmp_path / "u5.mat", n_trials=40, seed=0)  # same as u0 ...
+    spikes = np.flatnonzero(raster)
+    raster.ravel()[spikes[:3]] = 0  # ... but for three spikes
+    write_mat(tmp_path / "u5.mat", raster, read_mat(tmp_path / "u0.mat")["raster_labels"])
+    tree = load_bernerslee(tmp_path, progress=False)
+    ds = next(iter_sessions(tree))[1]
+    assert "u5" not in ds["unit_id"].values and ds.sizes["neuron"] == 5
+    report = json.loads(ds.attrs["near_duplicate_units"])
+    assert report[0]["unit_id"] == "u5" and report[0]["duplicate_of"] == "u0"
+    assert report[0]["cosine"] > 0.99
+
+
+def test_load_dispatch(small_tree, tmp_path):
+    write_bernerslee(small_tree, tmp_path, progress=False)
+    _assert_same_sessions(small_tree, load(tmp_path, progress=False))
+    with pytest.raises(LoaderError, match="no such file"):
+        load(tmp_path / "nothing.nc")
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(LoaderError, match="cannot tell the format"):
+        load(tmp_path / "x.txt")
