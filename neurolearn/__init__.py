@@ -5,13 +5,14 @@ chronic recordings across training days, in the canonical xarray layout of
 :mod:`neurolearn.schema`.
 """
 
-from neurolearn import backend, behavior, preprocess, schema, summary
+from neurolearn import accessor, backend, behavior, decoding, preprocess, schema, summary
 from neurolearn._version import __version__
 from neurolearn.behavior import days_to_criterion, performance
+from neurolearn.decoding import cross_temporal, decode, decode_time
 from neurolearn.errors import InsufficientDataError, LoaderError, NeurolearnError, SchemaError
 from neurolearn.preprocess import preprocess_session
 from neurolearn.schema import iter_sessions, make_session, stack_sessions, to_tree, validate
-from neurolearn.summary import across_mice
+from neurolearn.summary import across_mice, phase_summary
 
 __all__ = [
     "__version__",
@@ -20,6 +21,12 @@ __all__ = [
     "preprocess",
     "schema",
     "summary",
+    "decoding",
+    "accessor",
+    "decode",
+    "decode_time",
+    "cross_temporal",
+    "phase_summary",
     "performance",
     "days_to_criterion",
     "across_mice",

@@ -7,7 +7,7 @@ import xarray as xr
 
 from neurolearn.errors import SchemaError
 
-__all__ = ["across_mice"]
+__all__ = ["across_mice", "phase_summary"]
 
 
 def across_mice(per_session: xr.DataArray) -> xr.Dataset:
@@ -59,4 +59,42 @@ def across_mice(per_session: xr.DataArray) -> xr.Dataset:
                  **{k: v for k, v in per_session.attrs.items()}}
     if per_session.name is not None:
         out.attrs["variable"] = str(per_session.name)
+    return out
+
+
+def phase_summary(per_session: xr.DataArray) -> xr.Dataset:
+    """Mean ± standard error across mice for each phase (training, overtraining).
+
+    Each mouse's sessions within a phase are averaged first, so a mouse counts
+    once per phase.
+
+    Parameters
+    ----------
+    per_session : DataArray with dim ``session``
+        With ``mouse`` and ``phase`` coordinates on ``session``.
+
+    Returns
+    -------
+    Dataset with dim ``phase``
+        ``mean``, ``sem`` (SD across mice, ddof=1, / √n) and ``n_mice``.
+    """
+    for name in ("mouse", "phase"):
+        if name not in per_session.coords:
+            raise SchemaError(f"per-session results need coordinate `{name}` on dim 'session'.")
+    keys = xr.DataArray([f"{m}\x00{p}" for m, p in zip(
+        per_session["mouse"].values, per_session["phase"].values, strict=True)], dims="session")
+    data = per_session.drop_vars([c for c in per_session.coords if c != "session"
+                                  and "session" in per_session[c].dims]).assign_coords(
+        mouse_phase=keys)
+    per_mouse = data.groupby("mouse_phase").mean("session", skipna=True)
+    phase = [k.split("\x00")[1] for k in per_mouse["mouse_phase"].values]
+    per_mouse = per_mouse.assign_coords(phase=("mouse_phase", np.array(phase, dtype=object)))
+    grouped = per_mouse.groupby("phase")
+    n = per_mouse.notnull().groupby("phase").sum("mouse_phase")
+    out = xr.Dataset({"mean": grouped.mean("mouse_phase", skipna=True),
+                      "sem": grouped.std("mouse_phase", ddof=1, skipna=True)
+                      / np.sqrt(n.where(n > 0)),
+                      "n_mice": n})
+    out.attrs = {"aggregation": "mean over sessions per mouse and phase, then mean ± SE "
+                                "across mice"}
     return out

@@ -1,0 +1,215 @@
+"""Batched linear classifiers in the array API.
+
+Every kernel fits many binary problems at once: ``B`` feature sets (time bins)
+× ``F`` training sets (CV folds) × ``Q`` label vectors (the true labels and
+permutations), all on the same trials. Shapes:
+
+``X``      (B, n, p)   features of all n trials
+``train``  (F, n)      1.0 where a trial is in fold f's training set
+``Y``      (Q, n)      0/1 labels (only training entries are read)
+
+Each kernel returns raw-feature-space weights ``coef`` (B, F, Q, p) and
+``intercept`` (B, F, Q) such that the decision is ``X @ coef + intercept``
+(class 1 where it is > 0). Features are z-scored with each fold's training
+mean and SD (population SD, as ``sklearn.preprocessing.StandardScaler``)
+before fitting, so nothing from test trials leaks into training.
+
+Why it is fast: within a fold the standardised training rows, and so their
+total scatter S_T, do not depend on the labels. For two classes the pooled
+within-class covariance is S_w = S_T − c·ΔμΔμᵀ with c = n₀n₁/n², so
+S_w⁻¹Δμ = S_T⁻¹Δμ / (1 − cΔμᵀS_T⁻¹Δμ) (Sherman–Morrison). One
+eigendecomposition of S_T per fold serves every permutation, which then costs
+a few matrix–vector products; shrinkage only shifts the eigenvalues, and
+ridge regression uses the same eigenbasis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["standardize", "fit_lda", "fit_ridge", "fit_logistic", "decision", "METHODS"]
+
+METHODS = ("lda", "ridge", "lstsq", "logistic")
+
+
+def _eps(xp: Any, x: Any) -> float:
+    return float(xp.finfo(x.dtype).eps)
+
+
+def standardize(xp: Any, X: Any, train: Any) -> tuple[Any, Any, Any, Any]:
+    """Z-score X with each fold's training statistics.
+
+    Returns
+    -------
+    Z : (B, F, n, p)
+        Standardised features of all trials (training rows have mean 0, SD 1).
+    mean, scale : (B, F, p)
+        Training mean and SD per fold; a constant feature gets scale 1.
+    n_train : (F,)
+        Training trials per fold.
+    """
+    n_train = xp.sum(train, axis=1)
+    mean = xp.matmul(train, X) / n_train[:, None]  # (B, F, p)
+    sq = xp.matmul(train, X * X) / n_train[:, None]
+    var = xp.clip(sq - mean * mean, 0.0, None)
+    scale = xp.sqrt(var)
+    # StandardScaler leaves constant features unscaled.
+    tiny = 10 * _eps(xp, X) * xp.max(xp.abs(mean), axis=-1, keepdims=True)
+    scale = xp.where(scale > tiny, scale, xp.ones_like(scale))
+    Z = (X[:, None, :, :] - mean[:, :, None, :]) / scale[:, :, None, :]
+    return Z, mean, scale, n_train
+
+
+def _class_stats(xp: Any, Z: Any, train: Any, Y: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """Class sums and counts of every (fold, label vector)."""
+    YM = Y[None, :, :] * train[:, None, :]  # (F, Q, n)
+    n1 = xp.sum(YM, axis=-1)  # (F, Q)
+    n_f = xp.sum(train, axis=1)
+    n0 = n_f[:, None] - n1
+    s1 = xp.matmul(YM[None, ...], Z)  # (B, F, Q, p)
+    total = xp.matmul(train[None, :, None, :], Z)  # (B, F, 1, p), ~0 after centring
+    return s1, total - s1, n1, n0, n_f
+
+
+def _to_raw(xp: Any, w: Any, b: Any, mean: Any, scale: Any) -> tuple[Any, Any]:
+    """Standardised-space weights -> weights on the raw features."""
+    coef = w / scale[:, :, None, :]
+    intercept = b - xp.sum(coef * mean[:, :, None, :], axis=-1)
+    return coef, intercept
+
+
+def _scatter_eigh(xp: Any, Z: Any, train: Any, n_f: Any) -> tuple[Any, Any]:
+    Zm = Z * train[None, :, :, None]
+    S_T = xp.matmul(xp.matrix_transpose(Zm), Zm) / n_f[None, :, None, None]
+    S_T = 0.5 * (S_T + xp.matrix_transpose(S_T))
+    return xp.linalg.eigh(S_T)
+
+
+def _pinv_scale(xp: Any, d: Any, lam_max: Any, p: int, n: Any) -> Any:
+    # Eigenvalues below LAPACK's lstsq cut-off (eps·max(n, p)·λ_max) are
+    # treated as zero: the minimum-norm solution sklearn's lsqr solver returns.
+    cut = _eps(xp, d) * max(p, 1) * xp.abs(lam_max) * n
+    return xp.where(d > cut, 1.0 / xp.where(d > cut, d, xp.ones_like(d)), xp.zeros_like(d))
+
+
+def fit_lda(xp: Any, X: Any, train: Any, Y: Any, *, shrinkage: float | Any = 0.0
+            ) -> tuple[Any, Any, Any]:
+    """Two-class LDA with pooled covariance, optionally shrunk.
+
+    Matches ``make_pipeline(StandardScaler(), LinearDiscriminantAnalysis(
+    solver="lsqr", shrinkage=shrinkage))``: S_w = Σ_k π_k C_k (biased class
+    covariances), shrunk as (1−α)S_w + α·tr(S_w)/p·I, priors from class
+    frequencies.
+
+    Parameters
+    ----------
+    shrinkage : float or array of shape (B, F)
+        α in [0, 1]; an array gives one value per (feature set, fold).
+
+    Returns
+    -------
+    coef (B, F, Q, p), intercept (B, F, Q), shrinkage used (B, F)
+    """
+    Z, mean, scale, _ = standardize(xp, X, train)
+    s1, s0, n1, n0, n_f = _class_stats(xp, Z, train, Y)
+    mu1 = s1 / n1[None, :, :, None]
+    mu0 = s0 / n0[None, :, :, None]
+    delta = mu1 - mu0  # (B, F, Q, p)
+    lam, V = _scatter_eigh(xp, Z, train, n_f)  # (B, F, p), (B, F, p, p)
+    p = X.shape[-1]
+    if isinstance(shrinkage, (int, float)):
+        alpha = xp.full(lam.shape[:2], float(shrinkage), dtype=X.dtype)
+    else:
+        alpha = xp.asarray(shrinkage, dtype=X.dtype)
+    c = (n0 * n1) / (n_f[:, None] ** 2)  # (F, Q)
+    trace_w = xp.sum(lam, axis=-1)[:, :, None] - c[None, ...] * xp.sum(delta * delta, axis=-1)
+    beta = alpha[:, :, None] * trace_w / p  # (B, F, Q)
+    d = (1.0 - alpha)[:, :, None, None] * lam[:, :, None, :] + beta[..., None]
+    inv = _pinv_scale(xp, d, xp.max(lam, axis=-1)[:, :, None, None], p, 1.0)
+    u = xp.matmul(delta, V) * inv
+    v = xp.matmul(u, xp.matrix_transpose(V))  # A⁻¹Δμ with A = (1−α)S_T + βI
+    denom = 1.0 - (1.0 - alpha)[:, :, None] * c[None, ...] * xp.sum(delta * v, axis=-1)
+    w = v / denom[..., None]
+    b = -0.5 * xp.sum(w * (mu1 + mu0), axis=-1) + xp.log(n1 / n0)[None, ...]
+    coef, intercept = _to_raw(xp, w, b, mean, scale)
+    return coef, intercept, alpha
+
+
+def fit_ridge(xp: Any, X: Any, train: Any, Y: Any, *, alpha: float = 1.0) -> tuple[Any, Any]:
+    """Ridge regression on ±1 targets, as ``sklearn.linear_model.RidgeClassifier``.
+
+    Matches ``make_pipeline(StandardScaler(), RidgeClassifier(alpha=alpha))``;
+    ``alpha=0`` is ordinary least squares (minimum-norm where singular).
+    """
+    Z, mean, scale, _ = standardize(xp, X, train)
+    s1, s0, n1, n0, n_f = _class_stats(xp, Z, train, Y)
+    lam, V = _scatter_eigh(xp, Z, train, n_f)
+    lam_g = lam * n_f[None, :, None]  # eigenvalues of ZᵀZ
+    # Zᵀt with t = ±1 (the fit centres t; Z's training rows are centred already).
+    rhs = s1 - s0
+    d = lam_g[:, :, None, :] + alpha
+    p = X.shape[-1]
+    inv = (1.0 / d if alpha > 0 else
+           _pinv_scale(xp, d, xp.max(lam_g, axis=-1)[:, :, None, None], p, 1.0))
+    w = xp.matmul(xp.matmul(rhs, V) * inv, xp.matrix_transpose(V))
+    b = ((n1 - n0) / n_f[:, None])[None, ...] + xp.zeros(w.shape[:-1], dtype=X.dtype)
+    return _to_raw(xp, w, b, mean, scale)
+
+
+def _logistic_objective(xp: Any, theta: Any, Zt: Any, train: Any, Y: Any, C: float) -> Any:
+    eta = xp.matmul(theta, xp.matrix_transpose(Zt))  # (B, F, Q, n)
+    # log(1 + e^η) − yη, computed stably.
+    loss = xp.where(eta > 0, eta + xp.log1p(xp.exp(-eta)), xp.log1p(xp.exp(eta))) - Y * eta
+    data = C * xp.sum(loss * train[None, :, None, :], axis=-1)
+    return data + 0.5 * xp.sum(theta[..., :-1] ** 2, axis=-1)
+
+
+def fit_logistic(xp: Any, X: Any, train: Any, Y: Any, *, C: float = 1.0, max_iter: int = 100,
+                 tol: float = 1e-10) -> tuple[Any, Any, Any]:
+    """L2-penalised logistic regression by batched Newton steps with backtracking.
+
+    Minimises C·Σ log-loss + ½‖w‖² (intercept not penalised) on standardised
+    features, the objective of ``sklearn.linear_model.LogisticRegression(C=C)``
+    after ``StandardScaler``.
+
+    Returns
+    -------
+    coef (B, F, Q, p), intercept (B, F, Q), n_iter (int)
+    """
+    Z, mean, scale, _ = standardize(xp, X, train)
+    B, F, n, p = Z.shape
+    Q = Y.shape[0]
+    Zt = xp.concat([Z, xp.ones((B, F, n, 1), dtype=Z.dtype)], axis=-1)
+    theta = xp.zeros((B, F, Q, p + 1), dtype=Z.dtype)
+    penal = xp.concat([xp.ones(p, dtype=Z.dtype), xp.zeros(1, dtype=Z.dtype)])
+    M = train[None, :, None, :]
+    Yb = Y[None, None, :, :]
+    obj = _logistic_objective(xp, theta, Zt, train, Yb, C)
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - Newton iterations, not problems
+        eta = xp.matmul(theta, xp.matrix_transpose(Zt))
+        prob = 1.0 / (1.0 + xp.exp(-eta))
+        grad = C * xp.matmul((prob - Yb) * M, Zt) + theta * penal
+        weight = C * prob * (1.0 - prob) * M  # (B, F, Q, n)
+        H = xp.matmul(xp.matrix_transpose(Zt)[:, :, None, :, :],
+                      Zt[:, :, None, :, :] * weight[..., None])
+        H = H + xp.eye(p + 1, dtype=Z.dtype) * penal
+        step = xp.linalg.solve(H, grad[..., None])[..., 0]
+        # Backtracking, vectorised over problems: halve where the objective rose.
+        t = xp.ones(obj.shape, dtype=Z.dtype)
+        for _ in range(30):
+            trial = theta - t[..., None] * step
+            new = _logistic_objective(xp, trial, Zt, train, Yb, C)
+            worse = new > obj + 1e-12 * xp.abs(obj)
+            if not bool(xp.any(worse)):
+                break
+            t = xp.where(worse, 0.5 * t, t)
+        theta, obj = trial, new
+        if float(xp.max(xp.abs(t[..., None] * step))) < tol:
+            break
+    return (*_to_raw(xp, theta[..., :-1], theta[..., -1], mean, scale), n_iter)
+
+
+def decision(xp: Any, X: Any, coef: Any, intercept: Any) -> Any:
+    """Decision values of every trial: (B, F, Q, n) from X (B, n, p)."""
+    return xp.matmul(coef, xp.matrix_transpose(X)[:, None, :, :]) + intercept[..., None]

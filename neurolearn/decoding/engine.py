@@ -1,0 +1,107 @@
+"""Cross-validated scores of many label vectors and feature sets at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neurolearn.backend import to_numpy
+from neurolearn.decoding._linear import METHODS, decision, fit_lda, fit_logistic, fit_ridge
+
+__all__ = ["fit_batch", "cv_scores", "train_test_scores", "auto_chunk_size", "MEMORY_BUDGET"]
+
+#: Bytes the largest temporary of one permutation chunk may take by default.
+MEMORY_BUDGET = 256 * 2**20
+
+
+def fit_batch(xp: Any, method: str, X: Any, train: Any, Y: Any, params: dict[str, Any]
+              ) -> tuple[Any, Any]:
+    """Dispatch to the batched kernel of ``method``; returns raw-space (coef, intercept)."""
+    if method == "lda":
+        coef, intercept, _ = fit_lda(xp, X, train, Y, shrinkage=params.get("shrinkage", 0.0))
+    elif method == "ridge":
+        coef, intercept = fit_ridge(xp, X, train, Y, alpha=params.get("alpha", 1.0))
+    elif method == "lstsq":
+        coef, intercept = fit_ridge(xp, X, train, Y, alpha=0.0)
+    elif method == "logistic":
+        coef, intercept, _ = fit_logistic(xp, X, train, Y, C=params.get("C", 1.0))
+    else:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
+    return coef, intercept
+
+
+def auto_chunk_size(method: str, n_sets: int, n_folds: int, n_trials: int, n_units: int,
+                    n_labels: int, budget: int = MEMORY_BUDGET) -> int:
+    """Label vectors per chunk so that the largest temporary stays under ``budget`` bytes.
+
+    The largest temporaries are the decision values and class statistics,
+    8·B·F·chunk·(n + 4p) bytes, and for logistic regression the per-problem
+    Hessian products, 8·B·F·chunk·n·(p + 1) bytes.
+    """
+    per_label = 8 * n_sets * n_folds * (n_trials + 4 * n_units)
+    if method == "logistic":
+        per_label = 8 * n_sets * n_folds * n_trials * (n_units + 2)
+    return int(max(1, min(n_labels, budget // max(per_label, 1))))
+
+
+def _correct(xp: Any, D: Any, Y: Any) -> Any:
+    return xp.astype(xp.equal(D > 0, Y > 0.5), D.dtype)
+
+
+def cv_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.ndarray,
+              Y: np.ndarray, params: dict[str, Any], chunk_size: int | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Fold accuracies of every label vector, and the true labels' CV decisions.
+
+    Parameters
+    ----------
+    X : array (B, n, p) in namespace ``xp``
+    train, test : ndarray (F, n)
+        Fold masks.
+    Y : ndarray (Q, n)
+        Row 0 the true labels.
+    chunk_size : int, optional
+        Label vectors fitted per batch (default from :func:`auto_chunk_size`).
+
+    Returns
+    -------
+    fold_accuracy : ndarray (B, F, Q)
+    cv_decision : ndarray (B, n)
+        Decision value of each trial from the fold that tested it (true
+        labels); 0 for trials no fold tests.
+    """
+    B, n, p = X.shape
+    F, Q = train.shape[0], Y.shape[0]
+    chunk = chunk_size or auto_chunk_size(method, B, F, n, p, Q)
+    dtype = X.dtype
+    train_x = xp.asarray(train, dtype=dtype)
+    test_x = xp.asarray(test, dtype=dtype)
+    n_test = xp.sum(test_x, axis=1)
+    fold_acc = np.empty((B, F, Q))
+    cv_decision = np.zeros((B, n))
+    for start in range(0, Q, chunk):
+        Yc = xp.asarray(Y[start:start + chunk], dtype=dtype)
+        coef, intercept = fit_batch(xp, method, X, train_x, Yc, params)
+        D = decision(xp, X, coef, intercept)  # (B, F, Qc, n)
+        hits = _correct(xp, D, Yc[None, None, :, :]) * test_x[None, :, None, :]
+        fold_acc[:, :, start:start + Yc.shape[0]] = to_numpy(
+            xp.sum(hits, axis=-1) / n_test[None, :, None])
+        if start == 0:
+            cv_decision = to_numpy(xp.sum(D[:, :, 0, :] * test_x[None, :, :], axis=1))
+    return fold_acc, cv_decision
+
+
+def train_test_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.ndarray,
+                      Y: np.ndarray, params: dict[str, Any], chunk_size: int | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Train once on ``train`` (n,) and score the ``test`` (n,) trials.
+
+    Returns
+    -------
+    accuracy : ndarray (B, Q)
+    test_decision : ndarray (B, n_test) — true labels' decisions on test trials
+    """
+    fold_acc, dec = cv_scores(xp, method, X, train[None, :], test[None, :], Y, params,
+                              chunk_size)
+    return fold_acc[:, 0, :], dec[:, test > 0]

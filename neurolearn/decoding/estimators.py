@@ -1,0 +1,151 @@
+"""scikit-learn-compatible binary decoders built on the batched kernels.
+
+Each estimator standardises its features internally (fit on the training
+data) and is equivalent to ``make_pipeline(StandardScaler(), <sklearn
+estimator>)``. Use them inside scikit-learn tooling (pipelines, grid search);
+use :func:`neurolearn.decoding.decode` to solve many problems at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from neurolearn.backend import to_numpy
+from neurolearn.decoding.decode import resolve_namespace
+from neurolearn.decoding.engine import fit_batch
+
+__all__ = ["LDADecoder", "RidgeDecoder", "LeastSquaresDecoder", "LogisticDecoder"]
+
+
+class _BinaryLinearDecoder(ClassifierMixin, BaseEstimator):
+    _method = ""
+
+    def _params(self) -> dict[str, Any]:
+        return {}
+
+    def fit(self, X: Any, y: Any) -> _BinaryLinearDecoder:
+        """Fit on X (n_samples, n_features) and binary labels y (n_samples,)."""
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        if self.classes_.size != 2:
+            raise ValueError(f"Only binary classification is supported. {type(self).__name__} "
+                             f"needs exactly 2 classes in y; got {self.classes_.size} class(es).")
+        xp = resolve_namespace(self.device)
+        Y = (y == self.classes_[1]).astype(np.float64)[None, :]
+        coef, intercept = fit_batch(xp, self._method, xp.asarray(X[None, :, :]),
+                                    xp.ones((1, X.shape[0]), dtype=xp.float64), xp.asarray(Y),
+                                    self._params())
+        self.coef_ = xp.reshape(coef[0, 0], (1, -1))  # (1, n_features), as sklearn
+        self.intercept_ = xp.reshape(intercept[0, 0], (1,))
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Signed distance-like score; > 0 predicts ``classes_[1]``. Shape (n_samples,)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        xp = resolve_namespace(self.device)
+        scores = xp.matmul(xp.asarray(X), self.coef_[0]) + self.intercept_[0]
+        return to_numpy(scores)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels, shape (n_samples,)."""
+        check_is_fitted(self)
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+
+class LDADecoder(_BinaryLinearDecoder):
+    """Two-class LDA with pooled covariance (optional shrinkage) on z-scored features.
+
+    Equivalent to ``make_pipeline(StandardScaler(),
+    LinearDiscriminantAnalysis(solver="lsqr", shrinkage=shrinkage))``.
+
+    Parameters
+    ----------
+    shrinkage : float, default 0.0
+        α in [0, 1]: S_w ← (1−α)S_w + α·tr(S_w)/p·I.
+    device : {"cpu", "cuda"}, default "cpu"
+
+    Attributes
+    ----------
+    coef_ : array (1, n_features)
+        Weights on the raw (unstandardised) features.
+    intercept_ : array (1,)
+    classes_ : ndarray (2,)
+    """
+
+    _method = "lda"
+
+    def __init__(self, *, shrinkage: float = 0.0, device: str = "cpu"):
+        self.shrinkage = shrinkage
+        self.device = device
+
+    def _params(self) -> dict[str, Any]:
+        if not 0.0 <= float(self.shrinkage) <= 1.0:
+            raise ValueError(f"shrinkage must be in [0, 1]; got {self.shrinkage}.")
+        return {"shrinkage": float(self.shrinkage)}
+
+
+class RidgeDecoder(_BinaryLinearDecoder):
+    """Ridge regression on ±1 targets (``RidgeClassifier(alpha)`` after ``StandardScaler``).
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        L2 penalty (≥ 0).
+    device : {"cpu", "cuda"}, default "cpu"
+    """
+
+    _method = "ridge"
+
+    def __init__(self, *, alpha: float = 1.0, device: str = "cpu"):
+        self.alpha = alpha
+        self.device = device
+
+    def _params(self) -> dict[str, Any]:
+        if float(self.alpha) < 0:
+            raise ValueError(f"alpha must be >= 0; got {self.alpha}.")
+        return {"alpha": float(self.alpha)}
+
+
+class LeastSquaresDecoder(_BinaryLinearDecoder):
+    """Least-squares classifier (minimum-norm where singular) on z-scored features."""
+
+    _method = "lstsq"
+
+    def __init__(self, *, device: str = "cpu"):
+        self.device = device
+
+
+class LogisticDecoder(_BinaryLinearDecoder):
+    """L2 logistic regression (``LogisticRegression(C)`` after ``StandardScaler``).
+
+    Fitted by Newton's method with backtracking to a step below 1e-10.
+
+    Parameters
+    ----------
+    C : float, default 1.0
+        Inverse penalty strength (> 0).
+    device : {"cpu", "cuda"}, default "cpu"
+    """
+
+    _method = "logistic"
+
+    def __init__(self, *, C: float = 1.0, device: str = "cpu"):
+        self.C = C
+        self.device = device
+
+    def _params(self) -> dict[str, Any]:
+        if float(self.C) <= 0:
+            raise ValueError(f"C must be > 0; got {self.C}.")
+        return {"C": float(self.C)}

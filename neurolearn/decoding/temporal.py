@@ -1,0 +1,179 @@
+"""Time-resolved decoding and cross-temporal generalisation, batched over time bins.
+
+Like MNE's ``SlidingEstimator`` / ``GeneralizingEstimator``, but every time
+bin (and, for the sliding decoder, every permutation) is fitted in one
+batched array program per session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from neurolearn._version import __version__
+from neurolearn.backend import to_numpy
+from neurolearn.decoding._linear import decision
+from neurolearn.decoding.cv import permuted_labels, session_problem
+from neurolearn.decoding.decode import _check_method, permutation_pvalue, resolve_namespace
+from neurolearn.decoding.engine import cv_scores, fit_batch
+from neurolearn.errors import SchemaError
+from neurolearn.parallel import map_items
+from neurolearn.schema import iter_sessions, session_table, validate
+
+__all__ = ["binned_rates", "decode_time", "cross_temporal"]
+
+
+def binned_rates(ds: xr.Dataset, window: int = 1) -> xr.DataArray:
+    """Firing rate (spikes/s) in sliding windows of ``window`` bins, step one bin.
+
+    Returns
+    -------
+    DataArray with dims (time, trial, neuron)
+        ``time`` is the left edge of each window (s from onset).
+    """
+    if "binned" not in ds.data_vars:
+        raise SchemaError(f"{ds['session'].values[0]}: time-resolved decoding needs `binned` "
+                          "(trial, neuron, time) spike counts.")
+    if window < 1:
+        raise ValueError(f"window must be >= 1 bin; got {window}.")
+    binned = ds["binned"].astype(float)
+    size = float(binned.attrs["bin_size"])
+    summed = binned.rolling(time=window).sum().shift(time=-(window - 1))
+    summed = summed.isel(time=slice(0, ds.sizes["time"] - window + 1))
+    rates = summed / (window * size)
+    rates.attrs = {"units": "Hz", "window_s": window * size}
+    return rates.transpose("time", "trial", "neuron")
+
+
+def _session_time_arrays(ds: xr.Dataset, window: int, n_folds: int, seed: int):
+    rates = binned_rates(ds, window)
+    prob = session_problem(ds, n_folds=n_folds, seed=seed,
+                           X=np.asarray(rates.isel(time=0).values))
+    return prob, np.asarray(rates.values), rates["time"].values
+
+
+def _time_session(ds: xr.Dataset, *, method: str, window: int, n_folds: int,
+                  n_permutations: int, seed: int, device: Any, chunk_size: int | None,
+                  params: dict[str, Any]) -> dict[str, Any]:
+    prob, X, time = _session_time_arrays(ds, window, n_folds, seed)
+    xp = resolve_namespace(device)
+    Y = permuted_labels(prob, n_permutations)
+    fold_acc, _ = cv_scores(xp, method, xp.asarray(X), prob.train, prob.test, Y, params,
+                            chunk_size)
+    acc = fold_acc.mean(axis=1)  # (T, Q)
+    return {"time": time, "accuracy": acc[:, 0], "null": acc[:, 1:]}
+
+
+def _common_time(results: list[dict[str, Any]]) -> np.ndarray:
+    time = results[0]["time"]
+    for r in results[1:]:
+        if r["time"].shape != time.shape or not np.allclose(r["time"], time):
+            raise SchemaError("sessions have different `time` bins; re-bin them to a common "
+                              "grid before time-resolved decoding.")
+    return time
+
+
+def decode_time(data: xr.DataTree | xr.Dataset, method: str = "lda", *, window: int = 1,
+                n_folds: int = 10, n_permutations: int = 100, seed: int = 0,
+                device: Any = "cpu", chunk_size: int | None = None, progress: bool = True,
+                shrinkage: float = 0.0, alpha: float = 1.0, C: float = 1.0,
+                scheduler: Any = None) -> xr.Dataset:
+    """Cross-validated decoding accuracy in every time bin, with a permutation null.
+
+    Parameters
+    ----------
+    data : DataTree or Dataset
+        Sessions with ``binned`` spike counts (trial, neuron, time).
+    method, n_folds, seed, device, chunk_size, progress, shrinkage, alpha, C, scheduler
+        As in :func:`neurolearn.decoding.decode`; folds are the same in every
+        bin.
+    window : int, default 1
+        Bins summed per decoding window (sliding, step one bin).
+    n_permutations : int, default 100
+        Permutations per bin (the same label shuffles in every bin).
+
+    Returns
+    -------
+    Dataset with dims (session, time)
+        ``accuracy``, ``null_accuracy`` (session, time, permutation) and
+        ``pvalue`` (per bin, uncorrected).
+    """
+    _check_method(method, n_folds, n_permutations)
+    validate(data)
+    params = {"shrinkage": shrinkage, "alpha": alpha, "C": C}
+    results = map_items(_time_session, [ds for _, ds in iter_sessions(data)],
+                        scheduler=scheduler, progress=progress, desc="time-resolved decoding",
+                        method=method, window=window, n_folds=n_folds,
+                        n_permutations=n_permutations, seed=seed, device=device,
+                        chunk_size=chunk_size, params=params)
+    time = _common_time(results)
+    table = session_table(data)
+    acc = np.stack([r["accuracy"] for r in results])
+    null = np.stack([r["null"] for r in results])
+    coords = {k: table[k] for k in ("session", "mouse", "day", "phase")}
+    coords.update(time=("time", time, {"units": "s", "long_name": "window start"}),
+                  permutation=np.arange(n_permutations))
+    pvalue = (permutation_pvalue(acc, null) if n_permutations else np.full(acc.shape, np.nan))
+    return xr.Dataset(
+        {"accuracy": (("session", "time"), acc), "null_accuracy":
+         (("session", "time", "permutation"), null), "pvalue": (("session", "time"), pvalue)},
+        coords=coords,
+        attrs={"method": method, "window_bins": window, "n_folds": n_folds,
+               "n_permutations": n_permutations, "seed": seed, "shrinkage": shrinkage,
+               "alpha": alpha, "C": C, "neurolearn_version": __version__})
+
+
+def _cross_temporal_session(ds: xr.Dataset, *, method: str, window: int, n_folds: int,
+                            seed: int, device: Any, params: dict[str, Any]) -> dict[str, Any]:
+    prob, X, time = _session_time_arrays(ds, window, n_folds, seed)
+    xp = resolve_namespace(device)
+    Xx = xp.asarray(X)
+    dtype = Xx.dtype
+    train = xp.asarray(prob.train, dtype=dtype)
+    test = xp.asarray(prob.test, dtype=dtype)
+    y = xp.asarray(prob.y[None, :], dtype=dtype)
+    coef, intercept = fit_batch(xp, method, Xx, train, y, params)  # (T, F, 1, p), (T, F, 1)
+    T, F = coef.shape[0], coef.shape[1]
+    # Every training-time decoder applied at every test time: (T_test, T*F, 1, n).
+    D = decision(xp, Xx, xp.reshape(coef, (1, T * F, 1, -1)),
+                 xp.reshape(intercept, (1, T * F, 1)))
+    D = xp.reshape(D[:, :, 0, :], (T, T, F, -1))  # (test time, train time, fold, n)
+    hits = xp.astype(xp.equal(D > 0, y[0] > 0.5), dtype) * test[None, None, :, :]
+    acc = xp.sum(hits, axis=-1) / xp.sum(test, axis=-1)
+    return {"time": time, "accuracy": to_numpy(xp.mean(acc, axis=-1)).T}  # (train, test)
+
+
+def cross_temporal(data: xr.DataTree | xr.Dataset, method: str = "lda", *, window: int = 1,
+                   n_folds: int = 10, seed: int = 0, device: Any = "cpu",
+                   progress: bool = True, shrinkage: float = 0.0, alpha: float = 1.0,
+                   C: float = 1.0, scheduler: Any = None) -> xr.DataArray:
+    """Cross-temporal generalisation: train at one time, test at every time.
+
+    Each fold's decoder trained on the training trials at time t is scored
+    on the same fold's test trials at every time t'; accuracies are averaged
+    over folds.
+
+    Returns
+    -------
+    DataArray with dims (session, train_time, test_time)
+        CV accuracy; the diagonal equals :func:`decode_time`'s accuracy.
+    """
+    _check_method(method, n_folds, 0)
+    validate(data)
+    params = {"shrinkage": shrinkage, "alpha": alpha, "C": C}
+    results = map_items(_cross_temporal_session, [ds for _, ds in iter_sessions(data)],
+                        scheduler=scheduler, progress=progress, desc="cross-temporal decoding",
+                        method=method, window=window, n_folds=n_folds, seed=seed,
+                        device=device, params=params)
+    time = _common_time(results)
+    table = session_table(data)
+    coords = {k: table[k] for k in ("session", "mouse", "day", "phase")}
+    coords.update(train_time=("train_time", time, {"units": "s"}),
+                  test_time=("test_time", time, {"units": "s"}))
+    return xr.DataArray(np.stack([r["accuracy"] for r in results]),
+                        dims=("session", "train_time", "test_time"), coords=coords,
+                        name="accuracy",
+                        attrs={"method": method, "window_bins": window, "n_folds": n_folds,
+                               "seed": seed, "neurolearn_version": __version__})
