@@ -22,6 +22,7 @@ import platform
 import resource
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -109,7 +110,7 @@ def main() -> None:
     print(f"speed-up: {ratio:.0f}x; max |accuracy difference| over "
           f"{30 * (n_ref + 1)} CV scores: {max_diff:.2e}")
     if args.write:
-        with open("BENCHMARKS.md", "a") as fh:
+        with open(Path(__file__).resolve().parents[1] / "BENCHMARKS.md", "a") as fh:
             fh.write(f"| decoding LDA CV | 30 sess × 15 units × 200 trials, 10 folds, P={P} | "
                      f"{args.device} | {t_ours:.2f} s | {t_ref_full:.0f} s "
                      f"({'measured' if args.full else f'scaled from {n_ref}'}) | "

@@ -20,9 +20,12 @@ def _demo(args: argparse.Namespace) -> int:
     from data_loaders import load_bernerslee, make_overtraining_dataset, write_bernerslee
     from neurolearn.behavior import days_to_criterion, performance
     from neurolearn.decoding import decode
+    from neurolearn.errors import InsufficientDataError
+    from neurolearn.margins import heldout_margin, svm_margin
     from neurolearn.plotting import plot_across_days, plot_behavior
     from neurolearn.schema import session_table, validate
     from neurolearn.summary import across_mice, phase_summary
+    from neurolearn.trends import day_trend
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,6 +87,36 @@ def _demo(args: argparse.Namespace) -> int:
     plt.close(fig)
     res.to_netcdf(out / "decoding.nc", engine="h5netcdf")
     print(f"saved {png} and {out / 'decoding.nc'}")
+
+    t2 = time.perf_counter()
+    held = heldout_margin(loaded, n_units=4, n_subsamples=10, seed=args.seed, progress=progress)
+    hard = svm_margin(loaded, seed=args.seed, progress=progress)
+    print(f"\nMargins ({time.perf_counter() - t2:.1f} s)")
+    try:
+        trend = day_trend(held["heldout_margin"], seed=args.seed)
+        print(f"held-out margin at 4 units: overtraining slope {float(trend['slope']):+.4f}/day, "
+              f"95% CI [{float(trend['ci_low']):+.4f}, {float(trend['ci_high']):+.4f}], "
+              f"permutation p = {float(trend['pvalue']):.4f} "
+              f"({int(trend['n_sessions'])} sessions)")
+    except InsufficientDataError as exc:
+        print(f"held-out margin: no trend ({exc})")
+    separable = phase_summary(hard["fraction_separable"])
+    print("sessions linearly separable (all units): " + ", ".join(
+        f"{p}: {m:.2f}" for p, m in zip(separable["phase"].values, separable["mean"].values,
+                                        strict=True)))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    plot_across_days(across_mice(held["heldout_margin"]), ax=axes[0],
+                     label="held-out margin (4 units)")
+    axes[0].set_ylabel("mean distance / within-class SD")
+    axes[0].set_title("Held-out margin")
+    plot_across_days(across_mice(hard["fraction_separable"]), ax=axes[1],
+                     label="fraction separable (all units)")
+    axes[1].set_ylabel("fraction of sessions separable")
+    axes[1].set_title("Linear separability")
+    png = out / "margins.png"
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    print(f"saved {png}")
     return 0
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["plot_across_days", "shade_phases", "plot_behavior"]
+__all__ = ["plot_across_days", "shade_phases", "plot_behavior", "plot_margin_distributions",
+           "plot_rsm", "plot_pca"]
 
 
 def _axes(ax: Any) -> Any:
@@ -91,4 +92,76 @@ def plot_behavior(performance: xr.Dataset, *, ax: Any = None) -> Any:
     ax.set_ylim(0.3, 1.02)
     ax.set_title("Behaviour")
     ax.legend(frameon=False, fontsize="small", loc="lower right")
+    return ax
+
+
+def plot_margin_distributions(signed: xr.Dataset, *, ax: Any = None) -> Any:
+    """Violin plot of per-trial held-out signed margins for each day.
+
+    Parameters
+    ----------
+    signed : Dataset with dim ``sample``
+        From :func:`neurolearn.margins.signed_margins`.
+    """
+    ax = _axes(ax)
+    days = np.unique(signed["day"].values)
+    data = [signed["signed_margin"].values[signed["day"].values == d] for d in days]
+    data = [d[np.isfinite(d)] for d in data]
+    keep = [i for i, d in enumerate(data) if d.size > 1]
+    parts = ax.violinplot([data[i] for i in keep], positions=days[keep], widths=0.8,
+                          showmedians=True)
+    phase = {d: p for d, p in zip(signed["day"].values, signed["phase"].values, strict=True)}
+    for body, i in zip(parts["bodies"], keep, strict=True):
+        body.set_alpha(0.6)
+        body.set_color("C1" if phase[days[i]] == "overtraining" else "C0")
+    ax.axhline(0, color="0.4", lw=1, ls="--")
+    ax.set_xlabel("day of training")
+    ax.set_ylabel("held-out signed margin (within-class SD)")
+    return ax
+
+
+def plot_rsm(R: xr.DataArray, *, ax: Any = None, title: str | None = None) -> Any:
+    """Trial × trial similarity matrix with the target/non-target boundary marked.
+
+    Parameters
+    ----------
+    R : DataArray with dims (trial, trial_2)
+        From :func:`neurolearn.geometry.rsm` (trials sorted by label).
+    """
+    ax = _axes(ax)
+    im = ax.imshow(R.values, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    n_target = int(np.sum(R["label"].values == 1))
+    for pos in (n_target - 0.5,):
+        ax.axhline(pos, color="k", lw=0.8)
+        ax.axvline(pos, color="k", lw=0.8)
+    ax.set_xticks([n_target / 2, n_target + (R.sizes["trial"] - n_target) / 2],
+                  ["target", "non-target"])
+    ax.set_yticks([n_target / 2, n_target + (R.sizes["trial"] - n_target) / 2],
+                  ["target", "non-target"], rotation=90, va="center")
+    ax.set_title(title or f"{R.attrs.get('session', '')} (day {R.attrs.get('day', '?')})")
+    ax.figure.colorbar(im, ax=ax, shrink=0.8, label="Pearson r")
+    return ax
+
+
+def plot_pca(projection: xr.Dataset, *, ax: Any = None) -> Any:
+    """Trials on a session's first two principal components, coloured by class.
+
+    Parameters
+    ----------
+    projection : Dataset
+        From :func:`neurolearn.geometry.pca`.
+    """
+    ax = _axes(ax)
+    scores = projection["scores"].values
+    label = projection["label"].values
+    for value, name, color in ((1, "target", "C3"), (0, "non-target", "C0")):
+        sel = label == value
+        ax.scatter(scores[sel, 0], scores[sel, 1] if scores.shape[1] > 1 else 0 * scores[sel, 0],
+                   s=8, alpha=0.6, color=color, label=name)
+    evr = projection["explained_variance_ratio"].values
+    ax.set_xlabel(f"PC1 ({100 * evr[0]:.0f}%)")
+    if evr.size > 1:
+        ax.set_ylabel(f"PC2 ({100 * evr[1]:.0f}%)")
+    ax.set_title(f"{projection.attrs.get('session', '')} (day {projection.attrs.get('day', '?')})")
+    ax.legend(frameon=False, fontsize="small")
     return ax

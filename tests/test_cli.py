@@ -18,3 +18,4 @@ def test_demo_small(tmp_path, capsys):
     assert "Decoding target vs non-target" in out and "By phase" in out
     assert Path(tmp_path, "behavior.png").stat().st_size > 10_000
     assert Path(tmp_path, "decoding.png").stat().st_size > 10_000
+    assert Path(tmp_path, "margins.png").stat().st_size > 10_000 and "held-out margin" in out

@@ -1,0 +1,203 @@
+"""Representational geometry: similarity matrices, CKA, kernel alignment, dimensionality.
+
+Conventions (they differ between libraries):
+
+* RSMs are Pearson correlations between trials' population vectors (units
+  z-scored within the session first); RDM = 1 − RSM (rsatoolbox's
+  "correlation" RDM). We never square distances.
+* Linear CKA is a similarity in [0, 1] (Kornblith et al. 2019), not
+  netrep's angular distance arccos(CKA).
+* Kernel–target alignment centres both the kernel and the labels:
+  A = y_cᵀ K_c y_c / (‖K_c‖_F ‖y_c‖²) (Cortes et al. 2012), in [−1, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from neurolearn._version import __version__
+from neurolearn.errors import InsufficientDataError
+from neurolearn.schema import iter_sessions, session_info, session_table, validate
+
+__all__ = [
+    "rsm",
+    "class_similarity",
+    "linear_cka",
+    "kernel_target_alignment",
+    "participation_ratio",
+    "pca",
+    "kernel_distance",
+]
+
+
+def _trained_z(ds: xr.Dataset, variable: str) -> tuple[np.ndarray, xr.Dataset]:
+    trained = ds
+    if "heldout" in ds.coords:
+        trained = ds.isel(trial=~np.asarray(ds["heldout"].values, bool))
+    X = np.asarray(trained[variable].transpose("trial", "neuron").values, dtype=float)
+    sd = X.std(axis=0)
+    return (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0), trained
+
+
+def rsm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = False
+        ) -> xr.DataArray:
+    """Trial × trial representational similarity matrix of one session.
+
+    Units are z-scored over the session's trials; entry (i, j) is the Pearson
+    correlation of trials i and j across units.
+
+    Returns
+    -------
+    DataArray with dims (trial, trial_2)
+        Trials sorted by label (targets first), then stimulus, with ``label``
+        and ``stimulus`` coordinates on both dims.
+    """
+    if include_heldout:
+        X = np.asarray(ds[variable].transpose("trial", "neuron").values, dtype=float)
+        sd = X.std(axis=0)
+        Z, sub = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0), ds
+    else:
+        Z, sub = _trained_z(ds, variable)
+    order = np.lexsort((np.asarray(sub["stimulus"].values).astype(str),
+                        -np.asarray(sub["label"].values)))
+    Z = Z[order]
+    R = np.corrcoef(Z) if Z.shape[1] > 1 else np.ones((Z.shape[0], Z.shape[0]))
+    label = np.asarray(sub["label"].values)[order]
+    stim = np.asarray(sub["stimulus"].values)[order]
+    return xr.DataArray(R, dims=("trial", "trial_2"),
+                        coords={"label": ("trial", label), "stimulus": ("trial", stim),
+                                "label_2": ("trial_2", label), "stimulus_2": ("trial_2", stim)},
+                        name="rsm", attrs={**session_info(ds), "measure": "Pearson r"})
+
+
+def class_similarity(data: xr.DataTree | xr.Dataset, *, variable: str = "rates"
+                     ) -> xr.Dataset:
+    """Mean RSM correlation between and within classes, per session.
+
+    Returns
+    -------
+    Dataset with dim ``session``
+        ``between`` (mean target–non-target trial correlation; falls as the
+        classes separate), ``within_target``, ``within_nontarget`` (off-diagonal
+        means) and ``separation`` = mean within − between.
+    """
+    validate(data)
+    rows = []
+    for _, ds in iter_sessions(data):
+        R = rsm(ds, variable=variable)
+        lab = R["label"].values
+        t, n = lab == 1, lab == 0
+        off = ~np.eye(lab.size, dtype=bool)
+        between = R.values[np.ix_(t, n)].mean()
+        within_t = R.values[np.ix_(t, t)][off[np.ix_(t, t)]].mean()
+        within_n = R.values[np.ix_(n, n)][off[np.ix_(n, n)]].mean()
+        rows.append((between, within_t, within_n))
+    arr = np.array(rows)
+    table = session_table(data)
+    coords = {k: table[k] for k in ("session", "mouse", "day", "phase")}
+    return xr.Dataset({"between": ("session", arr[:, 0]),
+                       "within_target": ("session", arr[:, 1]),
+                       "within_nontarget": ("session", arr[:, 2]),
+                       "separation": ("session", 0.5 * (arr[:, 1] + arr[:, 2]) - arr[:, 0])},
+                      coords=coords, attrs={"measure": "Pearson r of z-scored population "
+                                                       "vectors", "neurolearn_version":
+                                            __version__})
+
+
+def _centre_gram(K: np.ndarray) -> np.ndarray:
+    return K - K.mean(axis=0, keepdims=True) - K.mean(axis=1, keepdims=True) + K.mean()
+
+
+def linear_cka(X: Any, Y: Any, *, debiased: bool = False) -> float:
+    """Linear centred kernel alignment between two representations of the same trials.
+
+    Parameters
+    ----------
+    X, Y : array of shape (n_trials, n_features_x) and (n_trials, n_features_y)
+    debiased : bool, default False
+        Use the unbiased HSIC estimator (Song et al. 2012; Nguyen et al.
+        2021), which removes the upward bias of CKA at few trials.
+
+    Returns
+    -------
+    float
+        CKA similarity in [0, 1] (the debiased estimate can dip below 0).
+    """
+    X, Y = np.asarray(X, float), np.asarray(Y, float)
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"X and Y must have the same trials; got {X.shape[0]} and "
+                         f"{Y.shape[0]}.")
+    if not debiased:
+        Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
+        hsic = np.linalg.norm(Yc.T @ Xc) ** 2
+        return float(hsic / (np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc)))
+    n = X.shape[0]
+    if n < 4:
+        raise InsufficientDataError("debiased CKA needs at least 4 trials.")
+
+    def hsic_u(K: np.ndarray, L: np.ndarray) -> float:
+        K, L = K.copy(), L.copy()
+        np.fill_diagonal(K, 0.0)
+        np.fill_diagonal(L, 0.0)
+        one = np.ones(n)
+        return float((np.sum(K * L) + (one @ K @ one) * (one @ L @ one) / ((n - 1) * (n - 2))
+                      - 2 / (n - 2) * (one @ K @ L @ one)) / (n * (n - 3)))
+
+    K, L = X @ X.T, Y @ Y.T
+    return hsic_u(K, L) / np.sqrt(hsic_u(K, K) * hsic_u(L, L))
+
+
+def kernel_target_alignment(K: Any, y: Any) -> float:
+    """Centred kernel–target alignment A = y_cᵀ K_c y_c / (‖K_c‖_F ‖y_c‖²).
+
+    Parameters
+    ----------
+    K : array (n, n)
+        A kernel (Gram) matrix, e.g. X Xᵀ of hidden representations.
+    y : array (n,)
+        Targets (e.g. ±1 labels).
+    """
+    K, y = np.asarray(K, float), np.asarray(y, float)
+    Kc = _centre_gram(K)
+    yc = y - y.mean()
+    return float(yc @ Kc @ yc / (np.linalg.norm(Kc) * (yc @ yc)))
+
+
+def participation_ratio(X: Any) -> float:
+    """Participation ratio (Σλ)²/Σλ² of the covariance eigenvalues of X (n_trials, n_units).
+
+    Between 1 (one dimension) and n_units (isotropic).
+    """
+    X = np.asarray(X, float)
+    lam = np.clip(np.linalg.eigvalsh(np.cov(X, rowvar=False).reshape(X.shape[1], -1)), 0, None)
+    return float(lam.sum() ** 2 / np.sum(lam ** 2))
+
+
+def pca(ds: xr.Dataset, *, n_components: int = 2, variable: str = "rates") -> xr.Dataset:
+    """PCA of one session's z-scored trained trials (units differ per session).
+
+    Returns
+    -------
+    Dataset
+        ``scores`` (trial, component), ``explained_variance_ratio``
+        (component); ``label`` and ``stimulus`` coordinates on ``trial``.
+    """
+    Z, sub = _trained_z(ds, variable)
+    U, S, _ = np.linalg.svd(Z, full_matrices=False)
+    k = min(n_components, S.size)
+    var = S ** 2 / np.sum(S ** 2)
+    return xr.Dataset(
+        {"scores": (("trial", "component"), U[:, :k] * S[:k]),
+         "explained_variance_ratio": ("component", var[:k])},
+        coords={"component": np.arange(1, k + 1), "label": ("trial", sub["label"].values),
+                "stimulus": ("trial", sub["stimulus"].values)},
+        attrs=session_info(ds))
+
+
+def kernel_distance(K_t: Any, K_0: Any) -> float:
+    """Relative kernel change ‖K_t − K_0‖_F / ‖K_0‖_F (how far features moved from init)."""
+    K_t, K_0 = np.asarray(K_t, float), np.asarray(K_0, float)
+    return float(np.linalg.norm(K_t - K_0) / np.linalg.norm(K_0))

@@ -1,0 +1,173 @@
+import array_api_strict
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import stats
+from sklearn.svm import SVC
+
+from data_loaders.synthetic import make_overtraining_dataset
+from neurolearn.decoding import decode
+from neurolearn.errors import InsufficientDataError
+from neurolearn.margins import (
+    dprime,
+    fisher_separation,
+    heldout_margin,
+    normalize_per_mouse,
+    signed_margins,
+    stimulus_flips,
+    svm_margin,
+)
+from neurolearn.schema import iter_sessions, make_session, to_tree
+from neurolearn.trends import day_trend
+
+
+def _gt(tree, key="planted_margin_per_unit"):
+    return np.array([ds.attrs[key] for _, ds in iter_sessions(tree)])
+
+
+def test_recovers_planted_margin_growth(study_tree):
+    res = heldout_margin(study_tree, n_units=4, n_subsamples=10, progress=False)
+    rho = stats.spearmanr(res["heldout_margin"].values, _gt(study_tree)).statistic
+    assert rho >= 0.8
+    trend = day_trend(res["heldout_margin"], seed=1)
+    assert float(trend["slope"]) > 0 and float(trend["ci_low"]) > 0
+    assert float(trend["pvalue"]) < 0.01
+
+
+def test_hidden_learning_is_visible_in_margins_not_accuracy():
+    tree = make_overtraining_dataset(n_mice=2, n_training_days=2, seed=5, hidden=True)
+    acc = decode(tree, n_permutations=0, progress=False)["accuracy"]
+    acc_trend = day_trend(acc, seed=1)
+    assert abs(float(acc_trend["slope"])) * 17 < 0.01  # flat: < 1 point over overtraining
+    res = heldout_margin(tree, n_units=4, n_subsamples=30, progress=False)
+    assert stats.spearmanr(res["heldout_margin"].values, _gt(tree)).statistic >= 0.8
+    trend = day_trend(res["heldout_margin"], seed=1)
+    assert float(trend["ci_low"]) > 0
+    # Overtraining sessions are separable, so the hard margin (at a fixed unit
+    # count: margins grow with units) is defined and grows too.
+    hard = svm_margin(tree, n_units=4, n_subsamples=20, progress=False)
+    over = hard["phase"] == "overtraining"
+    assert float(hard["fraction_separable"].where(over, drop=True).mean()) > 0.8
+    assert float(day_trend(hard["margin_mean"], seed=1)["ci_low"]) > 0
+
+
+def test_null_trend_ci_includes_zero():
+    tree = make_overtraining_dataset(n_mice=2, n_training_days=2, seed=8, null=True)
+    res = heldout_margin(tree, n_units=4, n_subsamples=10, progress=False)
+    trend = day_trend(res["heldout_margin"], seed=1)
+    assert float(trend["ci_low"]) < 0 < float(trend["ci_high"])
+
+
+def _gaussian_session(delta, rng, n=200, p=6, name="s"):
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, p))
+    X[:, :2] += delta * (y[:, None] - 0.5)
+    return make_session(X, stimulus=np.where(y, "t", "n"), label=y, session=name, mouse="m",
+                        day=1, phase="training")
+
+
+def test_heldout_margin_grows_with_separation():
+    rng = np.random.default_rng(0)
+    deltas = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]  # overlapping ... separable
+    tree = to_tree([_gaussian_session(d, rng, name=f"s{i}") for i, d in enumerate(deltas)])
+    res = heldout_margin(tree, progress=False)
+    values = res["heldout_margin"].values
+    assert np.all(np.diff(values) > 0)
+    hard = svm_margin(tree, progress=False)
+    sep = hard["separable"].values[:, 0]
+    assert not sep[0] and sep[-1]
+    assert np.isnan(hard["margin"].values[0, 0]) and np.isfinite(hard["margin"].values[-1, 0])
+
+
+def test_svm_margin_matches_sklearn(small_tree):
+    res = svm_margin(small_tree, C=1.0, progress=False)
+    for i, (_, ds) in enumerate(iter_sessions(small_tree)):
+        train = ~ds["heldout"].values
+        X = ds["rates"].values[train]
+        X = (X - X.mean(0)) / X.std(0)
+        y = ds["label"].values[train]
+        soft = SVC(kernel="linear", C=1.0, tol=1e-9).fit(X, y)
+        assert res["soft_margin"].values[i, 0] == pytest.approx(
+            1 / np.linalg.norm(soft.coef_), rel=1e-3)
+        if res["separable"].values[i, 0]:
+            hard = SVC(kernel="linear", C=1e6, tol=1e-9).fit(X, y)
+            geo = np.min(np.where(y, 1, -1) * hard.decision_function(X)) / np.linalg.norm(
+                hard.coef_)
+            assert res["margin"].values[i, 0] == pytest.approx(geo, rel=1e-4)
+        else:
+            assert np.isnan(res["margin"].values[i, 0])
+    assert "not a separation measure" in res["soft_margin"].attrs["note"]
+
+
+def test_subsampled_margins_and_strict_namespace(small_tree):
+    a = svm_margin(small_tree, n_units=4, n_subsamples=5, progress=False)
+    assert a["margin"].shape == (5, 5)
+    b = svm_margin(small_tree, n_units=4, n_subsamples=5, progress=False,
+                   device=array_api_strict)
+    np.testing.assert_allclose(a["margin"].values, b["margin"].values, rtol=1e-9)
+    np.testing.assert_array_equal(a["separable"].values, b["separable"].values)
+    with pytest.raises(InsufficientDataError, match="no session has 50 units"):
+        svm_margin(small_tree, n_units=50, n_subsamples=3, progress=False)
+    some = svm_margin(small_tree, n_units=7, n_subsamples=3, progress=False)
+    few = [ds.sizes["neuron"] < 7 for _, ds in iter_sessions(small_tree)]
+    np.testing.assert_array_equal(np.isnan(some["fraction_separable"].values), few)
+
+
+def test_signed_margins_tidy(small_tree):
+    sm = signed_margins(small_tree, progress=False)
+    n_trained = sum(int((~ds["heldout"]).sum()) for _, ds in iter_sessions(small_tree))
+    assert sm.sizes["sample"] == n_trained
+    assert set(np.unique(sm["day"].values)) == {1, 2, 3, 4, 5}
+    hm = heldout_margin(small_tree, progress=False)
+    # Each session's mean scaled distance is its held-out margin.
+    for s in hm["session"].values:
+        sel = sm["session"].values == s
+        assert np.mean(sm["signed_margin"].values[sel]) == pytest.approx(
+            float(hm["heldout_margin"].sel(session=s)))
+
+
+def test_fisher_and_dprime_closed_form():
+    rng = np.random.default_rng(1)
+    n, p, delta = 4000, 3, np.array([1.0, 0.5, 0.0])
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, p)) + np.outer(y, delta)
+    ds = make_session(X, stimulus=np.where(y, "t", "n"), label=y, session="s", mouse="m",
+                      day=1, phase="training")
+    J = float(fisher_separation(ds)[0])
+    # Population value for unit-variance features: J = δᵀΣ⁻¹δ in z-units, where
+    # z-scoring divides by the total SD √(1 + δ²/4).
+    scale = np.sqrt(1 + delta ** 2 / 4)
+    zd = delta / scale
+    cov = np.diag(1 / scale ** 2)
+    assert J == pytest.approx(zd @ np.linalg.inv(cov) @ zd, rel=0.08)
+    d = float(dprime(ds)[0])
+    assert d == pytest.approx(np.linalg.norm(delta), rel=0.08)
+
+
+def test_normalize_per_mouse():
+    da = xr.DataArray([1.0, 2.0, 4.0, 3.0, 6.0], dims="session", coords={
+        "mouse": ("session", ["a", "a", "a", "b", "b"]), "day": ("session", [1, 2, 3, 2, 3]),
+        "phase": ("session", ["training", "overtraining", "overtraining", "overtraining",
+                              "overtraining"])})
+    np.testing.assert_allclose(normalize_per_mouse(da), [0.5, 1, 2, 1, 2])
+    np.testing.assert_allclose(normalize_per_mouse(da, by="mean"),
+                               [3 / 7, 6 / 7, 12 / 7, 2 / 3, 4 / 3])
+
+
+def test_stimulus_flips():
+    acc = np.array([[0.2, 0.9], [0.3, 0.8], [0.4, 0.9], [0.7, 0.9], [0.8, 0.2], [0.9, 0.3]])
+    da = xr.DataArray(acc, dims=("session", "stimulus"), coords={
+        "stimulus": ["probe", "repeat"], "mouse": ("session", ["a"] * 6),
+        "day": ("session", np.arange(1, 7))})
+    flips = stimulus_flips(da, n_days=2)
+    assert bool(flips["flipped"].sel(mouse="a", stimulus="probe"))
+    assert int(flips["flip_day"].sel(mouse="a", stimulus="probe")) == 4
+    assert not bool(flips["flipped"].sel(mouse="a", stimulus="repeat"))
+
+
+def test_trend_matches_linregress(study_tree):
+    fj = fisher_separation(study_tree)
+    trend = day_trend(fj, phase=None, n_boot=500, n_permutations=500)
+    ref = stats.linregress(fj["day"].values, fj.values)
+    assert float(trend["slope"]) == pytest.approx(ref.slope)
+    assert float(trend["ci_low"]) < ref.slope < float(trend["ci_high"])
