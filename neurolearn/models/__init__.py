@@ -1,0 +1,29 @@
+"""The synthetic feature-learning model: γ-parametrised MLP on n-hot odour mixtures."""
+
+from neurolearn.models.network import (
+    ACTIVATIONS,
+    LOSSES,
+    Network,
+    forward,
+    init_network,
+    learning_rate,
+    loss_and_grads,
+)
+from neurolearn.models.task import PRESETS, OdourTask, make_odour_task
+from neurolearn.models.train import hidden_margin, record_epochs, train
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "PRESETS",
+    "Network",
+    "OdourTask",
+    "forward",
+    "hidden_margin",
+    "init_network",
+    "learning_rate",
+    "loss_and_grads",
+    "make_odour_task",
+    "record_epochs",
+    "train",
+]

@@ -1,0 +1,91 @@
+"""The odour task of the feature-learning model: n-hot mixtures over k odorants.
+
+Odours are n-hot vectors over k odorants; the class of a mixture is whether
+it contains the target odorant (Kumar et al. 2025). Mixtures pass a fixed
+random projection to dimension d, so the network sees dense inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurolearn.backend import make_rng
+
+__all__ = ["OdourTask", "make_odour_task", "PRESETS"]
+
+#: Task sizes: the recordings' (3-hot over 13) and the paper model's (10-hot over 100).
+PRESETS = {"data": {"n_odorants": 13, "n_hot": 3}, "paper": {"n_odorants": 100, "n_hot": 10}}
+
+
+@dataclass(frozen=True)
+class OdourTask:
+    """Training and test mixtures of one task.
+
+    Attributes
+    ----------
+    X_train, X_test : ndarray (P, d), (P_test, d)
+        Projected inputs.
+    y_train, y_test : ndarray of 0/1
+        1 where the mixture contains the target odorant.
+    mix_train, mix_test : ndarray of 0/1, (P, k), (P_test, k)
+        The n-hot mixtures before projection.
+    projection : ndarray (k, d)
+        The fixed random projection (entries N(0, 1/k)·√(k/n)).
+    target : int
+        Index of the target odorant.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    mix_train: np.ndarray
+    mix_test: np.ndarray
+    projection: np.ndarray
+    target: int
+
+
+def _mixtures(rng: np.random.Generator, count: int, k: int, n: int, target: int,
+              positive: np.ndarray) -> np.ndarray:
+    others = np.setdiff1d(np.arange(k), [target])
+    mix = np.zeros((count, k))
+    for i, pos in enumerate(positive):
+        chosen = rng.choice(others, size=n - 1 if pos else n, replace=False)
+        mix[i, chosen] = 1.0
+        if pos:
+            mix[i, target] = 1.0
+    return mix
+
+
+def make_odour_task(*, n_odorants: int = 100, n_hot: int = 10, n_train: int = 60,
+                    n_test: int = 2000, dim: int | None = None, input_noise: float = 0.0,
+                    seed: int = 0) -> OdourTask:
+    """Draw training and test mixtures, half of them containing the target odorant.
+
+    Parameters
+    ----------
+    n_odorants, n_hot : int, default 100 and 10
+        k and n (see :data:`PRESETS`).
+    n_train, n_test : int, default 60 and 2000
+    dim : int, optional
+        Input dimension d after the random projection (default k).
+    input_noise : float, default 0.0
+        SD of Gaussian noise added to the projected test inputs.
+    seed : int, default 0
+    """
+    if not 1 <= n_hot < n_odorants:
+        raise ValueError(f"need 1 <= n_hot < n_odorants; got {n_hot}, {n_odorants}.")
+    rng = make_rng(seed)
+    d = dim or n_odorants
+    target = 0
+    y_train = (np.arange(n_train) % 2 == 0).astype(float)
+    y_test = (np.arange(n_test) % 2 == 0).astype(float)
+    mix_train = _mixtures(rng, n_train, n_odorants, n_hot, target, y_train > 0)
+    mix_test = _mixtures(rng, n_test, n_odorants, n_hot, target, y_test > 0)
+    # Scaled so projected inputs have entries of order one.
+    projection = rng.normal(size=(n_odorants, d)) / np.sqrt(n_hot)
+    X_train = mix_train @ projection
+    X_test = mix_test @ projection + input_noise * rng.normal(size=(n_test, d))
+    return OdourTask(X_train, y_train, X_test, y_test, mix_train, mix_test, projection, target)

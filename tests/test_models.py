@@ -1,0 +1,84 @@
+import array_api_compat.numpy as xnp
+import array_api_strict
+import numpy as np
+import pytest
+
+from neurolearn.backend import to_numpy
+from neurolearn.models import init_network, learning_rate, loss_and_grads, make_odour_task, train
+from neurolearn.models.network import Network
+
+
+@pytest.fixture(scope="module")
+def task():
+    return make_odour_task(n_odorants=40, n_hot=5, n_train=40, n_test=500, seed=0)
+
+
+@pytest.mark.parametrize("loss", ["ce", "hinge", "mse"])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("gamma", [0.3, 2.0])
+def test_gradients_match_finite_differences(loss, activation, gamma):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(6, 5)), np.array([1.0, 0, 1, 0, 1, 0])
+    net = init_network(xnp, 5, 7, gamma=gamma, activation=activation, seed=1)
+    # Move away from the initial point, where the centred output is exactly 0.
+    net = Network(net.W + 0.3 * rng.normal(size=net.W.shape), net.a + 0.3 * rng.normal(size=7),
+                  net.W0, net.a0, gamma, activation)
+    _, gW, ga, _ = loss_and_grads(xnp, net, X, y, loss)
+    eps = 1e-6
+
+    def value(W, a):
+        return float(loss_and_grads(xnp, Network(W, a, net.W0, net.a0, gamma, activation), X,
+                                    y, loss)[0])
+
+    num_W = np.zeros_like(net.W)
+    for idx in np.ndindex(net.W.shape):
+        E = np.zeros_like(net.W)
+        E[idx] = eps
+        num_W[idx] = (value(net.W + E, net.a) - value(net.W - E, net.a)) / (2 * eps)
+    num_a = np.array([(value(net.W, net.a + eps * e) - value(net.W, net.a - eps * e)) / (2 * eps)
+                      for e in np.eye(7)])
+    np.testing.assert_allclose(gW, num_W, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(ga, num_a, rtol=1e-5, atol=1e-8)
+
+
+def test_strict_namespace_matches_numpy(task):
+    a = loss_and_grads(xnp, init_network(xnp, 40, 30, seed=2), task.X_train, task.y_train)
+    net = init_network(array_api_strict, 40, 30, seed=2)
+    b = loss_and_grads(array_api_strict, net, array_api_strict.asarray(task.X_train),
+                       array_api_strict.asarray(task.y_train))
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_allclose(to_numpy(v), u, rtol=1e-12, atol=1e-14)
+
+
+def test_learning_rate_scaling():
+    assert learning_rate(0.5, 0.1, 100) == pytest.approx(0.5 * 0.01 * 100)
+    assert learning_rate(0.5, 4.0, 100) == pytest.approx(0.5 * 4.0 * 100)
+
+
+def test_ce_keeps_learning_after_training_accuracy_saturates(task):
+    res = train(task, gamma=1.0, width=200, n_epochs=800, n_records=16, progress=False)
+    full = np.flatnonzero(res["train_accuracy"].values == 1.0)
+    assert full.size and res["epoch"].values[full[0]] < 400
+    first = full[0]
+    hidden = res["hidden_margin"].values
+    assert hidden[-1] > hidden[first] + 0.05  # hidden margin grows after 100 % train accuracy
+    assert np.all(np.diff(hidden[first:]) > -1e-3)
+    assert res["test_accuracy"].values[-1] >= res["test_accuracy"].values[first]
+    assert res["output_margin"].values[-1] > 1.5
+
+
+def test_hinge_freezes_once_all_margins_exceed_one(task):
+    res = train(task, gamma=1.0, width=200, loss="hinge", n_epochs=800, n_records=16,
+                progress=False)
+    done = np.flatnonzero(res["output_margin"].values >= 1.0)
+    assert done.size >= 3
+    after = res.isel(epoch=slice(done[0], None))
+    for name in ("hidden_margin", "test_accuracy", "kernel_distance"):
+        np.testing.assert_allclose(after[name].values, after[name].values[0], rtol=1e-12)
+
+
+def test_lazy_regime_changes_the_kernel_much_less(task):
+    rich = train(task, gamma=1.0, width=200, n_epochs=300, n_records=5, progress=False)
+    lazy = train(task, gamma=0.05, width=200, n_epochs=300, n_records=5, progress=False)
+    assert float(lazy["kernel_distance"][-1]) < 0.1 * float(rich["kernel_distance"][-1])
+    assert rich.attrs["gamma"] == 1.0 and rich.attrs["neurolearn_version"]
