@@ -28,13 +28,13 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neurolearn._version import __version__
-from neurolearn.backend import make_rng, to_numpy
+from neurolearn.backend import make_rng
 from neurolearn.decoding.cv import session_problem, session_seed
 from neurolearn.decoding.decode import resolve_namespace
 from neurolearn.decoding.engine import cv_scores
 from neurolearn.errors import InsufficientDataError, SchemaError
 from neurolearn.schema import check_classes, iter_sessions, session_table, validate
-from neurolearn.svm import HARD_MARGIN_C, fit_linear_svm
+from neurolearn.svm import HARD_MARGIN_C, fit_linear_svm_working_set
 
 __all__ = [
     "svm_margin",
@@ -89,9 +89,9 @@ def _solve_padded(problems: list[tuple[np.ndarray, np.ndarray]], *, C: float, xp
         for i, (X, y) in enumerate(block):
             Xb[i, :X.shape[0], :X.shape[1]] = X
             yb[i, :y.size] = y
-        res = fit_linear_svm(xp, xp.asarray(Xb), xp.asarray(yb), C=C)
-        coef, slack = to_numpy(res["coef"]), to_numpy(res["slack"])
-        intercept, conv = to_numpy(res["intercept"]), to_numpy(res["converged"])
+        res = fit_linear_svm_working_set(xp, Xb, yb, C=C)
+        coef, slack, intercept, conv = (res[k] for k in ("coef", "slack", "intercept",
+                                                          "converged"))
         for i, (X, y) in enumerate(block):
             out.append({"coef": coef[i, :X.shape[1]], "intercept": intercept[i],
                         "slack": slack[i, :y.size], "converged": bool(conv[i])})

@@ -84,3 +84,27 @@ def test_array_api_strict_agrees():
     b = fit_linear_svm(array_api_strict, array_api_strict.asarray(X[None]),
                        array_api_strict.asarray(y[None]), C=1.0)
     np.testing.assert_allclose(to_numpy(b["coef"]), a["coef"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("C", [1.0, HARD_MARGIN_C])
+def test_working_set_equals_full_solve(C):
+    from neurolearn.svm import fit_linear_svm_working_set
+
+    rng = np.random.default_rng(4)
+    N, n, p = 40, 90, 5
+    X = rng.normal(size=(N, n, p))
+    y = np.where(rng.random((N, n)) < 0.5, 1.0, -1.0)
+    X[..., 0] += rng.uniform(1.0, 4.0, N)[:, None] * y
+    y[:5, 70:] = 0.0  # padded trials
+    X[:5, 70:] = 0.0
+    full = fit_linear_svm(xnp, X, y, C=C)
+    ws = fit_linear_svm_working_set(xnp, X, y, C=C)
+    both = full["converged"] & ws["converged"]
+    assert both.mean() > 0.8
+    np.testing.assert_allclose(ws["coef"][both], full["coef"][both], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(ws["coef"][both], axis=1),
+                               np.linalg.norm(full["coef"][both], axis=1), rtol=1e-6)
+    # Padded trials' slack is meaningless (the full solver leaves them at ξ = 1).
+    sep_full = full["converged"] & (np.where(y != 0, full["slack"], 0).max(1) < 1e-6)
+    sep_ws = ws["converged"] & (np.where(y != 0, ws["slack"], 0).max(1) < 1e-6)
+    np.testing.assert_array_equal(sep_full, sep_ws)
