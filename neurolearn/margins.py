@@ -193,9 +193,7 @@ def svm_margin(
     coords["subsample"] = np.arange(n_sub)
     with np.errstate(invalid="ignore"):
         frac = np.where(has, separable.mean(axis=1), np.nan)
-        count = separable.sum(axis=1)
-        mean = np.where(count > 0, np.where(separable, margin, 0.0).sum(axis=1)
-                        / np.maximum(count, 1), np.nan)
+        mean = _mean_over_subsamples(np.where(separable, margin, np.nan))
     out = xr.Dataset(
         {"margin": (("session", "subsample"), margin,
                     {"long_name": "hard margin 1/||w||", "units": "z-score"}),
@@ -265,6 +263,13 @@ def _heldout_distances(data: Any, *, n_units: int | None, n_subsamples: int, n_f
     return results
 
 
+def _mean_over_subsamples(values: np.ndarray) -> np.ndarray:
+    """Row means ignoring NaN; NaN (without a warning) where a row has no value."""
+    count = np.sum(np.isfinite(values), axis=1)
+    total = np.sum(np.where(np.isfinite(values), values, 0.0), axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def _normalised(distance: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean distance / pooled within-class SD, per subsample; and the scaled distances."""
     sd = np.sqrt(0.5 * (np.nanvar(distance[:, y > 0.5], axis=1)
@@ -327,7 +332,7 @@ def heldout_margin(
     coords = _session_coords(data)
     coords["subsample"] = np.arange(n_sub)
     return xr.Dataset(
-        {"heldout_margin": ("session", np.nanmean(values, axis=1) if values.size else values,
+        {"heldout_margin": ("session", _mean_over_subsamples(values),
                             {"long_name": "held-out margin (mean signed distance / "
                                           "within-class SD)"}),
          "heldout_margin_subsample": (("session", "subsample"), values)},
