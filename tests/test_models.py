@@ -82,3 +82,31 @@ def test_lazy_regime_changes_the_kernel_much_less(task):
     lazy = train(task, gamma=0.05, width=200, n_epochs=300, n_records=5, progress=False)
     assert float(lazy["kernel_distance"][-1]) < 0.1 * float(rich["kernel_distance"][-1])
     assert rich.attrs["gamma"] == 1.0 and rich.attrs["neurolearn_version"]
+
+
+def test_overtraining_reversal_with_readout_rescaled(task):
+    from neurolearn.models import overtraining_reversal
+
+    kw = dict(gammas=(1.0, 5.0), seeds=(0, 1), width=200, overtrain_epochs=400,
+              max_epochs=3000)
+    res = overtraining_reversal(task, **kw)
+    rescaled = res["epochs_to_reverse"].sel(protocol="readout_rescaled")
+    assert rescaled.notnull().all()
+    # Features learned by overtraining make the reversal faster (gamma >= 1).
+    assert (rescaled.sel(stage="overtrained") < rescaled.sel(stage="criterion")).all()
+    assert res["epochs_to_reverse"].sel(protocol="readout_kept").notnull().all()
+    again = overtraining_reversal(task, **kw)
+    np.testing.assert_array_equal(res["epochs_to_reverse"].values,
+                                  again["epochs_to_reverse"].values)
+
+
+def test_loss_ablation_stacks_losses(task):
+    from neurolearn.models import loss_ablation
+
+    res = loss_ablation(task, losses=("ce", "hinge"), gamma=1.0, width=100, n_epochs=400,
+                        n_records=8, progress=False)
+    assert list(res["loss"].values) == ["ce", "hinge"]
+    late = res["hidden_margin"].isel(epoch=-1)
+    mid = res["hidden_margin"].isel(epoch=-3)
+    assert float(late.sel(loss="ce") - mid.sel(loss="ce")) > 0
+    assert float(late.sel(loss="hinge") - mid.sel(loss="hinge")) == pytest.approx(0, abs=1e-9)

@@ -1,5 +1,6 @@
 """The synthetic feature-learning model: γ-parametrised MLP on n-hot odour mixtures."""
 
+from neurolearn.models.experiments import loss_ablation, overtraining_reversal
 from neurolearn.models.network import (
     ACTIVATIONS,
     LOSSES,
@@ -23,6 +24,8 @@ __all__ = [
     "init_network",
     "learning_rate",
     "loss_and_grads",
+    "loss_ablation",
+    "overtraining_reversal",
     "make_odour_task",
     "record_epochs",
     "train",
