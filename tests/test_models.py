@@ -110,3 +110,18 @@ def test_loss_ablation_stacks_losses(task):
     mid = res["hidden_margin"].isel(epoch=-3)
     assert float(late.sel(loss="ce") - mid.sel(loss="ce")) > 0
     assert float(late.sel(loss="hinge") - mid.sel(loss="hinge")) == pytest.approx(0, abs=1e-9)
+
+
+def test_richness_sweep_best_rate_scales_with_gamma_squared():
+    from neurolearn.models import richness_sweep
+
+    res = richness_sweep(gammas=(0.05, 0.1, 0.2), eta0s=(0.3, 1, 3, 10, 30, 100),
+                         n_odorants=40, n_hot=5, width=100, n_steps=300, eval_every=5,
+                         n_eval=300, progress=False)
+    # With eta = eta0 * gamma^2 * N the lazy networks share their stability
+    # boundary and their best eta0: the best absolute eta grows like gamma^2.
+    stable = [res["eta0"].values[~row].max() for row in res["diverged"].values]
+    assert len(set(stable)) == 1 and res["diverged"].any()
+    assert 1.5 < float(res["lazy_exponent"]) < 2.5
+    np.testing.assert_allclose(res["best_eta"] / (res["gamma"] ** 2 * 100),
+                               float(res["best_eta"][0] / (0.05 ** 2 * 100)))

@@ -10,6 +10,7 @@ from neurolearn.models.network import (
     learning_rate,
     loss_and_grads,
 )
+from neurolearn.models.sweeps import richness_sweep
 from neurolearn.models.task import PRESETS, OdourTask, make_odour_task
 from neurolearn.models.train import hidden_margin, record_epochs, train
 
@@ -28,5 +29,6 @@ __all__ = [
     "overtraining_reversal",
     "make_odour_task",
     "record_epochs",
+    "richness_sweep",
     "train",
 ]
