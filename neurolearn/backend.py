@@ -16,6 +16,7 @@ from array_api_compat import device as array_device
 __all__ = [
     "get_namespace",
     "namespace_for_device",
+    "resolve_namespace",
     "to_device",
     "to_numpy",
     "make_rng",
@@ -62,6 +63,12 @@ def namespace_for_device(device: str = "cpu") -> Any:
     raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}.")
 
 
+def resolve_namespace(device: str | Any) -> Any:
+    """``"cpu"``/``"cuda"`` -> namespace (see :func:`namespace_for_device`); a namespace
+    module (e.g. ``array_api_strict``) passes through unchanged."""
+    return namespace_for_device(device) if isinstance(device, str) else device
+
+
 def to_device(x: Any, device: str | Any = "cpu", *, dtype: Any = None) -> Any:
     """Move an array to ``device``.
 
@@ -75,10 +82,7 @@ def to_device(x: Any, device: str | Any = "cpu", *, dtype: Any = None) -> Any:
     dtype : dtype, optional
         Target dtype in the target namespace (default: keep).
     """
-    if isinstance(device, str):
-        xp = namespace_for_device(device)
-    else:
-        xp = device
+    xp = resolve_namespace(device)
     host = to_numpy(x)
     if dtype is not None:
         return xp.asarray(host, dtype=dtype)

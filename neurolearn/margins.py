@@ -28,9 +28,8 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neurolearn._version import __version__
-from neurolearn.backend import make_rng
+from neurolearn.backend import make_rng, resolve_namespace
 from neurolearn.decoding.cv import session_problem, session_seed
-from neurolearn.decoding.decode import resolve_namespace
 from neurolearn.decoding.engine import cv_scores
 from neurolearn.errors import InsufficientDataError, SchemaError
 from neurolearn.schema import check_classes, iter_sessions, session_table, validate

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from neurolearn._version import __version__
-from neurolearn.backend import namespace_for_device
+from neurolearn.backend import resolve_namespace
 from neurolearn.decoding._linear import METHODS
 from neurolearn.decoding.cv import permuted_labels, session_problem
 from neurolearn.decoding.engine import cv_scores, train_test_scores
@@ -17,7 +17,7 @@ from neurolearn.errors import InsufficientDataError
 from neurolearn.parallel import map_items
 from neurolearn.schema import iter_sessions, session_table, validate
 
-__all__ = ["decode", "permutation_pvalue", "resolve_namespace"]
+__all__ = ["decode", "permutation_pvalue"]
 
 
 def permutation_pvalue(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
@@ -25,11 +25,6 @@ def permutation_pvalue(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     null = np.asarray(null)
     k = np.sum(null >= np.asarray(observed)[..., None] - 1e-12, axis=-1)
     return (k + 1.0) / (null.shape[-1] + 1.0)
-
-
-def resolve_namespace(device: Any) -> Any:
-    """``"cpu"``/``"cuda"`` -> namespace; an array-API namespace passes through."""
-    return namespace_for_device(device) if isinstance(device, str) else device
 
 
 def _check_method(method: str, n_folds: int, n_permutations: int) -> None:

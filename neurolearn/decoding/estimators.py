@@ -15,8 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from neurolearn.backend import to_numpy
-from neurolearn.decoding.decode import resolve_namespace
+from neurolearn.backend import resolve_namespace, to_numpy
 from neurolearn.decoding.engine import fit_batch
 
 __all__ = ["LDADecoder", "RidgeDecoder", "LeastSquaresDecoder", "LogisticDecoder"]

@@ -13,10 +13,10 @@ import numpy as np
 import xarray as xr
 
 from neurolearn._version import __version__
-from neurolearn.backend import to_numpy
+from neurolearn.backend import resolve_namespace, to_numpy
 from neurolearn.decoding._linear import decision
 from neurolearn.decoding.cv import permuted_labels, session_problem
-from neurolearn.decoding.decode import _check_method, permutation_pvalue, resolve_namespace
+from neurolearn.decoding.decode import _check_method, permutation_pvalue
 from neurolearn.decoding.engine import cv_scores, fit_batch
 from neurolearn.errors import SchemaError
 from neurolearn.parallel import map_items

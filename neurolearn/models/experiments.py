@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from neurolearn._version import __version__
-from neurolearn.backend import namespace_for_device, to_numpy
+from neurolearn.backend import resolve_namespace, to_numpy
 from neurolearn.models.network import Network, init_network, learning_rate, loss_and_grads, step
 from neurolearn.models.task import OdourTask
 from neurolearn.models.train import train
@@ -81,7 +81,7 @@ def overtraining_reversal(
         ``epochs_to_reverse`` (NaN where ``max_epochs`` was not enough) and
         ``epochs_to_criterion`` (gamma, seed).
     """
-    xp = namespace_for_device(device) if isinstance(device, str) else device
+    xp = resolve_namespace(device)
     X = xp.asarray(task.X_train)
     y = xp.asarray(task.y_train)
     flipped = 1.0 - y

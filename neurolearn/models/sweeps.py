@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from neurolearn._version import __version__
-from neurolearn.backend import make_rng, namespace_for_device, to_numpy
+from neurolearn.backend import make_rng, resolve_namespace, to_numpy
 from neurolearn.models.network import init_network, learning_rate, loss_and_grads, step
 from neurolearn.models.task import _mixtures
 from neurolearn.parallel import map_items
@@ -29,7 +29,7 @@ def _online_run(params: tuple[float, float], *, n_odorants: int, n_hot: int, dim
                 width: int, batch: int, n_steps: int, loss: str, threshold: float,
                 n_eval: int, eval_every: int, seed: int, device: Any) -> dict[str, Any]:
     gamma, eta0 = params
-    xp = namespace_for_device(device) if isinstance(device, str) else device
+    xp = resolve_namespace(device)
     rng = make_rng(seed)  # same mixtures and projection for every (γ, η₀)
     projection = rng.normal(size=(n_odorants, dim)) / np.sqrt(n_hot)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat.numpy as xnp
 import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
 from neurolearn._version import __version__
-from neurolearn.backend import namespace_for_device, to_numpy
+from neurolearn.backend import resolve_namespace, to_numpy
 from neurolearn.geometry import kernel_distance, kernel_target_alignment
 from neurolearn.models.network import (
     forward,
@@ -39,8 +40,6 @@ def hidden_margin(phi: np.ndarray, y: np.ndarray) -> float:
     scale = np.sqrt(np.mean(np.sum(phi ** 2, axis=1)))
     if scale == 0:
         return np.nan
-    import array_api_compat.numpy as xnp
-
     res = fit_linear_svm(xnp, (phi / scale)[None], np.where(y > 0.5, 1.0, -1.0)[None],
                          C=HARD_MARGIN_C)
     separable = bool(res["converged"][0]) and float(res["slack"].max()) <= 1e-6
@@ -84,7 +83,7 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
         the hidden kernel on the training inputs) and ``kernel_distance``
         (‖K_t − K_0‖_F/‖K_0‖_F). Parameters in ``attrs``.
     """
-    xp = namespace_for_device(device) if isinstance(device, str) else device
+    xp = resolve_namespace(device)
     Xtr, ytr = xp.asarray(task.X_train), xp.asarray(task.y_train)
     Xte, yte = xp.asarray(task.X_test), xp.asarray(task.y_test)
     net = init_network(xp, Xtr.shape[1], width, gamma=gamma, activation=activation, seed=seed)
