@@ -24,7 +24,9 @@ from neurolearn.schema import iter_sessions, session_info, session_table, valida
 
 __all__ = [
     "rsm",
+    "rdm",
     "class_similarity",
+    "first_vs_last_days",
     "linear_cka",
     "kernel_target_alignment",
     "participation_ratio",
@@ -71,6 +73,47 @@ def rsm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = Fals
                         coords={"label": ("trial", label), "stimulus": ("trial", stim),
                                 "label_2": ("trial_2", label), "stimulus_2": ("trial_2", stim)},
                         name="rsm", attrs={**session_info(ds), "measure": "Pearson r"})
+
+
+def rdm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = False
+        ) -> xr.DataArray:
+    """Representational dissimilarity matrix 1 − r of :func:`rsm` (rsatoolbox's
+    "correlation" RDM; not squared)."""
+    R = rsm(ds, variable=variable, include_heldout=include_heldout)
+    out = 1.0 - R
+    out.attrs = {**R.attrs, "measure": "1 - Pearson r"}
+    return out.rename("rdm")
+
+
+def first_vs_last_days(per_session: xr.DataArray, *, n_days: int = 3) -> xr.Dataset:
+    """Each mouse's mean over its first and its last ``n_days`` days, and the change.
+
+    Parameters
+    ----------
+    per_session : DataArray with dim ``session``
+        E.g. ``class_similarity(tree)["between"]``; needs ``mouse`` and ``day``.
+    n_days : int, default 3
+
+    Returns
+    -------
+    Dataset with dim ``mouse``
+        ``first``, ``last`` and ``change`` (last − first).
+    """
+    mice = np.unique(per_session["mouse"].values.astype(str))
+    first, last = [], []
+    for mouse in mice:
+        sel = per_session.where(per_session["mouse"] == mouse, drop=True)
+        by_day = sel.groupby("day").mean()
+        values = by_day.values[np.isfinite(by_day.values)]
+        if values.size < 2 * n_days:
+            raise InsufficientDataError(f"mouse {mouse} has {values.size} days with values; "
+                                        f"first-vs-last needs {2 * n_days}.")
+        first.append(values[:n_days].mean())
+        last.append(values[-n_days:].mean())
+    first_a, last_a = np.array(first), np.array(last)
+    return xr.Dataset({"first": ("mouse", first_a), "last": ("mouse", last_a),
+                       "change": ("mouse", last_a - first_a)}, coords={"mouse": mice},
+                      attrs={"n_days": n_days, "measure": str(per_session.name)})
 
 
 def class_similarity(data: xr.DataTree | xr.Dataset, *, variable: str = "rates"

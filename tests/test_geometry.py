@@ -4,11 +4,13 @@ from scipy.stats import ortho_group
 
 from neurolearn.geometry import (
     class_similarity,
+    first_vs_last_days,
     kernel_distance,
     kernel_target_alignment,
     linear_cka,
     participation_ratio,
     pca,
+    rdm,
     rsm,
 )
 from neurolearn.schema import iter_sessions
@@ -63,10 +65,15 @@ def test_rsm_is_trial_correlation(session):
     order = np.lexsort((train["stimulus"].values.astype(str), -train["label"].values))
     np.testing.assert_allclose(R.values, np.corrcoef(Z[order]))
     assert list(R["label"].values[:3]) == [1, 1, 1]
+    np.testing.assert_allclose(rdm(session).values, 1 - R.values)
 
 
 def test_class_similarity_falls_with_learning(study_tree):
     cs = class_similarity(study_tree)
+    change = first_vs_last_days(cs["between"], n_days=3)
+    assert (change["change"] < -0.05).all()  # every mouse: target and non-target decorrelate
+    by_hand = cs["between"].where((cs["mouse"] == "A") & (cs["day"] <= 3), drop=True).mean()
+    assert float(change["first"].sel(mouse="A")) == pytest.approx(float(by_hand))
     first = cs["between"].where(cs["day"] <= 3, drop=True).mean()
     last = cs["between"].where(cs["day"] >= 24, drop=True).mean()
     assert float(last) < float(first) - 0.05
