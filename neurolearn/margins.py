@@ -40,6 +40,7 @@ __all__ = [
     "heldout_margin",
     "signed_margins",
     "fisher_separation",
+    "fisher_discriminant",
     "dprime",
     "stimulus_flips",
     "normalize_per_mouse",
@@ -395,6 +396,23 @@ def signed_margins(
                "seed": seed, "neurolearn_version": __version__})
 
 
+def fisher_discriminant(A: np.ndarray, B: np.ndarray, *, shrinkage: float = 0.0) -> float:
+    """Fisher's J = Δμᵀ S_w⁻¹ Δμ between two sets of vectors (rows).
+
+    S_w = π_A C_A + π_B C_B (biased covariances, π from the set sizes), shrunk
+    as (1−α)S_w + α·tr(S_w)/p·I, pseudo-inverted where singular. With α > 0,
+    J is invariant to rescaling the vectors.
+    """
+    A, B = np.asarray(A, float), np.asarray(B, float)
+    p = A.shape[1]
+    pi = A.shape[0] / (A.shape[0] + B.shape[0])
+    Sw = (pi * np.cov(A, rowvar=False, bias=True).reshape(p, p)
+          + (1 - pi) * np.cov(B, rowvar=False, bias=True).reshape(p, p))
+    Sw = (1 - shrinkage) * Sw + shrinkage * np.trace(Sw) / p * np.eye(p)
+    delta = A.mean(axis=0) - B.mean(axis=0)
+    return float(delta @ np.linalg.pinv(Sw, hermitian=True) @ delta)
+
+
 def fisher_separation(data: xr.DataTree | xr.Dataset, *, shrinkage: float = 0.0,
                       n_units: int | None = None, n_subsamples: int = 20, seed: int = 0,
                       variable: str = "rates") -> xr.DataArray:
@@ -422,17 +440,8 @@ def fisher_separation(data: xr.DataTree | xr.Dataset, *, shrinkage: float = 0.0,
         if subsets is None:
             values.append(np.nan)
             continue
-        J = []
-        for units in subsets:  # small loop: a few dozen p×p solves per session
-            Zs = Z[:, units]
-            mu1, mu0 = Zs[y > 0].mean(axis=0), Zs[y < 0].mean(axis=0)
-            pi1 = float(np.mean(y > 0))
-            Sw = (pi1 * np.cov(Zs[y > 0], rowvar=False, bias=True).reshape(len(units), -1)
-                  + (1 - pi1) * np.cov(Zs[y < 0], rowvar=False, bias=True).reshape(
-                      len(units), -1))
-            Sw = (1 - shrinkage) * Sw + shrinkage * np.trace(Sw) / len(units) * np.eye(len(units))
-            delta = mu1 - mu0
-            J.append(float(delta @ np.linalg.pinv(Sw, hermitian=True) @ delta))
+        J = [fisher_discriminant(Z[y > 0][:, units], Z[y < 0][:, units], shrinkage=shrinkage)
+             for units in subsets]  # a few dozen p×p solves per session
         values.append(float(np.mean(J)))
     coords = _session_coords(data)
     return xr.DataArray(np.array(values), dims="session", coords=coords, name="fisher_J",

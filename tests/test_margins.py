@@ -171,3 +171,16 @@ def test_trend_matches_linregress(study_tree):
     ref = stats.linregress(fj["day"].values, fj.values)
     assert float(trend["slope"]) == pytest.approx(ref.slope)
     assert float(trend["ci_low"]) < ref.slope < float(trend["ci_high"])
+
+
+def test_fisher_discriminant_by_hand(rng):
+    from neurolearn.margins import fisher_discriminant
+
+    A = rng.normal(size=(30, 4)) + [1.0, 0, 0, 0]
+    B = rng.normal(size=(50, 4))
+    Sw = (30 * np.cov(A.T, bias=True) + 50 * np.cov(B.T, bias=True)) / 80
+    d = A.mean(0) - B.mean(0)
+    assert fisher_discriminant(A, B) == pytest.approx(d @ np.linalg.solve(Sw, d))
+    # With shrinkage, rescaling both sets leaves J unchanged.
+    assert fisher_discriminant(3 * A, 3 * B, shrinkage=0.2) == pytest.approx(
+        fisher_discriminant(A, B, shrinkage=0.2))

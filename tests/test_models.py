@@ -125,3 +125,14 @@ def test_richness_sweep_best_rate_scales_with_gamma_squared():
     assert 1.5 < float(res["lazy_exponent"]) < 2.5
     np.testing.assert_allclose(res["best_eta"] / (res["gamma"] ** 2 * 100),
                                float(res["best_eta"][0] / (0.05 ** 2 * 100)))
+
+
+def test_probe_measures_and_pca_snapshots(task):
+    res = train(task, gamma=1.0, width=200, n_epochs=800, n_records=12, progress=False)
+    assert list(res["overlap"].values) == [0, 1, 2, 3]
+    assert res["hidden_pca"].shape == (res.sizes["epoch"], task.y_train.size, 2)
+    # Probes closer to the trained reference target separate better from the
+    # non-targets in the hidden layer.
+    final = res["probe_fisher"].isel(epoch=-1).values
+    assert np.all(np.diff(final) > 0)
+    assert float(res["probe_accuracy"].isel(epoch=-1).mean()) > 0.9

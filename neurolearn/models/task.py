@@ -32,9 +32,17 @@ class OdourTask:
     mix_train, mix_test : ndarray of 0/1, (P, k), (P_test, k)
         The n-hot mixtures before projection.
     projection : ndarray (k, d)
-        The fixed random projection (entries N(0, 1/k)·√(k/n)).
+        The fixed random projection (entries N(0, 1/n)).
     target : int
         Index of the target odorant.
+    X_probe : ndarray (n_probe, d)
+        Probe inputs: held-out target-class mixtures (they contain the target
+        odorant) sharing ``probe_overlap`` of their other odorants with
+        ``reference``, a trained target mixture.
+    probe_overlap : ndarray (n_probe,) of int
+        Non-target odorants each probe shares with ``reference`` (0 … n−2).
+    reference : ndarray (k,)
+        The reference target mixture the probes are built around.
     """
 
     X_train: np.ndarray
@@ -45,6 +53,9 @@ class OdourTask:
     mix_test: np.ndarray
     projection: np.ndarray
     target: int
+    X_probe: np.ndarray
+    probe_overlap: np.ndarray
+    reference: np.ndarray
 
 
 def _mixtures(rng: np.random.Generator, count: int, k: int, n: int, target: int,
@@ -59,9 +70,29 @@ def _mixtures(rng: np.random.Generator, count: int, k: int, n: int, target: int,
     return mix
 
 
+def _probes(rng: np.random.Generator, reference: np.ndarray, target: int, n_hot: int,
+            per_level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Target-class mixtures sharing j = 0 … n−2 non-target odorants with the reference."""
+    k = reference.size
+    shared_pool = np.setdiff1d(np.flatnonzero(reference), [target])
+    other_pool = np.setdiff1d(np.arange(k), np.flatnonzero(reference))
+    mixes, overlap = [], []
+    for j in range(n_hot - 1):  # j = n − 1 would be the reference itself
+        if n_hot - 1 - j > other_pool.size:
+            continue
+        for _ in range(per_level):
+            mix = np.zeros(k)
+            mix[target] = 1.0
+            mix[rng.choice(shared_pool, size=j, replace=False)] = 1.0
+            mix[rng.choice(other_pool, size=n_hot - 1 - j, replace=False)] = 1.0
+            mixes.append(mix)
+            overlap.append(j)
+    return np.array(mixes), np.array(overlap)
+
+
 def make_odour_task(*, n_odorants: int = 100, n_hot: int = 10, n_train: int = 60,
                     n_test: int = 2000, dim: int | None = None, input_noise: float = 0.0,
-                    seed: int = 0) -> OdourTask:
+                    probes_per_level: int = 50, seed: int = 0) -> OdourTask:
     """Draw training and test mixtures, half of them containing the target odorant.
 
     Parameters
@@ -72,7 +103,9 @@ def make_odour_task(*, n_odorants: int = 100, n_hot: int = 10, n_train: int = 60
     dim : int, optional
         Input dimension d after the random projection (default k).
     input_noise : float, default 0.0
-        SD of Gaussian noise added to the projected test inputs.
+        SD of Gaussian noise added to the projected test and probe inputs.
+    probes_per_level : int, default 50
+        Probe mixtures per overlap level with the reference target mixture.
     seed : int, default 0
     """
     if not 1 <= n_hot < n_odorants:
@@ -88,4 +121,10 @@ def make_odour_task(*, n_odorants: int = 100, n_hot: int = 10, n_train: int = 60
     projection = rng.normal(size=(n_odorants, d)) / np.sqrt(n_hot)
     X_train = mix_train @ projection
     X_test = mix_test @ projection + input_noise * rng.normal(size=(n_test, d))
-    return OdourTask(X_train, y_train, X_test, y_test, mix_train, mix_test, projection, target)
+    # The reference target mixture is the first training target: the probes are
+    # distractors built around an odour the network was trained on.
+    reference = mix_train[np.flatnonzero(y_train > 0)[0]]
+    mix_probe, overlap = _probes(rng, reference, target, n_hot, probes_per_level)
+    X_probe = mix_probe @ projection + input_noise * rng.normal(size=(overlap.size, d))
+    return OdourTask(X_train, y_train, X_test, y_test, mix_train, mix_test, projection, target,
+                     X_probe, overlap, reference)

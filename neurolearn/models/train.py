@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from neurolearn._version import __version__
 from neurolearn.backend import resolve_namespace, to_numpy
 from neurolearn.geometry import kernel_distance, kernel_target_alignment
+from neurolearn.margins import fisher_discriminant
 from neurolearn.models.network import (
     forward,
     init_network,
@@ -46,10 +47,30 @@ def hidden_margin(phi: np.ndarray, y: np.ndarray) -> float:
     return float(1.0 / np.linalg.norm(res["coef"][0])) if separable else np.nan
 
 
+def _probe_measures(phi_probe: np.ndarray, f_probe: np.ndarray, phi_nontarget: np.ndarray,
+                    overlap: np.ndarray, levels: np.ndarray, shrinkage: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per overlap level: Fisher J of the probes against the non-target class, and the
+    fraction of probes classified as targets."""
+    fisher = np.array([fisher_discriminant(phi_probe[overlap == j], phi_nontarget,
+                                           shrinkage=shrinkage) for j in levels])
+    accuracy = np.array([np.mean(f_probe[overlap == j] > 0) for j in levels])
+    return fisher, accuracy
+
+
+def _pca_scores(phi: np.ndarray, n_components: int = 2) -> np.ndarray:
+    centred = phi - phi.mean(axis=0)
+    U, S, _ = np.linalg.svd(centred, full_matrices=False)
+    scores = np.zeros((phi.shape[0], n_components))
+    k = min(n_components, S.size)
+    scores[:, :k] = U[:, :k] * S[:k]
+    return scores
+
+
 def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float = 0.5,
           loss: str = "ce", activation: str = "relu", n_epochs: int = 1000,
-          n_records: int = 40, seed: int = 0, device: Any = "cpu",
-          progress: bool = True) -> xr.Dataset:
+          n_records: int = 40, probe_shrinkage: float = 0.1, seed: int = 0,
+          device: Any = "cpu", progress: bool = True) -> xr.Dataset:
     """Train the γ-network by full-batch gradient descent and record measures over epochs.
 
     Parameters
@@ -68,6 +89,9 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
         Full-batch steps (train well past 100 % accuracy).
     n_records : int, default 40
         Log-spaced epochs at which the measures are recorded.
+    probe_shrinkage : float, default 0.1
+        Covariance shrinkage of the per-probe Fisher discriminant (hidden
+        layers have more units than probe mixtures).
     seed : int, default 0
         Seeds the initial weights.
     device : {"cpu", "cuda"} or namespace
@@ -80,8 +104,16 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
         ``output_margin`` (min over training inputs of ỹ·f), ``hidden_margin``
         (scale-free hard SVM margin of the hidden layer; NaN where not
         separable), ``kernel_alignment`` (centred kernel–target alignment of
-        the hidden kernel on the training inputs) and ``kernel_distance``
-        (‖K_t − K_0‖_F/‖K_0‖_F). Parameters in ``attrs``.
+        the hidden kernel on the training inputs), ``kernel_distance``
+        (‖K_t − K_0‖_F/‖K_0‖_F); per probe overlap level (dim ``overlap``,
+        odorants shared with the reference target mixture, in increasing
+        order) ``probe_fisher`` — Fisher J between the hidden representations
+        of those (target-class) probes and of the non-target training
+        mixtures — and ``probe_accuracy`` (fraction classified as targets);
+        and ``hidden_pca``
+        (epoch, sample, component): the training inputs' hidden
+        representations on their first two principal components. Parameters
+        in ``attrs``.
     """
     xp = resolve_namespace(device)
     Xtr, ytr = xp.asarray(task.X_train), xp.asarray(task.y_train)
@@ -89,7 +121,9 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
     net = init_network(xp, Xtr.shape[1], width, gamma=gamma, activation=activation, seed=seed)
     eta = learning_rate(eta0, gamma, width)
     epochs = record_epochs(n_epochs, n_records)
-    rows = []
+    Xpr = xp.asarray(task.X_probe)
+    levels = np.unique(task.probe_overlap)
+    rows, probe_rows, snapshots = [], [], []
     K0 = None
     y_pm = np.where(task.y_train > 0.5, 1.0, -1.0)
     for epoch in tqdm(range(n_epochs + 1), desc=f"training (gamma={gamma}, {loss})",
@@ -103,6 +137,11 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
             K0 = K if K0 is None else K0
             f_np, ft_np = to_numpy(f), to_numpy(f_test)
             test_loss = float(to_numpy(loss_and_grads(xp, net, Xte, yte, loss)[0]))
+            f_probe, phi_probe = forward(xp, net, Xpr)
+            probe_rows.append(_probe_measures(to_numpy(phi_probe), to_numpy(f_probe),
+                                              phi[task.y_train < 0.5], task.probe_overlap,
+                                              levels, probe_shrinkage))
+            snapshots.append(_pca_scores(phi))
             rows.append((float(to_numpy(value)), test_loss,
                          float(np.mean((f_np > 0) == (task.y_train > 0.5))),
                          float(np.mean((ft_np > 0) == (task.y_test > 0.5))),
@@ -113,9 +152,16 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
     names = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "output_margin",
              "hidden_margin", "kernel_alignment", "kernel_distance")
     values = np.array(rows)
-    return xr.Dataset({name: ("epoch", values[:, i]) for i, name in enumerate(names)},
-                      coords={"epoch": epochs},
+    data = {name: ("epoch", values[:, i]) for i, name in enumerate(names)}
+    data["probe_fisher"] = (("epoch", "overlap"), np.array([r[0] for r in probe_rows]))
+    data["probe_accuracy"] = (("epoch", "overlap"), np.array([r[1] for r in probe_rows]))
+    data["hidden_pca"] = (("epoch", "sample", "component"), np.array(snapshots))
+    return xr.Dataset(data,
+                      coords={"epoch": epochs, "overlap": levels,
+                              "label": ("sample", task.y_train.astype(np.int64)),
+                              "component": [1, 2]},
                       attrs={"gamma": gamma, "width": width, "eta0": eta0, "eta": eta,
                              "loss": loss, "activation": activation, "n_epochs": n_epochs,
                              "seed": seed, "n_train": int(task.y_train.size),
+                             "probe_shrinkage": probe_shrinkage,
                              "neurolearn_version": __version__})
