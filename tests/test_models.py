@@ -136,3 +136,16 @@ def test_probe_measures_and_pca_snapshots(task):
     final = res["probe_fisher"].isel(epoch=-1).values
     assert np.all(np.diff(final) > 0)
     assert float(res["probe_accuracy"].isel(epoch=-1).mean()) > 0.9
+
+
+def test_batched_networks_equal_separate_runs(task):
+    from neurolearn.models import train_networks
+
+    kw = dict(width=100, n_epochs=200, n_records=6, progress=False)
+    batch = train_networks(task, gammas=[0.3, 1.0, 1.0], seeds=[0, 0, 5], **kw)
+    for i, (gamma, seed) in enumerate([(0.3, 0), (1.0, 0), (1.0, 5)]):
+        single = train(task, gamma=gamma, seed=seed, **kw)
+        for name in ("train_loss", "test_loss", "train_accuracy", "test_accuracy",
+                     "output_margin"):
+            np.testing.assert_allclose(batch[name].values[i], single[name].values, rtol=1e-9,
+                                       atol=1e-12)

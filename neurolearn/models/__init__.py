@@ -7,12 +7,13 @@ from neurolearn.models.network import (
     Network,
     forward,
     init_network,
+    init_networks,
     learning_rate,
     loss_and_grads,
 )
 from neurolearn.models.sweeps import richness_sweep
 from neurolearn.models.task import PRESETS, OdourTask, make_odour_task
-from neurolearn.models.train import hidden_margin, record_epochs, train
+from neurolearn.models.train import hidden_margin, record_epochs, train, train_networks
 
 __all__ = [
     "ACTIVATIONS",
@@ -23,6 +24,7 @@ __all__ = [
     "forward",
     "hidden_margin",
     "init_network",
+    "init_networks",
     "learning_rate",
     "loss_and_grads",
     "loss_ablation",
@@ -31,4 +33,5 @@ __all__ = [
     "record_epochs",
     "richness_sweep",
     "train",
+    "train_networks",
 ]

@@ -18,8 +18,8 @@ import numpy as np
 
 from neurolearn.backend import make_rng
 
-__all__ = ["Network", "init_network", "forward", "loss_and_grads", "learning_rate", "LOSSES",
-           "ACTIVATIONS"]
+__all__ = ["Network", "init_network", "init_networks", "forward", "loss_and_grads",
+           "learning_rate", "step", "LOSSES", "ACTIVATIONS"]
 
 LOSSES = ("ce", "hinge", "mse")
 ACTIVATIONS = ("relu", "tanh")
@@ -27,13 +27,17 @@ ACTIVATIONS = ("relu", "tanh")
 
 @dataclass(frozen=True)
 class Network:
-    """Parameters: ``W`` (N, d), ``a`` (N,), the initial ones ``W0``, ``a0`` (for f₀)."""
+    """Parameters: ``W`` (N, d), ``a`` (N,), the initial ones ``W0``, ``a0`` (for f₀).
+
+    A batch of networks carries leading dims: ``W`` (S, N, d), ``a`` (S, N)
+    and ``gamma`` an array (S,) (see :func:`init_networks`).
+    """
 
     W: Any
     a: Any
     W0: Any
     a0: Any
-    gamma: float
+    gamma: Any
     activation: str = "relu"
 
 
@@ -62,12 +66,27 @@ def _phi(xp: Any, h: Any, activation: str) -> tuple[Any, Any]:
     return t, 1.0 - t * t
 
 
-def _raw(xp: Any, W: Any, a: Any, X: Any, gamma: float, activation: str) -> tuple[Any, ...]:
+def _per_network(value: Any, n_trailing: int) -> Any:
+    """A per-network scalar (float, or array over the leading network dims) shaped to
+    broadcast against arrays with ``n_trailing`` more dims."""
+    if isinstance(value, (int, float)):
+        return value
+    return value[(..., *([None] * n_trailing))]
+
+
+def _raw(xp: Any, W: Any, a: Any, X: Any, gamma: Any, activation: str) -> tuple[Any, ...]:
     d = X.shape[-1]
-    h = xp.matmul(X, xp.matrix_transpose(W)) / float(np.sqrt(d))
+    # Every network of a batch sees the same inputs, so all their hidden units
+    # stack into one (P, d) × (d, S·N) product: one large GEMM, not S small ones.
+    lead = W.shape[:-2]
+    N = W.shape[-2]
+    flat = xp.reshape(W, (-1, d))
+    h = xp.matmul(X, xp.matrix_transpose(flat)) / float(np.sqrt(d))  # (P, S·N)
+    h = xp.permute_dims(xp.reshape(h, (X.shape[0], -1, N)), (1, 0, 2))
+    h = xp.reshape(h, (*lead, X.shape[0], N))
     phi, dphi = _phi(xp, h, activation)
-    N = a.shape[0]
-    return xp.matmul(phi, a) / (gamma * N), phi, dphi
+    f = xp.sum(phi * a[..., None, :], axis=-1) / (_per_network(gamma, 1) * N)
+    return f, phi, dphi
 
 
 def forward(xp: Any, net: Network, X: Any) -> tuple[Any, Any]:
@@ -78,8 +97,8 @@ def forward(xp: Any, net: Network, X: Any) -> tuple[Any, Any]:
 
 
 def _loss(xp: Any, f: Any, y: Any, loss: str) -> tuple[Any, Any]:
-    """Mean loss and dL/df for labels y ∈ {0, 1}."""
-    P = f.shape[0]
+    """Mean loss (...) and dL/df (..., P) for labels y ∈ {0, 1}."""
+    P = f.shape[-1]
     s = 2.0 * y - 1.0
     if loss == "ce":
         value = xp.where(f > 0, f + xp.log1p(xp.exp(-f)), xp.log1p(xp.exp(f))) - y * f
@@ -93,7 +112,7 @@ def _loss(xp: Any, f: Any, y: Any, loss: str) -> tuple[Any, Any]:
         grad = f - s
     else:
         raise ValueError(f"loss must be one of {LOSSES}; got {loss!r}.")
-    return xp.sum(value) / P, grad / P
+    return xp.sum(value, axis=-1) / P, grad / P
 
 
 def loss_and_grads(xp: Any, net: Network, X: Any, y: Any, loss: str = "ce"
@@ -101,20 +120,42 @@ def loss_and_grads(xp: Any, net: Network, X: Any, y: Any, loss: str = "ce"
     """Mean loss, dL/dW (N, d), dL/da (N,) and the outputs f (P,).
 
     Back-propagation by hand: with g = dL/df,
-    dL/da = φᵀg/(γN) and dL/dW = ((g aᵀ/(γN)) ∘ φ'(h))ᵀ X/√d.
+    dL/da = φᵀg/(γN) and dL/dW = ((g aᵀ/(γN)) ∘ φ'(h))ᵀ X/√d. A batch of
+    networks (W (..., N, d), a (..., N), γ a float or an array over the
+    leading dims) gives every result with those leading dims.
     """
     f, phi, dphi = _raw(xp, net.W, net.a, X, net.gamma, net.activation)
     f0, _, _ = _raw(xp, net.W0, net.a0, X, net.gamma, net.activation)
     f = f - f0
     value, g = _loss(xp, f, y, loss)
-    N, d = net.W.shape
+    N, d = net.W.shape[-2:]
     scale = 1.0 / (net.gamma * N)
-    grad_a = xp.matmul(xp.matrix_transpose(phi), g) * scale
-    delta = (g[:, None] * net.a[None, :]) * scale * dphi  # dL/dh, (P, N)
-    grad_W = xp.matmul(xp.matrix_transpose(delta), X) / float(np.sqrt(d))
+    grad_a = xp.sum(phi * g[..., None], axis=-2) * _per_network(scale, 1)
+    delta = (g[..., :, None] * net.a[..., None, :]) * _per_network(scale, 2) * dphi  # dL/dh
+    # (S·N, P) × (P, d) in one product, as in the forward pass.
+    P = X.shape[0]
+    delta_flat = xp.reshape(xp.permute_dims(xp.reshape(delta, (-1, P, N)), (0, 2, 1)), (-1, P))
+    grad_W = xp.reshape(xp.matmul(delta_flat, X), net.W.shape) / float(np.sqrt(d))
     return value, grad_W, grad_a, f
 
 
-def step(net: Network, grad_W: Any, grad_a: Any, eta: float) -> Network:
-    """One gradient-descent step."""
-    return replace(net, W=net.W - eta * grad_W, a=net.a - eta * grad_a)
+def step(net: Network, grad_W: Any, grad_a: Any, eta: Any) -> Network:
+    """One gradient-descent step (``eta`` a float or one value per network)."""
+    return replace(net, W=net.W - _per_network(eta, 2) * grad_W,
+                   a=net.a - _per_network(eta, 1) * grad_a)
+
+
+def init_networks(xp: Any, d: int, width: int, *, gammas: Any, seeds: Any,
+                  activation: str = "relu") -> Network:
+    """A batch of networks, one per (γ, seed) pair, stacked on a leading dim.
+
+    Network i is exactly ``init_network(xp, d, width, gamma=gammas[i],
+    seed=seeds[i])``; ``gamma`` becomes an array over the batch.
+    """
+    gammas, seeds = list(gammas), list(seeds)
+    if len(gammas) != len(seeds):
+        raise ValueError(f"gammas and seeds must pair up; got {len(gammas)} and {len(seeds)}.")
+    nets = [init_network(xp, d, width, gamma=g, activation=activation, seed=s)
+            for g, s in zip(gammas, seeds, strict=True)]
+    W, a = xp.stack([n.W for n in nets]), xp.stack([n.a for n in nets])
+    return Network(W, a, W, a, xp.asarray(gammas, dtype=W.dtype), activation)

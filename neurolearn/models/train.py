@@ -16,6 +16,7 @@ from neurolearn.margins import fisher_discriminant
 from neurolearn.models.network import (
     forward,
     init_network,
+    init_networks,
     learning_rate,
     loss_and_grads,
     step,
@@ -23,7 +24,7 @@ from neurolearn.models.network import (
 from neurolearn.models.task import OdourTask
 from neurolearn.svm import HARD_MARGIN_C, fit_linear_svm
 
-__all__ = ["train", "record_epochs", "hidden_margin"]
+__all__ = ["train", "train_networks", "record_epochs", "hidden_margin"]
 
 
 def record_epochs(n_epochs: int, n_records: int = 40) -> np.ndarray:
@@ -164,4 +165,63 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
                              "loss": loss, "activation": activation, "n_epochs": n_epochs,
                              "seed": seed, "n_train": int(task.y_train.size),
                              "probe_shrinkage": probe_shrinkage,
+                             "neurolearn_version": __version__})
+
+
+def train_networks(task: OdourTask, *, gammas: Any, seeds: Any, width: int = 500,
+                   eta0: float = 0.5, loss: str = "ce", activation: str = "relu",
+                   n_epochs: int = 1000, n_records: int = 40, device: Any = "cpu",
+                   progress: bool = True) -> xr.Dataset:
+    """Train many networks (one per (γ, seed) pair) as one batched array program.
+
+    Each network takes exactly the steps :func:`train` would give it (the
+    same initialisation, learning rate η(γ) and full-batch gradients); only
+    the inexpensive measures are recorded.
+
+    Parameters
+    ----------
+    task : OdourTask
+    gammas, seeds : sequences of equal length
+        Network i has richness ``gammas[i]`` and initial weights from
+        ``seeds[i]``.
+    width, eta0, loss, activation, n_epochs, n_records, device, progress
+        As in :func:`train`.
+
+    Returns
+    -------
+    Dataset with dims (network, epoch)
+        ``train_loss``, ``test_loss``, ``train_accuracy``, ``test_accuracy``
+        and ``output_margin``; coordinates ``gamma`` and ``seed`` on
+        ``network``.
+    """
+    xp = resolve_namespace(device)
+    Xtr, ytr = xp.asarray(task.X_train), xp.asarray(task.y_train)
+    Xte, yte = xp.asarray(task.X_test), xp.asarray(task.y_test)
+    nets = init_networks(xp, Xtr.shape[1], width, gammas=gammas, seeds=seeds,
+                         activation=activation)
+    eta = xp.asarray([learning_rate(eta0, float(g), width) for g in gammas], dtype=Xtr.dtype)
+    epochs = record_epochs(n_epochs, n_records)
+    y_pm = xp.asarray(np.where(task.y_train > 0.5, 1.0, -1.0))
+    records = []
+
+    def accuracy(f: Any, y: Any) -> Any:
+        return xp.mean(xp.astype(xp.equal(f > 0, y > 0.5), f.dtype), axis=-1)
+
+    for epoch in tqdm(range(n_epochs + 1), desc=f"training {len(seeds)} networks",
+                      disable=not progress):
+        value, grad_W, grad_a, f = loss_and_grads(xp, nets, Xtr, ytr, loss)
+        if epoch in epochs:
+            test_value, _, _, f_test = loss_and_grads(xp, nets, Xte, yte, loss)
+            records.append(np.stack([to_numpy(v) for v in (
+                value, test_value, accuracy(f, ytr), accuracy(f_test, yte),
+                xp.min(y_pm * f, axis=-1))]))
+        if epoch < n_epochs:
+            nets = step(nets, grad_W, grad_a, eta)
+    values = np.stack(records, axis=-1)  # (measure, network, epoch)
+    names = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "output_margin")
+    return xr.Dataset({name: (("network", "epoch"), values[i]) for i, name in enumerate(names)},
+                      coords={"epoch": epochs, "gamma": ("network", list(gammas)),
+                              "seed": ("network", list(seeds))},
+                      attrs={"width": width, "eta0": eta0, "loss": loss,
+                             "activation": activation, "n_epochs": n_epochs,
                              "neurolearn_version": __version__})
