@@ -19,7 +19,7 @@ import numpy as np
 from neurolearn.backend import make_rng
 
 __all__ = ["Network", "init_network", "init_networks", "forward", "loss_and_grads",
-           "learning_rate", "step", "LOSSES", "ACTIVATIONS"]
+           "learning_rate", "output_loss", "step", "LOSSES", "ACTIVATIONS"]
 
 LOSSES = ("ce", "hinge", "mse")
 ACTIVATIONS = ("relu", "tanh")
@@ -96,8 +96,11 @@ def forward(xp: Any, net: Network, X: Any) -> tuple[Any, Any]:
     return f - f0, phi
 
 
-def _loss(xp: Any, f: Any, y: Any, loss: str) -> tuple[Any, Any]:
-    """Mean loss (...) and dL/df (..., P) for labels y ∈ {0, 1}."""
+def output_loss(xp: Any, f: Any, y: Any, loss: str) -> tuple[Any, Any]:
+    """Mean loss (...) and dL/df (..., P) of outputs f for labels y ∈ {0, 1}.
+
+    For evaluation without gradients: pair it with :func:`forward`.
+    """
     P = f.shape[-1]
     s = 2.0 * y - 1.0
     if loss == "ce":
@@ -127,7 +130,7 @@ def loss_and_grads(xp: Any, net: Network, X: Any, y: Any, loss: str = "ce"
     f, phi, dphi = _raw(xp, net.W, net.a, X, net.gamma, net.activation)
     f0, _, _ = _raw(xp, net.W0, net.a0, X, net.gamma, net.activation)
     f = f - f0
-    value, g = _loss(xp, f, y, loss)
+    value, g = output_loss(xp, f, y, loss)
     N, d = net.W.shape[-2:]
     scale = 1.0 / (net.gamma * N)
     grad_a = xp.sum(phi * g[..., None], axis=-2) * _per_network(scale, 1)

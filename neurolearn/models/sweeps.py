@@ -18,7 +18,14 @@ import xarray as xr
 
 from neurolearn._version import __version__
 from neurolearn.backend import make_rng, resolve_namespace, to_numpy
-from neurolearn.models.network import init_network, learning_rate, loss_and_grads, step
+from neurolearn.models.network import (
+    forward,
+    init_network,
+    learning_rate,
+    loss_and_grads,
+    output_loss,
+    step,
+)
 from neurolearn.models.task import _mixtures
 from neurolearn.parallel import map_items
 
@@ -47,7 +54,8 @@ def _online_run(params: tuple[float, float], *, n_odorants: int, n_hot: int, dim
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(n_steps + 1):
             if t % eval_every == 0:
-                value = float(to_numpy(loss_and_grads(xp, net, X_eval, y_eval, loss)[0]))
+                value = float(to_numpy(output_loss(xp, forward(xp, net, X_eval)[0],
+                                                   y_eval, loss)[0]))
                 curve[t // eval_every] = value
                 if not np.isfinite(value) or value > 1e6:
                     diverged = True

@@ -19,6 +19,7 @@ from neurolearn.models.network import (
     init_networks,
     learning_rate,
     loss_and_grads,
+    output_loss,
     step,
 )
 from neurolearn.models.task import OdourTask
@@ -137,7 +138,7 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
             K = phi @ phi.T
             K0 = K if K0 is None else K0
             f_np, ft_np = to_numpy(f), to_numpy(f_test)
-            test_loss = float(to_numpy(loss_and_grads(xp, net, Xte, yte, loss)[0]))
+            test_loss = float(to_numpy(output_loss(xp, f_test, yte, loss)[0]))
             f_probe, phi_probe = forward(xp, net, Xpr)
             probe_rows.append(_probe_measures(to_numpy(phi_probe), to_numpy(f_probe),
                                               phi[task.y_train < 0.5], task.probe_overlap,
@@ -211,7 +212,8 @@ def train_networks(task: OdourTask, *, gammas: Any, seeds: Any, width: int = 500
                       disable=not progress):
         value, grad_W, grad_a, f = loss_and_grads(xp, nets, Xtr, ytr, loss)
         if epoch in epochs:
-            test_value, _, _, f_test = loss_and_grads(xp, nets, Xte, yte, loss)
+            f_test, _ = forward(xp, nets, Xte)
+            test_value, _ = output_loss(xp, f_test, yte, loss)
             records.append(np.stack([to_numpy(v) for v in (
                 value, test_value, accuracy(f, ytr), accuracy(f_test, yte),
                 xp.min(y_pm * f, axis=-1))]))
