@@ -1,4 +1,4 @@
-"""Command-line interface: ``neurolearn demo`` and ``neurolearn formats``."""
+"""Command-line interface: ``neurolearn demo``, ``neurolearn fit`` and ``neurolearn formats``."""
 
 from __future__ import annotations
 
@@ -120,6 +120,63 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from data_loaders import load, make_overtraining_dataset
+    from neurolearn.fit import PARAMETERS, compare_models, fit_model, session_measures
+    from neurolearn.plotting import plot_model_fit
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
+    if args.path:
+        data = load(args.path)
+        print(f"loaded {args.path}")
+    else:
+        data = make_overtraining_dataset(n_mice=4, n_training_days=4, n_overtraining_days=6,
+                                         seed=args.seed)
+        print("no recording given: fitting the embedded synthetic study "
+              "(4 mice, 4 training + 6 overtraining days)")
+    free = tuple(p.strip() for p in args.free.split(",") if p.strip())
+    bad = [p for p in free if p not in PARAMETERS]
+    if bad:
+        print(f"unknown parameter(s) {bad}; choose from {list(PARAMETERS)}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    per_session = session_measures(data, seed=args.seed)
+    res = fit_model(per_session, free=free, n_bootstrap=args.bootstrap, seed=args.seed,
+                    progress=progress)
+    print(f"fit in {time.perf_counter() - t0:.0f} s; loss {float(res['loss']):.3f} "
+          f"(mean squared error in SDs of each measure)")
+    print(f"{'parameter':16s} {'estimate':>10s} {'95% CI':>22s}")
+    for p in res["parameter"].values:
+        row = res.sel(parameter=p)
+        ci = (f"[{float(row['ci_low']):.3g}, {float(row['ci_high']):.3g}]"
+              if bool(row["free"]) and args.bootstrap else "fixed" if not bool(row["free"])
+              else "-")
+        print(f"{p:16s} {float(row['estimate']):10.3g} {ci:>22s}")
+    res.to_netcdf(out / "fit.nc")
+    plot_model_fit(res)
+    plt.savefig(out / "fit.png", dpi=120)
+    plt.close("all")
+    print(f"saved {out / 'fit.nc'} and {out / 'fit.png'}")
+    if args.compare:
+        comparison = compare_models(per_session, seed=args.seed, progress=progress)
+        print("model comparison (best first):")
+        for name in comparison["model"].values:
+            row = comparison.sel(model=name)
+            print(f"  {name:12s} loss {float(row['loss']):.3f}  BIC {float(row['bic']):.1f}")
+        comparison.to_netcdf(out / "model_comparison.nc")
+        plot_model_fit(comparison)
+        plt.savefig(out / "model_comparison.png", dpi=120)
+        plt.close("all")
+    return 0
+
+
 def _formats(args: argparse.Namespace) -> int:
     from data_loaders import list_formats
 
@@ -142,6 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.set_defaults(func=_demo)
+    fit = sub.add_parser("fit", help="fit the feature-learning model to a recording's day "
+                                     "curves")
+    fit.add_argument("path", nargs="?", help="recording (any format `formats` lists); "
+                                             "default: the embedded synthetic study")
+    fit.add_argument("--free", default="gamma,epochs_per_day,readout_noise",
+                     help="comma-separated parameters to fit (default: %(default)s)")
+    fit.add_argument("--bootstrap", type=int, default=20,
+                     help="bootstrap refits for the CIs (default 20; 0 skips them)")
+    fit.add_argument("--compare", action="store_true",
+                     help="also rank the lazy, rich-CE and rich-hinge models")
+    fit.add_argument("--out", default="neurolearn-fit", help="output directory")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    fit.set_defaults(func=_fit)
     formats = sub.add_parser("formats", help="list the recording formats load() reads")
     formats.set_defaults(func=_formats)
     args = parser.parse_args(argv)

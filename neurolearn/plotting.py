@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 __all__ = ["plot_across_days", "shade_phases", "plot_behavior", "plot_margin_distributions",
-           "plot_rsm", "plot_pca"]
+           "plot_rsm", "plot_pca", "plot_model_fit"]
 
 
 def _axes(ax: Any) -> Any:
@@ -165,3 +165,48 @@ def plot_pca(projection: xr.Dataset, *, ax: Any = None) -> Any:
     ax.set_title(f"{projection.attrs.get('session', '')} (day {projection.attrs.get('day', '?')})")
     ax.legend(frameon=False, fontsize="small")
     return ax
+
+
+def plot_model_fit(fit: xr.Dataset, *, axes: Any = None) -> Any:
+    """Data (mean ± SE over sessions) and fitted model curves, one panel per measure.
+
+    Parameters
+    ----------
+    fit : Dataset
+        From :func:`neurolearn.fit.fit_model` (``data_curve``, ``data_sem``,
+        ``model_curve`` over (measure, day)) or
+        :func:`neurolearn.fit.compare_models` (``model_curve`` over (model,
+        measure, day); one line per model).
+    axes : sequence of matplotlib Axes, optional
+        One per measure.
+
+    Returns
+    -------
+    ndarray of Axes
+    """
+    import matplotlib.pyplot as plt
+
+    measures = list(fit["measure"].values)
+    if axes is None:
+        _, axes = plt.subplots(1, len(measures), figsize=(3.8 * len(measures), 3.3),
+                               layout="constrained", squeeze=False)
+        axes = axes[0]
+    days = fit["day"].values
+    for ax, m in zip(axes, measures, strict=True):
+        mean = fit["data_curve"].sel(measure=m).values
+        sem = (np.nan_to_num(fit["data_sem"].sel(measure=m).values, nan=0.0)
+               if "data_sem" in fit else np.zeros_like(mean))
+        ax.errorbar(days, mean, yerr=sem, fmt="o", ms=3, color="k", label="data")
+        if "model" in fit["model_curve"].dims:
+            for name in fit["model"].values:
+                ax.plot(days, fit["model_curve"].sel(model=name, measure=m).values, "-",
+                        label=str(name))
+        else:
+            ax.plot(days, fit["model_curve"].sel(measure=m).values, "-", color="C3",
+                    label="model")
+        if "phase" in fit.coords:
+            shade_phases(ax, fit)
+        ax.set_xlabel("day")
+        ax.set_title(m)
+    axes[0].legend(frameon=False, fontsize=8)
+    return np.asarray(axes)

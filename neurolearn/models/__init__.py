@@ -13,7 +13,13 @@ from neurolearn.models.network import (
 )
 from neurolearn.models.sweeps import richness_sweep
 from neurolearn.models.task import PRESETS, OdourTask, make_odour_task
-from neurolearn.models.train import hidden_margin, record_epochs, train, train_networks
+from neurolearn.models.train import (
+    hidden_margin,
+    record_epochs,
+    train,
+    train_networks,
+    train_snapshots,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -34,4 +40,5 @@ __all__ = [
     "richness_sweep",
     "train",
     "train_networks",
+    "train_snapshots",
 ]

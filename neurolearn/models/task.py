@@ -87,7 +87,7 @@ def _probes(rng: np.random.Generator, reference: np.ndarray, target: int, n_hot:
             mix[rng.choice(other_pool, size=n_hot - 1 - j, replace=False)] = 1.0
             mixes.append(mix)
             overlap.append(j)
-    return np.array(mixes), np.array(overlap)
+    return np.array(mixes).reshape(-1, k), np.array(overlap, dtype=int)
 
 
 def make_odour_task(*, n_odorants: int = 100, n_hot: int = 10, n_train: int = 60,

@@ -14,6 +14,7 @@ from neurolearn.backend import resolve_namespace, to_numpy
 from neurolearn.geometry import kernel_distance, kernel_target_alignment
 from neurolearn.margins import fisher_discriminant
 from neurolearn.models.network import (
+    Network,
     forward,
     init_network,
     init_networks,
@@ -25,7 +26,7 @@ from neurolearn.models.network import (
 from neurolearn.models.task import OdourTask
 from neurolearn.svm import HARD_MARGIN_C, fit_linear_svm
 
-__all__ = ["train", "train_networks", "record_epochs", "hidden_margin"]
+__all__ = ["train", "train_networks", "train_snapshots", "record_epochs", "hidden_margin"]
 
 
 def record_epochs(n_epochs: int, n_records: int = 40) -> np.ndarray:
@@ -227,3 +228,43 @@ def train_networks(task: OdourTask, *, gammas: Any, seeds: Any, width: int = 500
                       attrs={"width": width, "eta0": eta0, "loss": loss,
                              "activation": activation, "n_epochs": n_epochs,
                              "neurolearn_version": __version__})
+
+
+def train_snapshots(task: OdourTask, epochs: Any, *, gamma: float = 1.0, width: int = 500,
+                    eta0: float = 0.5, loss: str = "ce", activation: str = "relu",
+                    seed: int = 0, device: Any = "cpu") -> list[Network]:
+    """The network after each of ``epochs`` full-batch gradient steps on ``task``.
+
+    Trains exactly as :func:`train` (same initialisation from ``seed`` and
+    learning rate η(γ)) but records nothing: for callers that measure the
+    hidden layer themselves (e.g. :mod:`neurolearn.fit`).
+
+    Parameters
+    ----------
+    task : OdourTask
+    epochs : sequence of int
+        Non-negative epoch counts, in any order (0 is the initial network).
+    gamma, width, eta0, loss, activation, seed, device
+        As in :func:`train`.
+
+    Returns
+    -------
+    list of Network
+        One per entry of ``epochs``, in the order given.
+    """
+    wanted = np.asarray(epochs, dtype=int).ravel()
+    if wanted.size and wanted.min() < 0:
+        raise ValueError(f"epochs must be >= 0; got {wanted.min()}.")
+    xp = resolve_namespace(device)
+    Xtr, ytr = xp.asarray(task.X_train), xp.asarray(task.y_train)
+    net = init_network(xp, Xtr.shape[1], width, gamma=gamma, activation=activation, seed=seed)
+    eta = learning_rate(eta0, gamma, width)
+    kept: dict[int, Network] = {}
+    last = int(wanted.max()) if wanted.size else 0
+    for epoch in range(last + 1):
+        if epoch in wanted:
+            kept[epoch] = net
+        if epoch < last:
+            _, grad_W, grad_a, _ = loss_and_grads(xp, net, Xtr, ytr, loss)
+            net = step(net, grad_W, grad_a, eta)
+    return [kept[int(e)] for e in wanted]
