@@ -149,7 +149,7 @@ def _fit(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     per_session = session_measures(data, seed=args.seed)
     res = fit_model(per_session, free=free, n_bootstrap=args.bootstrap, seed=args.seed,
-                    progress=progress)
+                    maxfev=args.maxfev, progress=progress)
     print(f"fit in {time.perf_counter() - t0:.0f} s; loss {float(res['loss']):.3f} "
           f"(mean squared error in SDs of each measure)")
     print(f"{'parameter':16s} {'estimate':>10s} {'95% CI':>22s}")
@@ -165,7 +165,8 @@ def _fit(args: argparse.Namespace) -> int:
     plt.close("all")
     print(f"saved {out / 'fit.nc'} and {out / 'fit.png'}")
     if args.compare:
-        comparison = compare_models(per_session, seed=args.seed, progress=progress)
+        comparison = compare_models(per_session, seed=args.seed, maxfev=args.maxfev,
+                                    progress=progress)
         print("model comparison (best first):")
         for name in comparison["model"].values:
             row = comparison.sel(model=name)
@@ -205,8 +206,10 @@ def main(argv: list[str] | None = None) -> int:
                                              "default: the embedded synthetic study")
     fit.add_argument("--free", default="gamma,epochs_per_day,readout_noise",
                      help="comma-separated parameters to fit (default: %(default)s)")
-    fit.add_argument("--bootstrap", type=int, default=20,
-                     help="bootstrap refits for the CIs (default 20; 0 skips them)")
+    fit.add_argument("--bootstrap", type=int, default=200,
+                     help="bootstrap replicates for the CIs (default 200; 0 skips them)")
+    fit.add_argument("--maxfev", type=int, default=80,
+                     help="Nelder-Mead simulations per fit (default 80)")
     fit.add_argument("--compare", action="store_true",
                      help="also rank the lazy, rich-CE and rich-hinge models")
     fit.add_argument("--out", default="neurolearn-fit", help="output directory")

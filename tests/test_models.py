@@ -2,9 +2,17 @@ import array_api_compat.numpy as xnp
 import array_api_strict
 import numpy as np
 import pytest
+from scipy import stats
 
 from neurolearn.backend import to_numpy
-from neurolearn.models import init_network, learning_rate, loss_and_grads, make_odour_task, train
+from neurolearn.models import (
+    PRESETS,
+    init_network,
+    learning_rate,
+    loss_and_grads,
+    make_odour_task,
+    train,
+)
 from neurolearn.models.network import Network
 
 
@@ -136,6 +144,23 @@ def test_probe_measures_and_pca_snapshots(task):
     final = res["probe_fisher"].isel(epoch=-1).values
     assert np.all(np.diff(final) > 0)
     assert float(res["probe_accuracy"].isel(epoch=-1).mean()) > 0.9
+
+
+def test_distractors_are_rejected_in_order_of_overlap_after_criterion():
+    # Paper-sized task: non-target distractors sharing more odorants with a
+    # trained target mixture are rejected later; the most similar ones only
+    # during overtraining, after training accuracy has reached 100 %.
+    paper = make_odour_task(**PRESETS["paper"], n_train=60, n_test=200, seed=0)
+    res = train(paper, gamma=1.0, width=200, n_epochs=600, n_records=14, progress=False)
+    acc = res["distractor_accuracy"]
+    criterion = int(np.argmax(res["train_accuracy"].values >= 1.0))
+    early = acc.isel(epoch=criterion - 1).values  # the last epoch before 100 % train accuracy
+    overlap = acc["distractor_overlap"].values
+    assert stats.spearmanr(overlap, early).statistic <= -0.8
+    assert early[-1] < 0.2 and early[0] > 0.6
+    final = acc.isel(epoch=-1).values
+    assert final.min() > 0.7
+    assert final[-1] - early[-1] > 0.7  # hidden progress on the hardest distractors
 
 
 def test_batched_networks_equal_separate_runs(task):

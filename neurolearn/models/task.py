@@ -43,6 +43,13 @@ class OdourTask:
         Non-target odorants each probe shares with ``reference`` (0 … n−2).
     reference : ndarray (k,)
         The reference target mixture the probes are built around.
+    X_distractor : ndarray (n_distractor, d)
+        Distractor inputs: non-target mixtures (no target odorant) sharing
+        ``distractor_overlap`` of their odorants with ``reference``. The more
+        they share, the more they resemble a trained target, and the later a
+        network learns to reject them.
+    distractor_overlap : ndarray (n_distractor,) of int
+        Odorants each distractor shares with ``reference`` (0 … n−1).
     """
 
     X_train: np.ndarray
@@ -56,6 +63,8 @@ class OdourTask:
     X_probe: np.ndarray
     probe_overlap: np.ndarray
     reference: np.ndarray
+    X_distractor: np.ndarray
+    distractor_overlap: np.ndarray
 
 
 def _mixtures(rng: np.random.Generator, count: int, k: int, n: int, target: int,
@@ -70,21 +79,27 @@ def _mixtures(rng: np.random.Generator, count: int, k: int, n: int, target: int,
     return mix
 
 
-def _probes(rng: np.random.Generator, reference: np.ndarray, target: int, n_hot: int,
-            per_level: int) -> tuple[np.ndarray, np.ndarray]:
-    """Target-class mixtures sharing j = 0 … n−2 non-target odorants with the reference."""
+def _around_reference(rng: np.random.Generator, reference: np.ndarray, target: int,
+                      n_hot: int, per_level: int, *, with_target: bool
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """n-hot mixtures sharing j of their non-target odorants with the reference mixture.
+
+    With the target odorant (probes): j = 0 … n−2 (j = n−1 would be the
+    reference itself). Without it (distractors): j = 0 … n−1.
+    """
     k = reference.size
     shared_pool = np.setdiff1d(np.flatnonzero(reference), [target])
     other_pool = np.setdiff1d(np.arange(k), np.flatnonzero(reference))
+    n_other = n_hot - 1 if with_target else n_hot  # non-target odorants per mixture
     mixes, overlap = [], []
-    for j in range(n_hot - 1):  # j = n − 1 would be the reference itself
-        if n_hot - 1 - j > other_pool.size:
+    for j in range(n_other):
+        if n_other - j > other_pool.size:
             continue
         for _ in range(per_level):
             mix = np.zeros(k)
-            mix[target] = 1.0
+            mix[target] = 1.0 if with_target else 0.0
             mix[rng.choice(shared_pool, size=j, replace=False)] = 1.0
-            mix[rng.choice(other_pool, size=n_hot - 1 - j, replace=False)] = 1.0
+            mix[rng.choice(other_pool, size=n_other - j, replace=False)] = 1.0
             mixes.append(mix)
             overlap.append(j)
     return np.array(mixes).reshape(-1, k), np.array(overlap, dtype=int)
@@ -105,7 +120,8 @@ def make_odour_task(*, n_odorants: int = 100, n_hot: int = 10, n_train: int = 60
     input_noise : float, default 0.0
         SD of Gaussian noise added to the projected test and probe inputs.
     probes_per_level : int, default 50
-        Probe mixtures per overlap level with the reference target mixture.
+        Probe and distractor mixtures per overlap level with the reference
+        target mixture.
     seed : int, default 0
     """
     if not 1 <= n_hot < n_odorants:
@@ -124,7 +140,12 @@ def make_odour_task(*, n_odorants: int = 100, n_hot: int = 10, n_train: int = 60
     # The reference target mixture is the first training target: the probes are
     # distractors built around an odour the network was trained on.
     reference = mix_train[np.flatnonzero(y_train > 0)[0]]
-    mix_probe, overlap = _probes(rng, reference, target, n_hot, probes_per_level)
+    mix_probe, overlap = _around_reference(rng, reference, target, n_hot, probes_per_level,
+                                           with_target=True)
     X_probe = mix_probe @ projection + input_noise * rng.normal(size=(overlap.size, d))
+    # Drawn after everything else, so tasks drawn before distractors existed are unchanged.
+    mix_dis, dis_overlap = _around_reference(rng, reference, target, n_hot, probes_per_level,
+                                             with_target=False)
+    X_dis = mix_dis @ projection + input_noise * rng.normal(size=(dis_overlap.size, d))
     return OdourTask(X_train, y_train, X_test, y_test, mix_train, mix_test, projection, target,
-                     X_probe, overlap, reference)
+                     X_probe, overlap, reference, X_dis, dis_overlap)

@@ -50,14 +50,16 @@ def hidden_margin(phi: np.ndarray, y: np.ndarray) -> float:
     return float(1.0 / np.linalg.norm(res["coef"][0])) if separable else np.nan
 
 
-def _probe_measures(phi_probe: np.ndarray, f_probe: np.ndarray, phi_nontarget: np.ndarray,
-                    overlap: np.ndarray, levels: np.ndarray, shrinkage: float
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Per overlap level: Fisher J of the probes against the non-target class, and the
-    fraction of probes classified as targets."""
-    fisher = np.array([fisher_discriminant(phi_probe[overlap == j], phi_nontarget,
+def _probe_measures(phi_probe: np.ndarray, f_probe: np.ndarray, phi_other: np.ndarray,
+                    overlap: np.ndarray, levels: np.ndarray, shrinkage: float, *,
+                    is_target: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per overlap level: Fisher J of the probes against the other class's training
+    mixtures, and the fraction of probes classified correctly (as targets when
+    ``is_target``, else as non-targets)."""
+    fisher = np.array([fisher_discriminant(phi_probe[overlap == j], phi_other,
                                            shrinkage=shrinkage) for j in levels])
-    accuracy = np.array([np.mean(f_probe[overlap == j] > 0) for j in levels])
+    correct = f_probe > 0 if is_target else f_probe < 0
+    accuracy = np.array([np.mean(correct[overlap == j]) for j in levels])
     return fisher, accuracy
 
 
@@ -113,7 +115,12 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
         order) ``probe_fisher`` — Fisher J between the hidden representations
         of those (target-class) probes and of the non-target training
         mixtures — and ``probe_accuracy`` (fraction classified as targets);
-        and ``hidden_pca``
+        per distractor overlap level (dim ``distractor_overlap``: odorants a
+        non-target distractor shares with the reference target mixture)
+        ``distractor_fisher`` (Fisher J against the target training
+        mixtures) and ``distractor_accuracy`` (fraction rejected as
+        non-targets: high-overlap distractors are rejected last, often only
+        after training accuracy has reached 100 %); and ``hidden_pca``
         (epoch, sample, component): the training inputs' hidden
         representations on their first two principal components. Parameters
         in ``attrs``.
@@ -124,9 +131,10 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
     net = init_network(xp, Xtr.shape[1], width, gamma=gamma, activation=activation, seed=seed)
     eta = learning_rate(eta0, gamma, width)
     epochs = record_epochs(n_epochs, n_records)
-    Xpr = xp.asarray(task.X_probe)
+    Xpr, Xdis = xp.asarray(task.X_probe), xp.asarray(task.X_distractor)
     levels = np.unique(task.probe_overlap)
-    rows, probe_rows, snapshots = [], [], []
+    dis_levels = np.unique(task.distractor_overlap)
+    rows, probe_rows, distractor_rows, snapshots = [], [], [], []
     K0 = None
     y_pm = np.where(task.y_train > 0.5, 1.0, -1.0)
     for epoch in tqdm(range(n_epochs + 1), desc=f"training (gamma={gamma}, {loss})",
@@ -143,7 +151,11 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
             f_probe, phi_probe = forward(xp, net, Xpr)
             probe_rows.append(_probe_measures(to_numpy(phi_probe), to_numpy(f_probe),
                                               phi[task.y_train < 0.5], task.probe_overlap,
-                                              levels, probe_shrinkage))
+                                              levels, probe_shrinkage, is_target=True))
+            f_dis, phi_dis = forward(xp, net, Xdis)
+            distractor_rows.append(_probe_measures(
+                to_numpy(phi_dis), to_numpy(f_dis), phi[task.y_train > 0.5],
+                task.distractor_overlap, dis_levels, probe_shrinkage, is_target=False))
             snapshots.append(_pca_scores(phi))
             rows.append((float(to_numpy(value)), test_loss,
                          float(np.mean((f_np > 0) == (task.y_train > 0.5))),
@@ -158,9 +170,14 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
     data = {name: ("epoch", values[:, i]) for i, name in enumerate(names)}
     data["probe_fisher"] = (("epoch", "overlap"), np.array([r[0] for r in probe_rows]))
     data["probe_accuracy"] = (("epoch", "overlap"), np.array([r[1] for r in probe_rows]))
+    data["distractor_fisher"] = (("epoch", "distractor_overlap"),
+                                 np.array([r[0] for r in distractor_rows]))
+    data["distractor_accuracy"] = (("epoch", "distractor_overlap"),
+                                   np.array([r[1] for r in distractor_rows]))
     data["hidden_pca"] = (("epoch", "sample", "component"), np.array(snapshots))
     return xr.Dataset(data,
                       coords={"epoch": epochs, "overlap": levels,
+                              "distractor_overlap": dis_levels,
                               "label": ("sample", task.y_train.astype(np.int64)),
                               "component": [1, 2]},
                       attrs={"gamma": gamma, "width": width, "eta0": eta0, "eta": eta,
