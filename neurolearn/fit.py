@@ -614,7 +614,7 @@ def compare_models(data: xr.DataTree | xr.Dataset, *, models: dict[str, dict] | 
         ``loss`` (mean standardised squared error), ``bic`` (n·log(loss) +
         k·log(n), n = measures × days, k = free parameters), ``n_free``,
         ``estimate`` (model, parameter) and ``model_curve`` (model, measure,
-        day); ``data_curve`` (measure, day).
+        day); ``data_curve`` and ``data_sem`` (measure, day).
     """
     models = MODELS if models is None else models
     per_session = _as_measures(data, tuple(measures), setup.n_folds, seed)
@@ -638,7 +638,8 @@ def compare_models(data: xr.DataTree | xr.Dataset, *, models: dict[str, dict] | 
                       np.stack([fits[names[i]]["estimate"].values for i in order])),
          "model_curve": (("model", "measure", "day"),
                          np.stack([fits[names[i]]["model_curve"].values for i in order])),
-         "data_curve": (("measure", "day"), first["data_curve"].values)},
+         "data_curve": (("measure", "day"), first["data_curve"].values),
+         "data_sem": (("measure", "day"), first["data_sem"].values)},
         coords={"model": [names[i] for i in order], "parameter": first["parameter"].values,
                 "measure": first["measure"].values, "day": first["day"].values,
                 "phase": ("day", first["phase"].values)},

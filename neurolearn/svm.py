@@ -179,7 +179,7 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *, C: floa
 
     Only trials on or inside the margin carry weight in an SVM, and with few
     units they are few. Each problem starts from the trials nearest the
-    class-mean boundary; after each batched solve, the trials outside the
+    boundary of Fisher's discriminant; after each batched solve, the trials outside the
     working set that violate y(w·x + b) ≥ 1 are added, until none does. The
     final (w, b) then satisfies the KKT conditions of the full problem
     (trials left out have α = 0 and margin ≥ 1), so the answer is the same;
