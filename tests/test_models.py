@@ -174,3 +174,13 @@ def test_batched_networks_equal_separate_runs(task):
                      "output_margin"):
             np.testing.assert_allclose(batch[name].values[i], single[name].values, rtol=1e-9,
                                        atol=1e-12)
+
+
+def test_task_without_probes_trains():
+    # probes_per_level=0 gives empty probe and distractor sets; training and
+    # the forward pass must handle zero-row inputs.
+    bare = make_odour_task(n_odorants=20, n_hot=3, n_train=20, n_test=50, probes_per_level=0)
+    assert bare.X_probe.shape == (0, 20) and bare.X_distractor.shape == (0, 20)
+    res = train(bare, width=50, n_epochs=20, n_records=3, progress=False)
+    assert res["probe_accuracy"].shape == (res.sizes["epoch"], 0)
+    assert float(res["train_accuracy"][-1]) > 0.5

@@ -82,7 +82,8 @@ def _raw(xp: Any, W: Any, a: Any, X: Any, gamma: Any, activation: str) -> tuple[
     N = W.shape[-2]
     flat = xp.reshape(W, (-1, d))
     h = xp.matmul(X, xp.matrix_transpose(flat)) / float(np.sqrt(d))  # (P, S·N)
-    h = xp.permute_dims(xp.reshape(h, (X.shape[0], -1, N)), (1, 0, 2))
+    # The network count is explicit: a -1 cannot be inferred when X has no rows.
+    h = xp.permute_dims(xp.reshape(h, (X.shape[0], flat.shape[0] // N, N)), (1, 0, 2))
     h = xp.reshape(h, (*lead, X.shape[0], N))
     phi, dphi = _phi(xp, h, activation)
     f = xp.sum(phi * a[..., None, :], axis=-1) / (_per_network(gamma, 1) * N)
