@@ -130,6 +130,11 @@ def _fit(args: argparse.Namespace) -> int:
     from neurolearn.fit import PARAMETERS, compare_models, fit_model, session_measures
     from neurolearn.plotting import plot_model_fit
 
+    free = tuple(p.strip() for p in args.free.split(",") if p.strip())
+    bad = [p for p in free if p not in PARAMETERS]
+    if bad or not free:
+        print(f"unknown parameter(s) {bad}; choose from {list(PARAMETERS)}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
@@ -141,11 +146,6 @@ def _fit(args: argparse.Namespace) -> int:
                                          seed=args.seed)
         print("no recording given: fitting the embedded synthetic study "
               "(4 mice, 4 training + 6 overtraining days)")
-    free = tuple(p.strip() for p in args.free.split(",") if p.strip())
-    bad = [p for p in free if p not in PARAMETERS]
-    if bad:
-        print(f"unknown parameter(s) {bad}; choose from {list(PARAMETERS)}", file=sys.stderr)
-        return 2
     t0 = time.perf_counter()
     per_session = session_measures(data, seed=args.seed)
     res = fit_model(per_session, free=free, n_bootstrap=args.bootstrap, seed=args.seed,

@@ -35,4 +35,5 @@ def test_fit_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "readout_noise" in out and "fixed" in out and "[" in out
     assert Path(tmp_path, "fit", "fit.png").stat().st_size > 10_000
-    assert main(["fit", str(path), "--free", "speed"]) == 2
+    assert main(["fit", str(path), "--free", "speed", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
