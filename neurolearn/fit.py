@@ -234,10 +234,12 @@ def simulate_sessions(params: dict[str, float] | None = None, *, days: Any,
     days = np.asarray(days, dtype=int).ravel()
     if days.size == 0 or np.unique(days).size != days.size:
         raise ValueError(f"days must be distinct integers; got {days.tolist()}.")
-    days = np.sort(days)
-    phases = np.full(days.size, "training") if phases is None else np.asarray(phases, str)
+    phases = (np.full(days.size, "training") if phases is None
+              else np.asarray(phases, str).ravel())
     if phases.size != days.size:
         raise ValueError(f"phases must match days ({days.size}); got {phases.size}.")
+    order = np.argsort(days)
+    days, phases = days[order], phases[order]
     if setup.n_units > setup.width:
         raise ValueError(f"setup.n_units ({setup.n_units}) exceeds setup.width "
                          f"({setup.width}).")
@@ -383,6 +385,10 @@ def _as_measures(data: Any, measures: tuple[str, ...], n_folds: int, seed: int) 
     """Per-session measures of ``data`` (computed unless ``data`` already is them)."""
     if isinstance(data, xr.Dataset) and "session" in data.dims and all(
             m in data.data_vars for m in measures) and "rates" not in data.data_vars:
+        missing = [c for c in ("mouse", "day", "phase") if c not in data.coords]
+        if missing:
+            raise SchemaError(f"per-session measures need coordinates {missing} on `session` "
+                              f"(as session_measures returns them).")
         return data[list(measures)]
     return session_measures(data, measures=measures, n_folds=n_folds, seed=seed)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from neurolearn.errors import InsufficientDataError
+from neurolearn.errors import InsufficientDataError, SchemaError
 from neurolearn.fit import (
     ModelSetup,
     compare_models,
@@ -122,6 +122,13 @@ def test_compare_models_prefers_the_generating_model(model_data):
     assert loss["rich-ce"] < loss["lazy"]
     assert res["model"].values[0] != "lazy"
     assert res["model_curve"].dims == ("model", "measure", "day")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from neurolearn.plotting import plot_model_fit
+
+    axes = plot_model_fit(res)
+    assert len(axes) == 3 and len(axes[0].lines) >= 3  # data + one line per model
 
 
 def test_threaded_grid_matches_in_process(model_data):
@@ -149,6 +156,8 @@ def test_fit_input_errors(model_data):
         fit_model(bad)
     with pytest.raises(ValueError, match="measures must be"):
         session_measures(model_data, measures=("speed",))
+    with pytest.raises(SchemaError, match="coordinates"):
+        fit_model(per.drop_vars("phase"))
     with pytest.raises(ValueError, match="bootstrap must be"):
         fit_model(per, bootstrap="jackknife")
     with pytest.raises(ValueError, match="distinct"):
