@@ -58,6 +58,7 @@ from neurolearn.models.task import make_odour_task
 from neurolearn.models.train import train_snapshots
 from neurolearn.parallel import map_items
 from neurolearn.schema import make_session, session_table, to_tree
+from neurolearn.summary import across_mice
 
 __all__ = [
     "PARAMETERS",
@@ -170,25 +171,23 @@ def session_measures(data: xr.DataTree | xr.Dataset, *, measures: tuple[str, ...
 
 
 def day_curves(per_session: xr.Dataset) -> xr.Dataset:
-    """Mean and standard error over sessions of each measure, per day.
+    """Mean and standard error across mice of each measure, per day.
+
+    Each measure goes through :func:`neurolearn.summary.across_mice` (a
+    mouse's sessions on one day are averaged first).
 
     Returns
     -------
     Dataset with dim ``day``
-        Each measure's mean, ``<measure>_sem`` (NaN with one session) and
-        ``n_sessions``.
+        Each measure's mean, ``<measure>_sem`` (NaN with one mouse),
+        ``n_mice`` and a ``phase`` coordinate.
     """
-    if "day" not in per_session.coords:
-        raise SchemaError("per-session measures need a `day` coordinate on `session`.")
-    grouped = per_session.groupby("day")
-    mean = grouped.mean()
-    count = per_session[next(iter(per_session.data_vars))].groupby("day").count()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sem = grouped.std(ddof=1) / np.sqrt(count)
-    out = mean.copy()
+    out = xr.Dataset()
     for name in per_session.data_vars:
-        out[f"{name}_sem"] = sem[name]
-    out["n_sessions"] = count
+        summary = across_mice(per_session[name])
+        out[name] = summary["mean"]
+        out[f"{name}_sem"] = summary["sem"]
+    out["n_mice"] = summary["n_mice"]
     return out
 
 
@@ -317,7 +316,8 @@ class _Objective:
                                      setup=self.setup, seed=self.seed)
             per = session_measures(tree, measures=self.measures, n_folds=self.setup.n_folds,
                                    seed=self.seed)
-            # Day means (as day_curves, without the groupby's overhead).
+            # Day means: one session per replicate and day, so this is day_curves's
+            # mean across mice, without its groupby overhead.
             day = per["day"].values
             self.cache[key] = np.stack([[per[m].values[day == d].mean() for d in self.days]
                                         for m in self.measures])

@@ -66,7 +66,8 @@ def test_day_curves_match_pandas(model_data):
     np.testing.assert_allclose(curves["margin"].values, frame["margin"].mean().values)
     np.testing.assert_allclose(curves["accuracy_sem"].values,
                                (frame["accuracy"].std() / np.sqrt(frame.size())).values)
-    assert (curves["n_sessions"].values == DATA.n_replicates).all()
+    assert (curves["n_mice"].values == DATA.n_replicates).all()
+    assert list(curves["phase"].values) == ["training"] * DAYS.size
 
 
 def test_fit_is_exact_without_sampling_noise():
