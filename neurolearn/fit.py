@@ -427,9 +427,9 @@ def fit_model(
         Fixed settings of the simulated recording (loss, width, trials, …).
     measures : tuple of str, default ("accuracy", "margin", "similarity")
     grid : dict, optional
-        Grid values per free parameter (default :data:`GRID`); every grid
-        point is simulated (through ``scheduler``) and Nelder–Mead starts
-        from the best.
+        Grid values per free parameter (those not given come from
+        :data:`GRID`); every grid point is simulated (through ``scheduler``)
+        and Nelder–Mead starts from the best.
     maxfev : int, default 80
         Nelder–Mead simulations for the fit to all sessions.
     n_bootstrap : int, default 200
@@ -529,7 +529,7 @@ def fit_model(
                            days=days, phases=phases, setup=setup, measures=tuple(measures),
                            scale=scale, seed=seed)
     # Grid, then Nelder–Mead from its best point.
-    axes = [np.log(np.asarray((grid or GRID).get(p, (fixed[p],)), float)) for p in free]
+    axes = [np.log(np.asarray({**GRID, **(grid or {})}[p], float)) for p in free]
     points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(free))
     grid_loss = np.asarray(map_items(_grid_point, list(points), scheduler=scheduler,
                                      progress=progress, desc="model grid", objective=objective,
@@ -563,7 +563,8 @@ def fit_model(
         cols = [names.index(p) for p in free]
         low[cols] = np.quantile(boot[:, cols], alpha, axis=0)
         high[cols] = np.quantile(boot[:, cols], 1 - alpha, axis=0)
-    sems = np.stack([day_curves(per_session)[f"{m}_sem"].values for m in measures])
+    summary = day_curves(per_session)
+    sems = np.stack([summary[f"{m}_sem"].values for m in measures])
     return xr.Dataset(
         {"estimate": ("parameter", [estimate[p] for p in names]),
          "ci_low": ("parameter", low), "ci_high": ("parameter", high),
