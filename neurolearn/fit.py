@@ -339,10 +339,6 @@ def _nelder_mead(objective: _Objective, target: np.ndarray, z0: np.ndarray, maxf
     return np.clip(res.x, objective.lo, objective.hi), float(res.fun), int(res.nfev)
 
 
-def _grid_point(z: np.ndarray, *, objective: _Objective, target: np.ndarray) -> float:
-    return objective(z, target)
-
-
 def _with_seed(objective: _Objective, seed: int) -> _Objective:
     return _Objective(free=objective.free, fixed=objective.fixed, days=objective.days,
                       phases=objective.phases, setup=objective.setup,
@@ -531,9 +527,8 @@ def fit_model(
     # Grid, then Nelder–Mead from its best point.
     axes = [np.log(np.asarray({**GRID, **(grid or {})}[p], float)) for p in free]
     points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(free))
-    grid_loss = np.asarray(map_items(_grid_point, list(points), scheduler=scheduler,
-                                     progress=progress, desc="model grid", objective=objective,
-                                     target=target))
+    grid_loss = np.asarray(map_items(objective, list(points), scheduler=scheduler,
+                                     progress=progress, desc="model grid", target=target))
     z_hat, loss, nfev = _nelder_mead(objective, target, points[int(np.argmin(grid_loss))],
                                      maxfev)
     rng = make_rng([seed, 2])
