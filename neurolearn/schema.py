@@ -223,7 +223,7 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
                     if "binned" in ds.data_vars else "")
             _fail(where, "missing data variable `rates` with dims (trial, neuron)." + hint)
     if "rates" in ds.data_vars:
-        rates = ds["rates"]
+        rates = ds.variables["rates"]
         if rates.dims != ("trial", "neuron"):
             _fail(where, f"`rates` must have dims ('trial', 'neuron'); got {rates.dims}. "
                   "Use .transpose('trial', 'neuron') or rename the dims.")
@@ -237,7 +237,7 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
                   f"first at trial {t}, neuron {n}. Remove or impute them first; "
                   "neurolearn never drops data silently.")
     if "binned" in ds.data_vars:
-        binned = ds["binned"]
+        binned = ds.variables["binned"]
         if binned.dims != ("trial", "neuron", "time"):
             _fail(where, f"`binned` must have dims ('trial', 'neuron', 'time'); got {binned.dims}.")
         if "time" not in ds.coords:
@@ -256,30 +256,31 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
             _fail(where, f"missing coordinate `{name}` on dim 'trial' "
                   f"(required: {', '.join(REQUIRED_TRIAL_COORDS)}).")
     for name in REQUIRED_TRIAL_COORDS + OPTIONAL_TRIAL_COORDS:
-        if name in ds.coords and ds.coords[name].dims != ("trial",):
+        if name in ds.coords and ds.variables[name].dims != ("trial",):
             _fail(where, f"coordinate `{name}` must lie on dim 'trial'; got dims "
-                  f"{ds.coords[name].dims}.")
+                  f"{ds.variables[name].dims}.")
     for name in _SESSION_KEYS:
-        uniq = np.unique(np.asarray(ds.coords[name].values).astype(str))
+        uniq = np.unique(np.asarray(ds.variables[name].values).astype(str))
         if uniq.size != 1:
             _fail(where, f"coordinate `{name}` must be constant within a session; found "
                   f"{uniq.size} values ({', '.join(uniq[:5])}). Split the Dataset into one per "
                   "session and combine them with neurolearn.schema.to_tree.")
-    if not np.issubdtype(ds["day"].dtype, np.integer) or int(ds["day"].values[0]) < 1:
+    day = ds.variables["day"]
+    if not np.issubdtype(day.dtype, np.integer) or int(day.values[0]) < 1:
         _fail(where, f"coordinate `day` must be a positive integer (1-based day of training); "
-              f"got {ds['day'].values[0]!r} of dtype {ds['day'].dtype}.")
-    if not np.issubdtype(ds["label"].dtype, np.integer):
+              f"got {day.values[0]!r} of dtype {day.dtype}.")
+    if not np.issubdtype(ds.variables["label"].dtype, np.integer):
         _fail(where, f"coordinate `label` must hold integer classes (1 target, 0 non-target); "
               f"got dtype {ds['label'].dtype}.")
-    if "heldout" in ds.coords and ds["heldout"].dtype != bool:
+    if "heldout" in ds.coords and ds.variables["heldout"].dtype != bool:
         _fail(where, f"coordinate `heldout` must be bool; got dtype {ds['heldout'].dtype}.")
     if "correct" in ds.coords:
-        c = np.asarray(ds["correct"].values, dtype=float)
+        c = np.asarray(ds.variables["correct"].values, dtype=float)
         if not np.all(np.isnan(c) | (c == 0) | (c == 1)):
             _fail(where, "coordinate `correct` must hold 1, 0 or NaN (no outcome).")
-    if "unit_id" not in ds.coords or ds["unit_id"].dims != ("neuron",):
+    if "unit_id" not in ds.coords or ds.variables["unit_id"].dims != ("neuron",):
         _fail(where, "missing coordinate `unit_id` on dim 'neuron'.")
-    ids = np.asarray(ds["unit_id"].values).astype(str)
+    ids = np.asarray(ds.variables["unit_id"].values).astype(str)
     if np.unique(ids).size != ids.size:
         _fail(where, "coordinate `unit_id` has repeated values; unit ids must be unique "
               "within a session.")
@@ -287,12 +288,11 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
 
 def session_info(ds: xr.Dataset) -> dict[str, Any]:
     """Return ``{"session", "mouse", "day", "phase"}`` of one session Dataset."""
-    return {
-        "session": str(ds["session"].values[0]),
-        "mouse": str(ds["mouse"].values[0]),
-        "day": int(ds["day"].values[0]),
-        "phase": str(ds["phase"].values[0]),
-    }
+    # Variables, not DataArrays: building a DataArray per lookup dominates
+    # the cost of walking a study of many sessions.
+    first = {k: ds.variables[k].values[0] for k in ("session", "mouse", "day", "phase")}
+    return {"session": str(first["session"]), "mouse": str(first["mouse"]),
+            "day": int(first["day"]), "phase": str(first["phase"])}
 
 
 def _session_nodes(tree: xr.DataTree) -> list[xr.DataTree]:
@@ -360,10 +360,14 @@ def iter_sessions(tree: xr.DataTree | xr.Dataset) -> Iterator[tuple[str, xr.Data
         return
     if not isinstance(tree, xr.DataTree):
         raise SchemaError(f"expected an xarray.DataTree or Dataset; got {type(tree).__name__}.")
-    items = [(node.path, node.to_dataset(inherit=False)) for node in _session_nodes(tree)]
-    items.sort(key=lambda item: (session_info(item[1])["mouse"], session_info(item[1])["day"],
-                                 item[0]))
-    yield from items
+    items = []
+    for node in _session_nodes(tree):
+        ds = node.to_dataset(inherit=False)
+        info = session_info(ds)
+        items.append(((info["mouse"], info["day"], node.path), ds))
+    items.sort(key=lambda item: item[0])
+    for (_, _, path), ds in items:
+        yield path, ds
 
 
 def to_tree(sessions: Iterable[xr.Dataset], *, attrs: Mapping[str, Any] | None = None
@@ -479,11 +483,11 @@ def check_classes(ds: xr.Dataset, *, min_per_class: int = 2, use_heldout: bool =
     InsufficientDataError
         If there is only one class or a class has too few trials.
     """
-    label = np.asarray(ds["label"].values)
+    label = np.asarray(ds.variables["label"].values)
     if not use_heldout and "heldout" in ds.coords:
-        label = label[~np.asarray(ds["heldout"].values, dtype=bool)]
+        label = label[~np.asarray(ds.variables["heldout"].values, dtype=bool)]
     classes, counts = np.unique(label, return_counts=True)
-    where = ds["session"].values[0] if "session" in ds.coords else "session"
+    where = ds.variables["session"].values[0] if "session" in ds.coords else "session"
     if classes.size < 2:
         raise InsufficientDataError(
             f"{where}: coordinate `label` has a single class ({classes.tolist()}) among "

@@ -101,10 +101,95 @@ def test_working_set_equals_full_solve(C):
     ws = fit_linear_svm_working_set(xnp, X, y, C=C)
     both = full["converged"] & ws["converged"]
     assert both.mean() > 0.8
-    np.testing.assert_allclose(ws["coef"][both], full["coef"][both], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(np.linalg.norm(ws["coef"][both], axis=1),
-                               np.linalg.norm(full["coef"][both], axis=1), rtol=1e-6)
-    # Padded trials' slack is meaningless (the full solver leaves them at ξ = 1).
+
+    def objective(res):
+        margin = y * (np.einsum("knp,kp->kn", X, res["coef"]) + res["intercept"][:, None])
+        hinge = np.where(y != 0, np.maximum(0.0, 1.0 - margin), 0.0)
+        return 0.5 * np.sum(res["coef"] ** 2, axis=1) + C * hinge.sum(axis=1)
+
+    # The same optimum: equal objectives everywhere (at C = 1e6 the
+    # non-separable problems' w is ill-conditioned in the objective, so their
+    # coefficients are compared through it).
+    np.testing.assert_allclose(objective(ws)[both], objective(full)[both], rtol=1e-6)
+    # Padded trials' slack is meaningless.
     sep_full = full["converged"] & (np.where(y != 0, full["slack"], 0).max(1) < 1e-6)
     sep_ws = ws["converged"] & (np.where(y != 0, ws["slack"], 0).max(1) < 1e-6)
     np.testing.assert_array_equal(sep_full, sep_ws)
+    well = both & (sep_full if C == HARD_MARGIN_C else True)
+    np.testing.assert_allclose(ws["coef"][well], full["coef"][well], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(ws["coef"][well], axis=1),
+                               np.linalg.norm(full["coef"][well], axis=1), rtol=1e-6)
+
+
+def _kkt_violation(X, y, C, w, b, alpha):
+    """Largest violation of the SVM's optimality (KKT) conditions, a closed-form check."""
+    margin = y * (X @ w + b)
+    stationarity = np.max(np.abs(w - (alpha * y) @ X))
+    balance = abs(alpha @ y)
+    feasible = np.max(np.maximum(0.0, -alpha)) + np.max(np.maximum(0.0, alpha - C))
+    # α = 0 off the margin (yf > 1), α = C inside it (yf < 1).
+    slack_ok = np.max(np.where(alpha < C * (1 - 1e-9), np.maximum(0.0, 1 - margin), 0.0))
+    off = np.max(np.where(margin > 1 + 1e-9, alpha, 0.0))
+    return max(stationarity, balance, feasible, slack_ok, off / (1 + alpha.max()))
+
+
+@pytest.mark.parametrize("C, shift", [(HARD_MARGIN_C, 4.0), (1.0, 1.0), (0.1, 0.5)])
+def test_crossover_solutions_are_exact(C, shift, monkeypatch):
+    import neurolearn.svm as svm
+
+    probs = [_problem(s, 60, 6, shift) for s in range(20)]
+    X, y = np.stack([p[0] for p in probs]), np.stack([p[1] for p in probs])
+    exact = fit_linear_svm(xnp, X, y, C=C)
+    assert exact["converged"].all()
+    # The crossover ends problems at machine precision: KKT holds to ~1e-10,
+    # far inside the interior-point tolerance.
+    worst = max(_kkt_violation(X[k], y[k], C, exact["coef"][k], exact["intercept"][k],
+                               exact["dual"][k]) for k in range(len(probs)))
+    assert worst < 1e-8
+    monkeypatch.setattr(svm, "_CROSSOVER_BELOW", -1.0)  # Newton steps only
+    newton = fit_linear_svm(xnp, X, y, C=C)
+    assert newton["n_iter"] > exact["n_iter"]
+    np.testing.assert_allclose(exact["coef"], newton["coef"], rtol=1e-4, atol=1e-5)
+
+
+def test_crossover_rejects_a_wrong_support_set():
+    from neurolearn.svm import _crossover
+
+    X, y = _problem(3, 50, 3, 3.0)
+    sk = SVC(kernel="linear", C=HARD_MARGIN_C, tol=1e-12).fit(X, y)
+    A = (np.c_[X, np.ones(len(y))] * y[:, None])[None]
+    margin = y * sk.decision_function(X)
+    on = np.zeros(len(y), bool)
+    on[sk.support_] = True
+    # An interior-point-like state: λ ≫ s on support vectors, λ ≪ s elsewhere.
+    lam = np.where(on, 1.0, 1e-6)
+    s = np.where(on, 1e-6, np.maximum(margin - 1, 1e-3))
+    xi, mu = np.full(len(y), 1e-9), HARD_MARGIN_C - lam
+    bound = np.ones((1, len(y)))
+    z, _, lam_x, ok = _crossover(xnp, A, bound, HARD_MARGIN_C,
+                                 (xi[None], s[None], lam[None], mu[None]), 1e-9)
+    assert ok[0]
+    np.testing.assert_allclose(z[0, :3], sk.coef_[0], rtol=1e-5)
+    np.testing.assert_allclose(lam_x[0, sk.support_], np.abs(sk.dual_coef_[0]), rtol=1e-5)
+    # Drop one support vector from the guess: its constraint is then violated.
+    lam_wrong = lam.copy()
+    lam_wrong[sk.support_[0]] = 1e-6
+    s_wrong = s.copy()
+    s_wrong[sk.support_[0]] = 1.0
+    *_, ok_wrong = _crossover(xnp, A, bound, HARD_MARGIN_C,
+                              (xi[None], s_wrong[None], lam_wrong[None], mu[None]), 1e-9)
+    assert not ok_wrong[0]
+
+
+def test_padding_costs_no_extra_iterations_at_hard_margin():
+    # Padded trials are constraints that always hold; were they unmeetable
+    # (0 ≥ 1 − ξ), their multipliers would have to climb to C = 1e6.
+    probs = [_problem(s, 60, 4, 4.0) for s in range(10)]
+    X, y = np.stack([p[0] for p in probs]), np.stack([p[1] for p in probs])
+    plain = fit_linear_svm(xnp, X, y, C=HARD_MARGIN_C)
+    Xp, yp = np.zeros((10, 90, 4)), np.zeros((10, 90))
+    Xp[:, :60], yp[:, :60] = X, y
+    padded = fit_linear_svm(xnp, Xp, yp, C=HARD_MARGIN_C)
+    assert padded["n_iter"] <= plain["n_iter"] + 2
+    np.testing.assert_allclose(padded["coef"], plain["coef"], rtol=1e-6, atol=1e-8)
+    assert np.all(padded["slack"][:, 60:] < 1e-6)
