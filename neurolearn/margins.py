@@ -47,7 +47,6 @@ __all__ = [
     "normalize_per_mouse",
 ]
 
-_SEPARABLE_SLACK = 1e-6  # max ξ of a hard-margin fit for a session to count as separable
 
 
 def _zscore(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -76,13 +75,13 @@ def _trained(ds: xr.Dataset, variable: str) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, C: float, device: Any
+def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, C: float | None, device: Any
                  ) -> dict[str, np.ndarray]:
-    """Solve one zero-padded batch of SVMs of different sizes.
+    """Solve one zero-padded batch of SVMs of different sizes (``C=None``: hard margin).
 
     Returns arrays over the block's problems: ``coef`` (k, p_max), exactly 0
-    beyond each problem's own units; ``intercept`` (k,); ``max_slack`` (k,),
-    the largest ξ over the problem's own trials; ``converged`` (k,).
+    beyond each problem's own units; ``intercept`` (k,); ``converged`` (k,);
+    with ``C=None`` also ``separable`` (k,), and NaN ``coef`` where not.
     """
     n = max(X.shape[0] for X, _ in block)
     p = max(X.shape[1] for X, _ in block)
@@ -95,16 +94,18 @@ def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, C: float, device
     # 1e-7 is ample against the 1e-4 target; soft margins converge more slowly
     # in 1/‖w‖ (≈ 5e-6 at 1e-9 for C = 1) and keep the tight default. (Most
     # problems end exact, through the solver's crossover, in any case.)
-    tol = 1e-7 if C >= HARD_MARGIN_C else 1e-9
+    tol = 1e-7 if C is None else 1e-9
     res = fit_linear_svm_working_set(resolve_namespace(device), Xb, yb, C=C, tol=tol)
     units = np.array([X.shape[1] for X, _ in block])
-    return {"coef": np.where(np.arange(p) < units[:, None], res["coef"], 0.0),
-            "intercept": res["intercept"],
-            "max_slack": np.max(np.where(yb != 0, res["slack"], 0.0), axis=1),
-            "converged": res["converged"]}
+    out = {"coef": np.where(np.arange(p) < units[:, None], res["coef"], 0.0),
+           "intercept": res["intercept"], "converged": res["converged"]}
+    if C is None:
+        out["separable"] = res["separable"]
+    return out
 
 
-def _solve_padded(problems: list[tuple[np.ndarray, np.ndarray]], *, C: float, device: Any,
+def _solve_padded(problems: list[tuple[np.ndarray, np.ndarray]], *, C: float | None,
+                  device: Any,
                   scheduler: Any, progress: bool, desc: str) -> dict[str, np.ndarray]:
     """Solve many SVMs of different sizes in zero-padded batches.
 
@@ -162,8 +163,10 @@ def svm_margin(
 
     The SVM is fit to the session's trained (non-held-out) trials, with each
     unit z-scored over those trials. Separable sessions get the hard margin
-    (the limit C → ∞, solved at C = 1e6 like ``SVC(kernel="linear",
-    C=1e6)``); non-separable ones get NaN and ``separable=False``.
+    (the limit C → ∞, with the convention of ``SVC(kernel="linear", C=1e6)``:
+    separable when the hard-margin optimum needs no dual coefficient above
+    10⁶, i.e. that SVC's solution has no slack); non-separable ones get NaN
+    and ``separable=False``.
 
     Parameters
     ----------
@@ -223,12 +226,12 @@ def svm_margin(
             index.append((s, k))
     if not problems:
         raise InsufficientDataError(f"no session has {n_units} units to subsample.")
-    hard = _solve_padded(problems, C=HARD_MARGIN_C, device=device, scheduler=scheduler,
+    hard = _solve_padded(problems, C=None, device=device, scheduler=scheduler,
                          progress=progress, desc="hard-margin SVMs")
     rows, cols = np.array(index).T
     margin = np.full((len(sessions), n_sub), np.nan)
     separable = np.zeros((len(sessions), n_sub), bool)
-    ok = hard["converged"] & (hard["max_slack"] <= _SEPARABLE_SLACK)
+    ok = hard["separable"]
     separable[rows, cols] = ok
     with np.errstate(divide="ignore"):
         margin[rows, cols] = np.where(ok, 1.0 / np.linalg.norm(hard["coef"], axis=1), np.nan)

@@ -4,13 +4,24 @@ Solves, for many problems at once,
 
     min_{w, b, ξ}  ½‖w‖² + C Σᵢ ξᵢ   s.t.  yᵢ(w·xᵢ + b) ≥ 1 − ξᵢ,  ξᵢ ≥ 0,
 
-the problem of ``sklearn.svm.SVC(kernel="linear", C=C)``. An interior-point
-method suits the batch: every problem takes the same few dozen Newton steps
-(Mehrotra predictor–corrector), each a (p+1)×(p+1) solve, so thousands of
-small problems (sessions × unit subsamples × folds) run as one array program
-and converge to ~1e-9 relative accuracy, where coordinate-descent or SMO
-solvers need per-problem loops. A hard margin is the limit C → ∞;
-``C=HARD_MARGIN_C`` (1e6, as in the design) reproduces it on separable data.
+the problem of ``sklearn.svm.SVC(kernel="linear", C=C)``, or with ``C=None``
+the hard-margin problem (no ξ). An interior-point method suits the batch:
+every problem takes the same few Newton steps (Mehrotra predictor–corrector),
+each a (p+1)×(p+1) solve, so thousands of small problems (sessions × unit
+subsamples × folds) run as one array program, where coordinate-descent or
+SMO solvers need per-problem loops. Once a problem's iterate tells its
+support vectors apart, a *crossover* solves for the exact optimum on them
+(see :func:`_crossover`), so most problems end at machine precision a few
+steps early.
+
+The hard margin follows the convention of the design, ``SVC(C=1e6)``: a
+problem counts as separable when its hard-margin optimum needs no multiplier
+above ``HARD_MARGIN_C``; otherwise (classes that overlap, or all but) its
+multipliers grow without bound, the solver stops it, and reports it not
+separable. Solving the hard problem directly, rather than the soft one at
+C = 10⁶, halves the variables per trial and spares the slow convergence of
+the C = 10⁶ solution of overlapping classes, which a margin analysis never
+uses.
 
 Problems of different sizes share a batch by zero padding: a padded trial is
 the constraint 0 ≥ −1, always met and touching neither w nor b, so its
@@ -43,6 +54,44 @@ def _host_indices(xp: Any, mask: np.ndarray) -> Any:
     return xp.asarray(np.flatnonzero(mask))
 
 
+def _constraints(xp: Any, X: Any, y: Any) -> tuple[Any, Any, Any, Any]:
+    """Constraint rows aᵢ = yᵢ[xᵢ, 1] (N, n, p+1), their transpose, the right-hand
+    sides (1 on trials, −1 — always met — on padding) and diag(P) = [1…1, 0]."""
+    N, n, p = X.shape
+    dtype = X.dtype
+    A = xp.concat([X, xp.ones((N, n, 1), dtype=dtype)], axis=-1) * y[..., None]
+    bound = 2 * xp.astype(y != 0, dtype) - 1
+    Pdiag = xp.concat([xp.ones(p, dtype=dtype), xp.zeros(1, dtype=dtype)])
+    return A, xp.matrix_transpose(A), bound, Pdiag
+
+
+class _Retired:
+    """Rows that leave an iterating batch, kept until they return in input order.
+
+    Finished problems leave the batch, so late iterations cost only what the
+    slow problems need; ``ids`` maps the rows still iterating to the input.
+    """
+
+    def __init__(self, N: int) -> None:
+        self.ids = np.arange(N)
+        self.blocks: list[tuple[Any, ...]] = []
+
+    def retire(self, xp: Any, finished: np.ndarray, results: tuple[Any, ...]) -> Any:
+        """Keep the finished rows of ``results``; return the indices of the others."""
+        self.blocks.append((self.ids[finished],
+                            *(xp.take(v, _host_indices(xp, finished), axis=0) for v in results)))
+        self.ids = self.ids[~finished]
+        return _host_indices(xp, ~finished)
+
+    def collect(self, xp: Any, results: tuple[Any, ...]) -> list[Any]:
+        """All rows in input order; ``results`` are those of the rows still iterating."""
+        if self.ids.size:
+            self.blocks.append((self.ids, *results))
+        inverse = xp.asarray(np.argsort(np.concatenate([b[0] for b in self.blocks])))
+        return [xp.take(xp.concat([b[k] for b in self.blocks], axis=0), inverse, axis=0)
+                for k in range(1, len(self.blocks[0]))]
+
+
 def _newton_direction(xp: Any, system: tuple[Any, ...], state: tuple[Any, ...], rs1: Any,
                       rs2: Any) -> tuple[Any, ...]:
     """Newton step of the KKT system, reduced to a (p+1)×(p+1) solve per problem.
@@ -63,7 +112,7 @@ def _newton_direction(xp: Any, system: tuple[Any, ...], state: tuple[Any, ...], 
 
 
 def _step_to_boundary(xp: Any, state: tuple[Any, ...], direction: tuple[Any, ...]) -> Any:
-    """Largest step α ≤ 1 keeping ξ, s, λ and μ non-negative, per problem.
+    """Largest step α ≤ 1 keeping the positive variables (ξ, s, λ, μ) non-negative, per problem.
 
     Interior-point iterates are strictly positive, so v + α·dv ≥ 0 for all
     entries iff α·max(−dv/v) ≤ 1: one division per entry, no masking.
@@ -142,7 +191,7 @@ def _crossover(xp: Any, A: Any, bound: Any, C: float, state: tuple[Any, ...], to
     return z, xi_x, lam_x, ok
 
 
-def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float = 1.0, max_iter: int = 80,
+def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float | None = 1.0, max_iter: int = 80,
                    tol: float = 1e-9) -> dict[str, Any]:
     """Fit N linear SVMs at once.
 
@@ -152,29 +201,39 @@ def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float = 1.0, max_iter: int = 8
         Features (zero rows/columns pad smaller problems).
     y : array (N, n)
         Labels ±1 (0 on padded trials).
-    C : float, default 1.0
-        Penalty on margin violations.
+    C : float or None, default 1.0
+        Penalty on margin violations; ``None`` for the hard margin (see the
+        module notes: separable means a hard-margin optimum with every
+        multiplier ≤ ``HARD_MARGIN_C``, the solution of ``SVC(C=1e6)``).
     max_iter : int, default 80
         Newton iterations (all problems step together).
     tol : float, default 1e-9
-        Stop when every problem's scaled residuals and duality measure are
-        below this.
+        Stop when a problem's scaled residuals and duality measure are below
+        this (problems that pass the crossover end exact).
 
     Returns
     -------
     dict
         ``coef`` (N, p), ``intercept`` (N,), ``dual`` (N, n) — αᵢ ∈ [0, C],
         ``slack`` (N, n) — ξᵢ (≈ 0 on padded trials, which callers ignore),
-        ``n_iter`` (int), ``converged`` (N,) bool.
+        ``n_iter`` (int), ``converged`` (N,) bool. With ``C=None`` also
+        ``separable`` (N,) bool; ``converged`` then means the answer is
+        settled either way, and ``coef``, ``intercept`` and ``slack`` are NaN
+        where not separable.
     """
+    if C is None:
+        return _fit_hard(xp, X, y, max_iter=max_iter, tol=tol)
+    return _fit_soft(xp, X, y, C=float(C), max_iter=max_iter, tol=tol)
+
+
+def _fit_soft(xp: Any, X: Any, y: Any, *, C: float, max_iter: int, tol: float
+              ) -> dict[str, Any]:
+    """Soft-margin interior-point solve; see :func:`fit_linear_svm`."""
     N, n, p = X.shape
     dtype = X.dtype
-    A = xp.concat([X, xp.ones((N, n, 1), dtype=dtype)], axis=-1) * y[..., None]
-    valid = xp.astype(y != 0, dtype)
-    bound = 2 * valid - 1  # right-hand side: 1 on trials, −1 (always met) on padding
     q = p + 1
-    Pdiag = xp.concat([xp.ones(p, dtype=dtype), xp.zeros(1, dtype=dtype)])
-    At = xp.matrix_transpose(A)
+    A, At, bound, Pdiag = _constraints(xp, X, y)
+    valid = xp.astype(y != 0, dtype)
     z = xp.zeros((N, q), dtype=dtype)
     s = xp.ones((N, n), dtype=dtype)
     lam = xp.full((N, n), min(1.0, C / 2), dtype=dtype)
@@ -183,10 +242,7 @@ def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float = 1.0, max_iter: int = 8
     xi = lam * s / mu
     scale = 1.0 + C
     n_iter = 0
-    # Converged problems leave the batch, so late iterations cost only what
-    # the slow problems need; `ids` maps the active rows to the input order.
-    ids = np.arange(N)
-    done: list[tuple[np.ndarray, Any, Any, Any, Any]] = []
+    batch = _Retired(N)
     converged = xp.zeros(N, dtype=xp.bool)
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - Newton iterations, not problems
         Az = xp.matmul(A, z[..., None])[..., 0]
@@ -195,8 +251,7 @@ def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float = 1.0, max_iter: int = 8
         r_p = Az + xi - s - bound
         gap = (xp.sum(lam * s, axis=-1) + xp.sum(mu * xi, axis=-1)) / (2 * n)
         # Duality gap relative to the primal objective; residuals relative to
-        # the size of the terms they balance.
-        # Padded trials (y = 0) sit at ξ = 1 and must not inflate the objective.
+        # the size of the terms they balance. (Padding's ξ is not a cost.)
         objective = 0.5 * xp.sum(z[:, :p] ** 2, axis=-1) + C * xp.sum(xi * valid, axis=-1)
         err = xp.max(xp.stack([
             xp.max(xp.abs(r_d), axis=-1) / (1.0 + xp.max(xp.abs(z), axis=-1)),
@@ -212,17 +267,12 @@ def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float = 1.0, max_iter: int = 8
             converged = converged | ok
         finished = to_numpy(converged)
         if finished.any():
-            out = _host_indices(xp, finished)
-            done.append((ids[finished], *(xp.take(v, out, axis=0) for v in (z, xi, lam,
-                                                                            converged))))
-            if finished.all():
+            keep = batch.retire(xp, finished, (z, xi, lam, converged))
+            if not batch.ids.size:
                 break
-            keep = _host_indices(xp, ~finished)
-            ids = ids[~finished]
-            A, At, z, xi, s, lam, mu, valid, bound = (
-                xp.take(v, keep, axis=0) for v in (A, At, z, xi, s, lam, mu, valid, bound))
-            r_d, r_c, r_p, gap = (xp.take(v, keep, axis=0) for v in (r_d, r_c, r_p, gap))
-            converged = xp.take(converged, keep, axis=0)
+            A, At, z, xi, s, lam, mu, valid, bound, r_d, r_c, r_p, gap, converged = (
+                xp.take(v, keep, axis=0) for v in (A, At, z, xi, s, lam, mu, valid, bound,
+                                                   r_d, r_c, r_p, gap, converged))
         # Bounding D below (a standard dual regularisation) keeps K's condition
         # number below ~1e12 as active constraints' D → 0 near the optimum.
         D = xp.clip(xi / mu + s / lam, 1e-12, None)  # (N, n), positive
@@ -245,17 +295,92 @@ def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float = 1.0, max_iter: int = 8
         z = z + alpha * dz
         xi, s = xi + alpha * dxi, s + alpha * ds
         lam, mu = lam + alpha * dlam, mu + alpha * dmu
-    else:
-        done.append((ids, z, xi, lam, converged))
-    order = np.concatenate([block[0] for block in done])
-    inverse = xp.asarray(np.argsort(order))
-    z, xi, lam, converged = (xp.take(xp.concat([block[k] for block in done], axis=0), inverse,
-                                     axis=0) for k in (1, 2, 3, 4))
+    z, xi, lam, converged = batch.collect(xp, (z, xi, lam, converged))
     return {"coef": z[:, :p], "intercept": z[:, p], "dual": lam, "slack": xi,
             "n_iter": n_iter, "converged": converged}
 
 
-def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *, C: float = 1.0,
+def _hard_direction(xp: Any, system: tuple[Any, ...], s: Any, lam: Any, rs: Any
+                    ) -> tuple[Any, Any, Any]:
+    """Newton step of the hard-margin KKT system (no ξ, μ); ``rs`` is the
+    right-hand side for λ·s. Eliminating s and λ leaves K Δz = −r_d − Aᵀg
+    with g = (rs + λ r_p)/s and K = P + Aᵀ diag(λ/s) A."""
+    A, At, K, r_d, r_p = system
+    g = (rs + lam * r_p) / s
+    rhs = -r_d - xp.matmul(At, g[..., None])[..., 0]
+    dz = xp.linalg.solve(K, rhs[..., None])[..., 0]
+    ds = xp.matmul(A, dz[..., None])[..., 0] + r_p
+    dlam = -(rs + lam * ds) / s
+    return dz, ds, dlam
+
+
+def _fit_hard(xp: Any, X: Any, y: Any, *, max_iter: int, tol: float) -> dict[str, Any]:
+    """Hard-margin interior-point solve; see :func:`fit_linear_svm` (``C=None``)."""
+    N, n, p = X.shape
+    dtype = X.dtype
+    q = p + 1
+    C = HARD_MARGIN_C
+    A, At, bound, Pdiag = _constraints(xp, X, y)
+    z = xp.zeros((N, q), dtype=dtype)
+    s = xp.ones((N, n), dtype=dtype)
+    lam = xp.ones((N, n), dtype=dtype)
+    n_iter = 0
+    batch = _Retired(N)
+    converged = xp.zeros(N, dtype=xp.bool)
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - Newton iterations, not problems
+        r_d = Pdiag * z - xp.matmul(At, lam[..., None])[..., 0]
+        r_p = xp.matmul(A, z[..., None])[..., 0] - s - bound
+        gap = xp.sum(lam * s, axis=-1) / n
+        objective = 0.5 * xp.sum(z[:, :p] ** 2, axis=-1)
+        err = xp.max(xp.stack([
+            xp.max(xp.abs(r_d), axis=-1) / (1.0 + xp.max(xp.abs(z), axis=-1)),
+            xp.max(xp.abs(r_p), axis=-1),
+            n * gap / (1.0 + objective)]), axis=0)
+        converged = err < tol
+        if bool(to_numpy(xp.any(err < _CROSSOVER_BELOW))):
+            # The hard problem is the soft one with every ξ = 0 and μ = C − α > 0.
+            zx, _, lamx, ok = _crossover(xp, A, bound, C, (xp.zeros_like(s), s, lam,
+                                                           xp.full_like(s, C)), tol)
+            ok = ok & ~converged
+            z, lam = xp.where(ok[:, None], zx, z), xp.where(ok[:, None], lamx, lam)
+            converged = converged | ok
+        # Without a separating hyperplane the multipliers grow without bound;
+        # past 10·C no optimum with multipliers ≤ C is near: not separable.
+        diverged = xp.max(lam, axis=-1) > 10 * C
+        finished = to_numpy(converged | diverged)
+        if finished.any():
+            keep = batch.retire(xp, finished, (z, lam, converged))
+            if not batch.ids.size:
+                break
+            A, At, z, s, lam, bound, r_d, r_p, gap, converged = (
+                xp.take(v, keep, axis=0) for v in (A, At, z, s, lam, bound, r_d, r_p, gap,
+                                                   converged))
+        D = xp.clip(s / lam, 1e-12, None)  # as in _fit_soft
+        K = xp.matmul(At / D[:, None, :], A) + xp.eye(q, dtype=dtype) * Pdiag
+        system = (A, At, K, r_d, r_p)
+        dz, ds, dlam = _hard_direction(xp, system, s, lam, lam * s)
+        a_aff = _step_to_boundary(xp, (s, lam), (ds, dlam))[:, None]
+        gap_aff = xp.sum((lam + a_aff * dlam) * (s + a_aff * ds), axis=-1) / n
+        sigma = ((gap_aff / xp.where(gap > 0, gap, xp.ones_like(gap))) ** 3)[:, None]
+        dz, ds, dlam = _hard_direction(xp, system, s, lam,
+                                       lam * s + dlam * ds - sigma * gap[:, None])
+        alpha = (0.99 * _step_to_boundary(xp, (s, lam), (ds, dlam)))[:, None]
+        z, s, lam = z + alpha * dz, s + alpha * ds, lam + alpha * dlam
+    z, lam, converged = batch.collect(xp, (z, lam, converged))
+    # Settled: an optimum, or multipliers that diverged. Separable: an optimum
+    # whose multipliers stay within C (the SVC(C=1e6) solution, no slack).
+    big = xp.max(lam, axis=-1)
+    separable = converged & (big <= C * (1 + 1e-9))
+    settled = converged | (big > 10 * C)
+    nan = xp.full_like(z, float("nan"))
+    z = xp.where(separable[:, None], z, nan)
+    slack = xp.where(separable[:, None], xp.zeros_like(lam), xp.full_like(lam, float("nan")))
+    return {"coef": z[:, :p], "intercept": z[:, p], "dual": lam, "slack": slack,
+            "n_iter": n_iter, "converged": settled, "separable": separable}
+
+
+def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
+                               C: float | None = 1.0,
                                initial_size: int | None = None, max_rounds: int = 30,
                                max_iter: int = 60, tol: float = 1e-9
                                ) -> dict[str, np.ndarray]:
@@ -273,19 +398,24 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *, C: floa
     ----------
     X : ndarray (N, n, p), y : ndarray (N, n)
         Host arrays, zero-padded as for :func:`fit_linear_svm`.
+    C : float or None, default 1.0
+        As in :func:`fit_linear_svm` (``None``: hard margin). A problem whose
+        working set is not separable is not separable.
     initial_size : int, optional
         Trials in the first working set (default 4(p+1) + 8).
     max_rounds : int, default 30
         Working-set enlargements.
     max_iter : int, default 60
-        Interior-point iterations per round (separable problems converge in
-        ~25; problems that do not converge are reported ``converged=False``).
+        Interior-point iterations per round (most problems take 5–15;
+        problems that do not converge are reported ``converged=False``).
 
     Returns
     -------
     dict of host arrays
         ``coef`` (N, p), ``intercept`` (N,), ``slack`` (N, n) over all trials,
-        ``converged`` (N,), ``n_rounds`` (int).
+        ``converged`` (N,), ``n_rounds`` (int); with ``C=None`` also
+        ``separable`` (N,) (and NaN ``coef``, ``intercept``, ``slack`` where
+        not separable).
     """
     N, n, p = X.shape
     valid = y != 0
@@ -311,6 +441,7 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *, C: floa
     coef, intercept = np.zeros((N, p)), np.zeros(N)
     slack = np.zeros((N, n))
     converged = np.zeros(N, bool)
+    separable = np.zeros(N, bool)
     active = np.arange(N)
     n_rounds = 0
     for n_rounds in range(1, max_rounds + 1):  # noqa: B007 - rounds, not problems
@@ -325,6 +456,8 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *, C: floa
         res = fit_linear_svm(xp, xp.asarray(Xw), xp.asarray(yw), C=C, max_iter=max_iter, tol=tol)
         w, b = to_numpy(res["coef"]), to_numpy(res["intercept"])
         ok, xi_w = to_numpy(res["converged"]), to_numpy(res["slack"])
+        # Only a separable working set can grow (a hard margin's NaN w has no margins).
+        sep = to_numpy(res["separable"]) if C is None else np.ones(active.size, bool)
         # (Indexing X by `active` copies it: skip that while all are active.)
         Xa, ya = (X, y) if active.size == N else (X[active], y[active])
         margins = ya * ((Xa @ w[..., None])[..., 0] + b[:, None])
@@ -337,9 +470,10 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *, C: floa
         # Trials outside the working set that violate the margin join it (the
         # k0 worst per problem); problems with none, or not converged, stop.
         violation = np.where(valid[active] & ~mask, 1.0 - margins, -np.inf)
-        bad = violation > 1e-9
+        bad = (violation > 1e-9) & sep[:, None]
         has_bad = bad.any(1)
         converged[active] = ok & ~has_bad
+        separable[active] = sep & ~has_bad
         grow = has_bad & ok
         worst = np.argsort(-violation, axis=1)[:, :k0]
         join = np.take_along_axis(bad, worst, axis=1)
@@ -351,5 +485,8 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *, C: floa
         active = active[sel]
         if active.size == 0:
             break
-    return {"coef": coef, "intercept": intercept, "slack": slack, "converged": converged,
-            "n_rounds": n_rounds}
+    out = {"coef": coef, "intercept": intercept, "slack": slack, "converged": converged,
+           "n_rounds": n_rounds}
+    if C is None:
+        out["separable"] = separable & converged
+    return out

@@ -78,12 +78,15 @@ def test_batch_with_padding_equals_single_fits():
         assert np.all(batch["coef"][i, X.shape[1]:] == 0)
 
 
-def test_array_api_strict_agrees():
-    X, y = _problem(3, 40, 3, 1.0)
-    a = fit_linear_svm(xnp, X[None], y[None], C=1.0)
+@pytest.mark.parametrize("C, shift", [(1.0, 1.0), (None, 4.0), (None, 0.5)])
+def test_array_api_strict_agrees(C, shift):
+    X, y = _problem(3, 40, 3, shift)
+    a = fit_linear_svm(xnp, X[None], y[None], C=C)
     b = fit_linear_svm(array_api_strict, array_api_strict.asarray(X[None]),
-                       array_api_strict.asarray(y[None]), C=1.0)
+                       array_api_strict.asarray(y[None]), C=C)
     np.testing.assert_allclose(to_numpy(b["coef"]), a["coef"], rtol=1e-10)
+    if C is None:  # one separable problem, one not
+        assert bool(to_numpy(b["separable"])[0]) == bool(a["separable"][0]) == (shift > 2)
 
 
 @pytest.mark.parametrize("C", [1.0, HARD_MARGIN_C])
@@ -193,3 +196,51 @@ def test_padding_costs_no_extra_iterations_at_hard_margin():
     assert padded["n_iter"] <= plain["n_iter"] + 2
     np.testing.assert_allclose(padded["coef"], plain["coef"], rtol=1e-6, atol=1e-8)
     assert np.all(padded["slack"][:, 60:] < 1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(12, 80), p=st.integers(1, 8),
+       shift=st.floats(0.0, 6.0))
+def test_hard_margin_solver_matches_soft_at_1e6_and_lp_separability(seed, n, p, shift):
+    X, y = _problem(seed, n, p, shift)
+    hard = fit_linear_svm(xnp, X[None], y[None], C=None, tol=1e-9)
+    soft = fit_linear_svm(xnp, X[None], y[None], C=HARD_MARGIN_C)
+    assert hard["converged"][0]
+    soft_separable = soft["converged"][0] and soft["slack"].max() < 1e-6
+    # The same verdict as SVC(C=1e6)'s convention, and the same hyperplane.
+    assert bool(hard["separable"][0]) == soft_separable
+    if not _lp_separable(X, y):
+        assert not hard["separable"][0]
+    if hard["separable"][0]:
+        np.testing.assert_allclose(hard["coef"][0], soft["coef"][0], rtol=1e-5, atol=1e-7)
+        assert hard["intercept"][0] == pytest.approx(soft["intercept"][0], rel=1e-5, abs=1e-7)
+        margin = y * (X @ hard["coef"][0] + hard["intercept"][0])
+        assert margin.min() >= 1 - 1e-7
+    else:
+        assert np.isnan(hard["coef"][0]).all()
+
+
+def test_hard_margin_working_set_and_padding():
+    from neurolearn.svm import fit_linear_svm_working_set
+
+    rng = np.random.default_rng(5)
+    N, n, p = 60, 120, 6
+    X = rng.normal(size=(N, n, p))
+    y = np.where(rng.random((N, n)) < 0.5, 1.0, -1.0)
+    X[..., 0] += rng.uniform(1.0, 5.0, N)[:, None] * y  # some separable, some not
+    y[:6, 90:] = 0.0  # padded trials and units
+    X[:6, 90:] = 0.0
+    X[6:12, :, 4:] = 0.0
+    full = fit_linear_svm(xnp, X, y, C=None)
+    ws = fit_linear_svm_working_set(xnp, X, y, C=None)
+    assert full["converged"].all() and ws["converged"].all()
+    np.testing.assert_array_equal(ws["separable"], full["separable"])
+    assert 0.2 < ws["separable"].mean() < 0.9
+    sep = ws["separable"]
+    np.testing.assert_allclose(ws["coef"][sep], full["coef"][sep], rtol=1e-6, atol=1e-8)
+    assert np.all(ws["coef"][6:12, 4:][sep[6:12]] == 0)
+    sk = [SVC(kernel="linear", C=HARD_MARGIN_C, tol=1e-10).fit(X[k][y[k] != 0], y[k][y[k] != 0])
+          for k in np.flatnonzero(sep)[:10]]
+    for k, model in zip(np.flatnonzero(sep)[:10], sk, strict=True):
+        assert 1 / np.linalg.norm(ws["coef"][k]) == pytest.approx(
+            1 / np.linalg.norm(model.coef_), rel=1e-4)

@@ -24,7 +24,7 @@ from neurolearn.models.network import (
     step,
 )
 from neurolearn.models.task import OdourTask
-from neurolearn.svm import HARD_MARGIN_C, fit_linear_svm
+from neurolearn.svm import fit_linear_svm
 
 __all__ = ["train", "train_networks", "train_snapshots", "record_epochs", "hidden_margin"]
 
@@ -45,9 +45,8 @@ def hidden_margin(phi: np.ndarray, y: np.ndarray) -> float:
     if scale == 0:
         return np.nan
     res = fit_linear_svm(xnp, (phi / scale)[None], np.where(y > 0.5, 1.0, -1.0)[None],
-                         C=HARD_MARGIN_C)
-    separable = bool(res["converged"][0]) and float(res["slack"].max()) <= 1e-6
-    return float(1.0 / np.linalg.norm(res["coef"][0])) if separable else np.nan
+                         C=None)
+    return float(1.0 / np.linalg.norm(res["coef"][0])) if res["separable"][0] else np.nan
 
 
 def _probe_measures(phi_probe: np.ndarray, f_probe: np.ndarray, phi_other: np.ndarray,
