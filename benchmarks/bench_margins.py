@@ -104,7 +104,7 @@ def main() -> None:
               f"{both.sum()} margins; "
               f"separable-flag agreement {agree:.3f}")
         rows.append(f"| SVM margin, {label} | 30 {args.phase} sess × 100 subsets × 8 units, "
-                    f"~190 trials, {np.mean(np.isfinite(ours['margin'].values)):.0%} separable | "
+                    f"~190 trials, {np.mean(np.isfinite(ours['margin'].values)):.1%} separable | "
                     f"{args.device} | {t_ours:.2f} s | {t_ref:.1f} s (measured) | "
                     f"**{t_ref / t_ours:.0f}×** | {rel:.1e} rel | – | {machine_name()} |\n")
     if args.write:
