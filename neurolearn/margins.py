@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 
-
 def _zscore(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
     mean = X[rows].mean(axis=0)
     sd = X[rows].std(axis=0)
@@ -105,8 +104,8 @@ def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, C: float | None,
 
 
 def _solve_padded(problems: list[tuple[np.ndarray, np.ndarray]], *, C: float | None,
-                  device: Any,
-                  scheduler: Any, progress: bool, desc: str) -> dict[str, np.ndarray]:
+                  device: Any, scheduler: Any, progress: bool, desc: str
+                  ) -> dict[str, np.ndarray]:
     """Solve many SVMs of different sizes in zero-padded batches.
 
     Batches are capped near 256 MiB of trial data and its working copies
