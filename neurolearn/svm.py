@@ -11,8 +11,8 @@ each a (p+1)×(p+1) solve, so thousands of small problems (sessions × unit
 subsamples × folds) run as one array program, where coordinate-descent or
 SMO solvers need per-problem loops. Once a problem's iterate tells its
 support vectors apart, a *crossover* solves for the exact optimum on them
-(see :func:`_crossover`), so most problems end at machine precision a few
-steps early.
+(see :func:`_crossover`), so most problems end a few steps early with KKT
+conditions met to ~1e-10, whatever ``tol``.
 
 The hard margin follows the convention of the design, ``SVC(C=1e6)``: a
 problem counts as separable when its hard-margin optimum needs no multiplier
@@ -134,8 +134,8 @@ def _crossover(xp: Any, A: Any, bound: Any, C: float, state: tuple[Any, ...], to
     Σⱼ (gᵢ·gⱼ) αⱼ + yᵢ b = 1 − C gᵢ·g_B for i ∈ F and Σ yᵢ αᵢ = −C Σ_B yᵢ,
     with gᵢ = yᵢxᵢ and g_B = Σ_B gₖ. The solution is accepted only where it
     satisfies every KKT condition (within ``tol``); elsewhere the Newton
-    steps go on. Accepted problems stop many iterations early, at machine
-    precision rather than at ``tol``.
+    steps go on. Accepted problems stop several iterations early, exact to
+    ~1e-10 (the regularisation's size) rather than to ``tol``.
 
     Returns
     -------
