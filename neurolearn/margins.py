@@ -74,13 +74,15 @@ def _trained(ds: xr.Dataset, variable: str) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, C: float | None, device: Any
-                 ) -> dict[str, np.ndarray]:
-    """Solve one zero-padded batch of SVMs of different sizes (``C=None``: hard margin).
+def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, Cs: tuple[float | None, ...],
+                 device: Any) -> list[dict[str, np.ndarray]]:
+    """Solve one zero-padded batch of SVMs of different sizes, once per C in ``Cs``
+    (``None``: hard margin); the batch is padded once for all.
 
-    Returns arrays over the block's problems: ``coef`` (k, p_max), exactly 0
-    beyond each problem's own units; ``intercept`` (k,); ``converged`` (k,);
-    with ``C=None`` also ``separable`` (k,), and NaN ``coef`` where not.
+    Returns, per C, arrays over the block's problems: ``coef`` (k, p_max),
+    exactly 0 beyond each problem's own units; ``intercept`` (k,);
+    ``converged`` (k,); for the hard margin also ``separable`` (k,), and NaN
+    ``coef`` where not.
     """
     n = max(X.shape[0] for X, _ in block)
     p = max(X.shape[1] for X, _ in block)
@@ -95,19 +97,22 @@ def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, C: float | None,
     # target; soft margins' 1/‖w‖ converges more slowly (≈ 5e-6 at 1e-9 for
     # C = 1) and keeps the tight default. Most problems end exact, through
     # the solver's crossover, in any case.
-    tol = 1e-7 if C is None else 1e-9
-    res = fit_linear_svm_working_set(resolve_namespace(device), Xb, yb, C=C, tol=tol)
     units = np.array([X.shape[1] for X, _ in block])
-    out = {"coef": np.where(np.arange(p) < units[:, None], res["coef"], 0.0),
-           "intercept": res["intercept"], "converged": res["converged"]}
-    if C is None:
-        out["separable"] = res["separable"]
-    return out
+    results = []
+    for C in Cs:
+        res = fit_linear_svm_working_set(resolve_namespace(device), Xb, yb, C=C,
+                                         tol=1e-7 if C is None else 1e-9)
+        out = {"coef": np.where(np.arange(p) < units[:, None], res["coef"], 0.0),
+               "intercept": res["intercept"], "converged": res["converged"]}
+        if C is None:
+            out["separable"] = res["separable"]
+        results.append(out)
+    return results
 
 
-def _solve_padded(problems: list[tuple[np.ndarray, np.ndarray]], *, C: float | None,
-                  device: Any, scheduler: Any, progress: bool, desc: str
-                  ) -> dict[str, np.ndarray]:
+def _solve_padded(problems: list[tuple[np.ndarray, np.ndarray]], *,
+                  Cs: tuple[float | None, ...], device: Any, scheduler: Any, progress: bool,
+                  desc: str) -> list[dict[str, np.ndarray]]:
     """Solve many SVMs of different sizes in zero-padded batches.
 
     Batches are capped near 256 MiB of trial data and its working copies
@@ -119,8 +124,9 @@ def _solve_padded(problems: list[tuple[np.ndarray, np.ndarray]], *, C: float | N
 
     Returns
     -------
-    dict of arrays over ``problems``, as from :func:`_solve_block` (``coef``
-    padded with zeros to the most units of any problem).
+    list, one per C in ``Cs``, of dicts of arrays over ``problems``, as from
+    :func:`_solve_block` (``coef`` padded with zeros to the most units of any
+    problem).
     """
     n = max(X.shape[0] for X, _ in problems)
     p = max(X.shape[1] for X, _ in problems)
@@ -136,11 +142,15 @@ def _solve_padded(problems: list[tuple[np.ndarray, np.ndarray]], *, C: float | N
         chunk = -(-len(problems) // (-(-n_blocks // cores) * cores))
     blocks = [problems[i:i + chunk] for i in range(0, len(problems), chunk)]
     solved = map_items(_solve_block, blocks, scheduler=scheduler,
-                       progress=progress and len(blocks) > 1, desc=desc, C=C, device=device)
-    out = {key: np.concatenate([r[key] for r in solved]) for key in solved[0] if key != "coef"}
-    out["coef"] = np.concatenate([np.pad(r["coef"], ((0, 0), (0, p - r["coef"].shape[1])))
-                                  for r in solved])
-    return out
+                       progress=progress and len(blocks) > 1, desc=desc, Cs=Cs, device=device)
+    merged = []
+    for k in range(len(Cs)):
+        parts = [block[k] for block in solved]
+        out = {key: np.concatenate([r[key] for r in parts]) for key in parts[0] if key != "coef"}
+        out["coef"] = np.concatenate([np.pad(r["coef"], ((0, 0), (0, p - r["coef"].shape[1])))
+                                      for r in parts])
+        merged.append(out)
+    return merged
 
 
 def _session_coords(data: Any) -> dict[str, Any]:
@@ -227,8 +237,9 @@ def svm_margin(
             index.append((s, k))
     if not problems:
         raise InsufficientDataError(f"no session has {n_units} units to subsample.")
-    hard = _solve_padded(problems, C=None, device=device, scheduler=scheduler,
-                         progress=progress, desc="hard-margin SVMs")
+    hard, *soft = _solve_padded(problems, Cs=(None,) if C is None else (None, float(C)),
+                                device=device, scheduler=scheduler, progress=progress,
+                                desc="SVM batches")
     rows, cols = np.array(index).T
     margin = np.full((len(sessions), n_sub), np.nan)
     separable = np.zeros((len(sessions), n_sub), bool)
@@ -252,10 +263,8 @@ def svm_margin(
          "fraction_separable": ("session", frac)},
         coords=coords)
     if C is not None:
-        soft = _solve_padded(problems, C=float(C), device=device, scheduler=scheduler,
-                             progress=progress, desc="soft-margin SVMs")
         values = np.full((len(sessions), n_sub), np.nan)
-        values[rows, cols] = 1.0 / np.linalg.norm(soft["coef"], axis=1)
+        values[rows, cols] = 1.0 / np.linalg.norm(soft[0]["coef"], axis=1)
         out["soft_margin"] = (("session", "subsample"), values, {
             "long_name": f"soft margin 1/||w|| at C={C}",
             "note": "not a separation measure where classes overlap: it can fall as they "
@@ -290,8 +299,8 @@ def _heldout_distances(data: Any, *, n_units: int | None, n_subsamples: int, n_f
                 index.append((s, k, f, Z))
     if not problems:
         raise InsufficientDataError(f"no session has {n_units} units to subsample.")
-    fits = _solve_padded(problems, C=C, device=device, scheduler=scheduler, progress=progress,
-                         desc="cross-validated SVMs")
+    fits, = _solve_padded(problems, Cs=(C,), device=device, scheduler=scheduler,
+                          progress=progress, desc="cross-validated SVMs")
     results: list[dict[str, Any] | None] = []
     for prob, subsets in sessions:
         if subsets is None:
