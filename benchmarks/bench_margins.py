@@ -64,12 +64,15 @@ def main() -> None:
     parser.add_argument("--phase", default="overtraining", choices=["overtraining", "training"],
                         help="sessions to time: overtraining (mostly separable) or training "
                              "(mostly not)")
+    parser.add_argument("--preset", default="bernerslee2023",
+                        help="preprocessing of the synthetic sessions (baseline_subtracted: the "
+                             "data of the rows before the default became the original rule)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     days = (1, 15) if args.phase == "overtraining" else (15, 1)
     full = make_overtraining_dataset(n_mice=2, n_training_days=days[0],
                                      n_overtraining_days=days[1], hidden=True,
-                                     units_per_session=(10, 30), seed=0)
+                                     units_per_session=(10, 30), preset=args.preset, seed=0)
     tree = to_tree([ds for _, ds in iter_sessions(full)
                     if ds["phase"].values[0] == args.phase][:30])
     k, S, seed = 8, 100, 0
@@ -104,7 +107,8 @@ def main() -> None:
               f"{both.sum()} margins; "
               f"separable-flag agreement {agree:.3f}")
         rows.append(f"| SVM margin, {label} | 30 {args.phase} sess × 100 subsets × 8 units, "
-                    f"~190 trials, {np.mean(np.isfinite(ours['margin'].values)):.1%} separable | "
+                    f"~190 trials, {np.mean(np.isfinite(ours['margin'].values)):.1%} separable, "
+                    f"{args.preset} | "
                     f"{args.device} | {t_ours:.2f} s | {t_ref:.1f} s (measured) | "
                     f"**{t_ref / t_ours:.0f}×** | {rel:.1e} rel | – | {machine_name()} |\n")
     if args.write:

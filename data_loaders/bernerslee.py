@@ -35,7 +35,8 @@ from tqdm.auto import tqdm
 from data_loaders._matfile import read_mat, write_mat
 from neurolearn._version import __version__
 from neurolearn.errors import LoaderError
-from neurolearn.preprocess import STUDY_DEFAULTS, filter_sessions, preprocess_session
+from neurolearn.preprocess import DEFAULT_PRESET, resolve_preset
+from neurolearn.preprocess import preprocess as preprocess_sessions
 from neurolearn.schema import iter_sessions, make_session, session_info, to_tree
 
 __all__ = ["load_bernerslee", "write_bernerslee", "DEFAULT_LABEL_MAP", "ONSET_COLUMN",
@@ -80,10 +81,11 @@ class _UnitFile:
         if raster.ndim != 2 or raster.dtype.kind not in "biuf":
             raise LoaderError(f"{path}: `raster_data` must be a numeric n_trials × n_ms "
                               f"matrix; got shape {raster.shape}, dtype {raster.dtype}.")
-        if raster.shape[1] < bin_edges_ms[-1]:
+        needed = ONSET_COLUMN + int(bin_edges_ms[-1])
+        if raster.shape[1] < needed:
             raise LoaderError(f"{path}: `raster_data` has {raster.shape[1]} columns; the "
-                              f"requested time window needs {int(bin_edges_ms[-1])} "
-                              f"(onset at column {ONSET_COLUMN + 1}).")
+                              f"requested time window (to {bin_edges_ms[-1] / 1000:g} s after "
+                              f"onset at column {ONSET_COLUMN + 1}) needs {needed}.")
         if not np.isfinite(raster).all() or (raster < 0).any():
             raise LoaderError(f"{path}: `raster_data` must hold non-negative spike counts.")
         for key in ("mouse_name", "day_of_behavior", _PROBES_FIELD):
@@ -121,11 +123,18 @@ def _string_field(values: list[Any] | None, n: int) -> list[str]:
 
 
 def _first_lick(unit: _UnitFile) -> np.ndarray:
+    """First lick on the chosen port per trial, in s from onset (NaN: no lick).
+
+    As the original ``get_licks.m``: port one is the right port, port two the
+    left; the lick times are in ms from odour onset (the original compares
+    them with the 600 ms end of the response window).
+    """
     first = np.full(unit.n_trials, np.nan)
-    for key in _LICK_FIELDS:
+    choice = _string_field(unit.fields.get("lick_choice"), unit.n_trials)
+    for key, side in zip(_LICK_FIELDS, ("right", "left"), strict=True):
         for t, v in enumerate(unit.fields.get(key, [])):
-            if not isinstance(v, str) and np.size(v):
-                first[t] = np.nanmin([first[t], float(np.min(v))])
+            if choice[t] == side and not isinstance(v, str) and np.size(v):
+                first[t] = float(np.min(v)) / 1000.0
     return first
 
 
@@ -213,9 +222,9 @@ def load_bernerslee(
     label_map: Mapping[str, int] | None = None,
     near_duplicate_threshold: float = 0.9,
     preprocess: bool = True,
-    min_units: int = STUDY_DEFAULTS["min_units"],
+    preset: str = DEFAULT_PRESET,
     progress: bool = True,
-    **preprocess_kwargs: Any,
+    **preprocess_params: Any,
 ) -> xr.DataTree:
     """Load a directory of Berners-Lee per-unit raster ``.mat`` files.
 
@@ -238,15 +247,19 @@ def load_bernerslee(
         unit); the later file is dropped and reported in the session's
         ``attrs["near_duplicate_units"]``.
     preprocess : bool, default True
-        Compute ``rates`` with :func:`neurolearn.preprocess.preprocess_session`
-        and drop sessions with fewer than ``min_units`` units.
-    min_units : int, default 4
-        Sessions with fewer units after unit filtering are dropped (recorded in
-        the root ``attrs["dropped_sessions"]``).
+        Compute ``rates`` with :func:`neurolearn.preprocess.preprocess` and
+        skip sessions with too few units (recorded in the root
+        ``attrs["dropped_sessions"]``).
+    preset : str, default "bernerslee2023"
+        Preprocessing preset: the original study's rules (response 100–600 ms
+        after onset / 0.5 s, no baseline subtraction, Σ-rate unit filters,
+        z-scoring with ddof = 1, sessions of ≥ 4 units); see
+        :data:`neurolearn.preprocess.PRESETS`.
     progress : bool, default True
         Show a progress bar over files.
-    **preprocess_kwargs
-        Passed to :func:`neurolearn.preprocess.preprocess_session`.
+    **preprocess_params
+        Overrides of any preset parameter (e.g. ``exclude_lick_trials=True``,
+        ``zscore=False``, ``min_units=6``).
 
     Returns
     -------
@@ -261,6 +274,11 @@ def load_bernerslee(
         files.
     """
     directory = Path(directory)
+    if preprocess:
+        resolve_preset(preset, **preprocess_params)  # bad options fail before any file is read
+    elif preprocess_params:
+        raise TypeError(f"preprocessing parameters {sorted(preprocess_params)} given with "
+                        "preprocess=False.")
     if not directory.is_dir():
         raise LoaderError(f"{directory}: not a directory of Berners-Lee .mat files.")
     files = sorted(directory.rglob("*.mat"))
@@ -288,10 +306,10 @@ def load_bernerslee(
         kept = [u for i, u in enumerate(units) if i not in drop]
         ds = _session_from_units(kept, time=time, bin_size=bin_size, label_map=label_map,
                                  near_duplicates=report, directory=directory)
-        sessions.append(preprocess_session(ds, **preprocess_kwargs) if preprocess else ds)
+        sessions.append(ds)
     attrs = {"source": str(directory), "format": "bernerslee", "neurolearn_version": __version__}
     if preprocess:
-        return filter_sessions(sessions, min_units=min_units, attrs=attrs)
+        return preprocess_sessions(sessions, preset=preset, attrs=attrs, **preprocess_params)
     return to_tree(sessions, attrs=attrs)
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import xarray as xr
 
 from neurolearn.errors import LoaderError
-from neurolearn.preprocess import STUDY_DEFAULTS, filter_sessions, preprocess_session
+from neurolearn.preprocess import DEFAULT_PRESET
+from neurolearn.preprocess import preprocess as preprocess_sessions
 from neurolearn.schema import make_session, to_tree
 
 __all__ = ["load_nwb"]
@@ -38,8 +39,8 @@ def load_nwb(
     bin_size: float = 0.05,
     time_window: tuple[float, float] = (-1.0, 2.5),
     preprocess: bool = True,
-    min_units: int = STUDY_DEFAULTS["min_units"],
-    **preprocess_kwargs: Any,
+    preset: str = DEFAULT_PRESET,
+    **preprocess_params: Any,
 ) -> xr.DataTree:
     """Load one NWB session: spike times of ``units`` binned around trial onsets.
 
@@ -64,12 +65,13 @@ def load_nwb(
     time_window : (float, float), default (-1.0, 2.5)
         Span around onset (s) to bin.
     preprocess : bool, default True
-        Compute ``rates`` with :func:`neurolearn.preprocess.preprocess_session`.
-    min_units : int, default 4
-        With ``preprocess``, a session with fewer kept units is dropped, which
-        leaves nothing to return and raises ``InsufficientDataError``.
-    **preprocess_kwargs
-        Passed to :func:`neurolearn.preprocess.preprocess_session`.
+        Compute ``rates`` with :func:`neurolearn.preprocess.preprocess`. A
+        session left with too few units is skipped, which leaves nothing to
+        return and raises ``InsufficientDataError``.
+    preset : str, default "bernerslee2023"
+        Preprocessing preset (see :data:`neurolearn.preprocess.PRESETS`).
+    **preprocess_params
+        Overrides of any preset parameter.
 
     Returns
     -------
@@ -141,5 +143,4 @@ def load_nwb(
     attrs = {"source": str(path), "format": "nwb"}
     if not preprocess:
         return to_tree([ds], attrs=attrs)
-    return filter_sessions([preprocess_session(ds, **preprocess_kwargs)], min_units=min_units,
-                           attrs=attrs)
+    return preprocess_sessions([ds], preset=preset, attrs=attrs, **preprocess_params)

@@ -43,9 +43,11 @@ import json
 
 import numpy as np
 import xarray as xr
+from tqdm.auto import tqdm
 
 from neurolearn._version import __version__
-from neurolearn.preprocess import filter_sessions, preprocess_session
+from neurolearn.preprocess import DEFAULT_PRESET
+from neurolearn.preprocess import preprocess as preprocess_sessions
 from neurolearn.schema import make_session, to_tree
 
 __all__ = ["make_overtraining_dataset", "STIMULI", "PROBES", "REPEATS"]
@@ -202,7 +204,9 @@ def make_overtraining_dataset(
     separation_scale: float = 1.0,
     n_flipping: int = 2,
     preprocess: bool = True,
+    preset: str = DEFAULT_PRESET,
     seed: int = 0,
+    progress: bool = False,
 ) -> xr.DataTree:
     """Generate a study with behaviour at ceiling while the population keeps learning.
 
@@ -232,10 +236,15 @@ def make_overtraining_dataset(
         Held-out odours per mouse that flip abruptly from the wrong to the
         right side of the class boundary during overtraining.
     preprocess : bool, default True
-        Apply :func:`neurolearn.preprocess.preprocess_session` (study defaults)
-        so sessions carry ``rates``; dropped units and sessions are recorded.
+        Apply :func:`neurolearn.preprocess.preprocess` so sessions carry
+        ``rates``; dropped units and sessions are recorded.
+    preset : str, default "bernerslee2023"
+        The preprocessing preset (the original study's rules; see
+        :data:`neurolearn.preprocess.PRESETS`).
     seed : int, default 0
         Seed of every random draw; the same seed gives identical data.
+    progress : bool, default False
+        Show a progress bar over mice.
 
     Returns
     -------
@@ -267,7 +276,7 @@ def make_overtraining_dataset(
     rng = np.random.default_rng(seed)
     n_days = n_training_days + n_overtraining_days
     sessions = []
-    for m in range(n_mice):
+    for m in tqdm(range(n_mice), desc="generating mice", disable=not progress):
         mouse = chr(ord("A") + m) if m < 26 else f"M{m}"
         mouse_rng = np.random.default_rng([seed, m])
         odours = _mouse_odours(mouse_rng, n_odorants, n_components)
@@ -294,8 +303,8 @@ def make_overtraining_dataset(
         "hidden": hidden, "null": null, "separation_scale": separation_scale,
         "n_flipping": n_flipping, "seed": seed,
     }
-    attrs = {"source": "data_loaders.synthetic.make_overtraining_dataset",
+    attrs = {"source": "data_loaders.synthetic.make_overtraining_dataset", "format": "synthetic",
              "generator": json.dumps(params), "neurolearn_version": __version__}
     if preprocess:
-        return filter_sessions([preprocess_session(ds) for ds in sessions], attrs=attrs)
+        return preprocess_sessions(sessions, preset=preset, attrs=attrs)
     return to_tree(sessions, attrs=attrs)

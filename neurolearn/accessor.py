@@ -42,6 +42,12 @@ class NeurolearnAccessor:
 
         return performance(self._obj, **kwargs)
 
+    def analyze(self, **kwargs: Any) -> xr.DataTree:
+        """:func:`neurolearn.pipeline.analyze`: the whole study's analysis."""
+        from neurolearn.pipeline import analyze
+
+        return analyze(self._obj, **kwargs)
+
 
 xr.register_dataset_accessor("nl")(NeurolearnAccessor)
 xr.register_datatree_accessor("nl")(NeurolearnAccessor)

@@ -13,6 +13,8 @@ import numpy as np
 from array_api_compat import array_namespace, is_cupy_array, is_numpy_array
 from array_api_compat import device as array_device
 
+from neurolearn.errors import DependencyError, ParameterError
+
 __all__ = [
     "get_namespace",
     "namespace_for_device",
@@ -44,10 +46,11 @@ def namespace_for_device(device: str = "cpu") -> Any:
 
     Raises
     ------
-    ValueError
-        For an unknown device name.
-    ImportError
-        When ``"cuda"`` is asked for and CuPy is not installed.
+    ParameterError
+        For an unknown device name (also a ``ValueError``).
+    DependencyError
+        When ``"cuda"`` is asked for and CuPy is not installed (also an
+        ``ImportError``).
     """
     if device in ("cpu", "numpy"):
         import array_api_compat.numpy as xp_numpy
@@ -57,10 +60,10 @@ def namespace_for_device(device: str = "cpu") -> Any:
         try:
             import array_api_compat.cupy as xp_cupy
         except ImportError as exc:  # pragma: no cover - depends on the machine
-            raise ImportError("device='cuda' needs CuPy: pip install 'neurolearn[gpu]' "
+            raise DependencyError("device='cuda' needs CuPy: pip install 'neurolearn[gpu]' "
                               "(cupy-cuda12x) or cupy-cuda13x for CUDA 13.") from exc
         return xp_cupy
-    raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}.")
+    raise ParameterError(f"`device` must be 'cpu' or 'cuda'; got {device!r}.")
 
 
 def resolve_namespace(device: str | Any) -> Any:

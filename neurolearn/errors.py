@@ -1,4 +1,4 @@
-"""Exception hierarchy of neurolearn.
+"""Exception and warning hierarchy of neurolearn.
 
 Every error a user can cause by passing the wrong data derives from
 :class:`NeurolearnError`, so ``except NeurolearnError`` catches all of them,
@@ -6,7 +6,8 @@ and each also derives from the built-in class a generic caller would expect
 (``ValueError`` for bad values, ``OSError`` for unreadable files).
 """
 
-__all__ = ["NeurolearnError", "SchemaError", "LoaderError", "InsufficientDataError"]
+__all__ = ["NeurolearnError", "SchemaError", "LoaderError", "InsufficientDataError",
+           "ParameterError", "DependencyError", "NeurolearnWarning"]
 
 
 class NeurolearnError(Exception):
@@ -30,3 +31,21 @@ class LoaderError(NeurolearnError, OSError):
 
 class InsufficientDataError(NeurolearnError, ValueError):
     """There are too few trials, units, classes or sessions for an analysis."""
+
+
+class ParameterError(NeurolearnError, ValueError):
+    """A parameter is outside its allowed range or set of options.
+
+    The message names the parameter, the value given and what is allowed.
+    """
+
+
+class DependencyError(NeurolearnError, ImportError):
+    """An optional package a requested feature needs is not installed.
+
+    The message names the package and the ``pip install`` that provides it.
+    """
+
+
+class NeurolearnWarning(UserWarning):
+    """A result is degenerate (NaN, not converged) for a recorded reason."""

@@ -403,7 +403,7 @@ def fit_model(
     bootstrap_maxfev: int = 60,
     ci: float = 0.95,
     resample: str = "mouse",
-    scheduler: Any = "threads",
+    scheduler: Any = "auto",
     seed: int = 0,
     progress: bool = True,
 ) -> xr.Dataset:
@@ -447,9 +447,10 @@ def fit_model(
         What the bootstrap resamples with replacement: whole animals (all
         their sessions; right when an animal's sessions share units and so
         are correlated across days) or sessions within each day.
-    scheduler : None, str or dask.distributed.Client, default "threads"
+    scheduler : None, str or dask.distributed.Client, default "auto"
         Runs the grid and the bootstrap refits (see
-        :func:`neurolearn.parallel.map_items`).
+        :func:`neurolearn.parallel.map_items`); ``"auto"`` uses Dask's
+        threads when Dask is installed and runs in this process otherwise.
     seed : int, default 0
         Seeds the simulation (common random numbers), the CV folds and the
         bootstrap.

@@ -20,12 +20,14 @@ study-shaped data: 1.2 → 0.41 while CV accuracy rose 0.67 → 0.97).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any
 
 import numpy as np
 import xarray as xr
+from threadpoolctl import threadpool_limits
 
 from neurolearn._version import __version__
 from neurolearn.backend import make_rng, resolve_namespace
@@ -49,9 +51,19 @@ __all__ = [
 
 
 def _zscore(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Z-score with the statistics of ``rows`` (population SD, ddof = 0).
+
+    A unit constant over those rows, to rounding, is set to 0 on every trial:
+    it carries nothing a decoder fit there could use, and dividing by its
+    rounding-error SD (~1e-17) would blow its other trials up to ~1e17, where
+    the solver's ~1e-10 weight on it decides their distances.
+    """
     mean = X[rows].mean(axis=0)
     sd = X[rows].std(axis=0)
-    return (X - mean) / np.where(sd > 0, sd, 1.0)
+    constant = sd <= 1e-12 * (1.0 + np.abs(mean))
+    Z = (X - mean) / np.where(constant, 1.0, sd)
+    Z[:, constant] = 0.0
+    return Z
 
 
 def _unit_subsets(n_available: int, n_units: int | None, n_subsamples: int,
@@ -72,6 +84,15 @@ def _trained(ds: xr.Dataset, variable: str) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(ds.variables[variable].transpose("trial", "neuron").values, dtype=float)[keep]
     y = np.where(np.asarray(ds.variables["label"].values)[keep] == 1, 1.0, -1.0)
     return X, y
+
+
+def _one_blas_thread(xp: Any) -> Any:
+    """Cap BLAS at one thread on the CPU while solving: thousands of tiny
+    (p+1)×(p+1) solves and products only contend for threads (DESIGN §6:
+    7-100× slower on a loaded 2-core machine)."""
+    if xp is resolve_namespace("cpu"):
+        return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, Cs: tuple[float | None, ...],
@@ -98,10 +119,11 @@ def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, Cs: tuple[float 
     # C = 1) and keeps the tight default. Most problems end exact, through
     # the solver's crossover, in any case.
     units = np.array([X.shape[1] for X, _ in block])
+    xp = resolve_namespace(device)
     results = []
     for C in Cs:
-        res = fit_linear_svm_working_set(resolve_namespace(device), Xb, yb, C=C,
-                                         tol=1e-7 if C is None else 1e-9)
+        with _one_blas_thread(xp):
+            res = fit_linear_svm_working_set(xp, Xb, yb, C=C, tol=1e-7 if C is None else 1e-9)
         out = {"coef": np.where(np.arange(p) < units[:, None], res["coef"], 0.0),
                "intercept": res["intercept"], "converged": res["converged"]}
         if C is None:

@@ -12,7 +12,8 @@ import numpy as np
 import xarray as xr
 
 __all__ = ["plot_across_days", "shade_phases", "plot_behavior", "plot_margin_distributions",
-           "plot_rsm", "plot_pca", "plot_model_fit"]
+           "plot_rsm", "plot_pca", "plot_model_fit", "plot_measures", "plot_significant_sessions",
+           "plot_flips", "plot_trends", "plot_model_curves"]
 
 
 def _axes(ax: Any) -> Any:
@@ -210,3 +211,212 @@ def plot_model_fit(fit: xr.Dataset, *, axes: Any = None) -> Any:
         ax.set_title(m)
     axes[0].legend(frameon=False, fontsize=8)
     return np.asarray(axes)
+
+
+def _measure(by_day: xr.Dataset, name: str) -> xr.Dataset:
+    return by_day.sel(measure=name)
+
+
+def plot_measures(by_day: xr.Dataset, measures: dict[str, str], *, ax: Any = None,
+                  ylabel: str | None = None, reference: float | None = None,
+                  title: str | None = None) -> Any:
+    """Several measures' mean ± SE across mice against day, on one Axes.
+
+    Parameters
+    ----------
+    by_day : Dataset with dims (measure, day)
+        ``mean``, ``sem`` and a ``phase`` coordinate on ``day``, as in the
+        ``/summary/by_day`` node of :func:`neurolearn.pipeline.analyze`.
+    measures : dict
+        Measure name -> line label; measures absent from ``by_day`` are
+        skipped.
+    ax : matplotlib Axes, optional
+    ylabel, title : str, optional
+    reference : float, optional
+        Dashed horizontal line (e.g. chance).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    present = [m for m in measures if m in by_day["measure"].values]
+    for i, name in enumerate(present):
+        plot_across_days(_measure(by_day, name), ax=ax, label=measures[name], shade=i == 0,
+                         reference=reference if i == 0 else None)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if present:
+        ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_significant_sessions(decoding: xr.Dataset, *, alpha: float = 0.05,
+                              ax: Any = None) -> Any:
+    """Fraction of each day's sessions whose decoding beats the permutation null.
+
+    Parameters
+    ----------
+    decoding : Dataset with dim ``session``
+        From :func:`neurolearn.decoding.decode` (``pvalue``, ``heldout_pvalue``,
+        with ``day`` and ``phase`` coordinates).
+    alpha : float, default 0.05
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    days = np.unique(decoding["day"].values)
+    width = 0.4
+    for offset, var, label in ((-width / 2, "pvalue", "CV accuracy"),
+                               (width / 2, "heldout_pvalue", "generalisation")):
+        p = decoding[var].values
+        frac = [np.mean(p[(decoding["day"].values == d) & np.isfinite(p)] < alpha)
+                if np.any((decoding["day"].values == d) & np.isfinite(p)) else np.nan
+                for d in days]
+        ax.bar(days + offset, frac, width=width, label=label)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("day of training")
+    ax.set_ylabel(f"fraction of sessions p < {alpha:g}")
+    ax.set_title("Sessions above the permutation null")
+    ax.legend(frameon=False, fontsize="small", loc="lower right")
+    return ax
+
+
+def plot_flips(flips: xr.Dataset, *, ax: Any = None) -> Any:
+    """Each (mouse, held-out stimulus): accuracy on the first vs the last days.
+
+    Points above the horizontal and left of the vertical threshold line are
+    stimuli that flipped from wrong to right (which ones: the ``flipped``
+    variable, or the report's table).
+
+    Parameters
+    ----------
+    flips : Dataset with dims (mouse, stimulus)
+        From :func:`neurolearn.margins.stimulus_flips` (``early``, ``late``,
+        ``flipped``; an optional ``heldout`` coordinate on ``stimulus``
+        selects the held-out stimuli).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    sel = flips
+    if "heldout" in flips.coords and bool(flips["heldout"].any()):
+        sel = flips.isel(stimulus=np.flatnonzero(flips["heldout"].values))
+    threshold = float(flips.attrs.get("threshold", 0.5))
+    early, late = sel["early"].values.ravel(), sel["late"].values.ravel()
+    flipped = sel["flipped"].values.ravel()
+    ax.scatter(early[~flipped], late[~flipped], s=18, color="0.55", label="not flipped")
+    ax.scatter(early[flipped], late[flipped], s=30, color="C3", label="flipped")
+    ax.axhline(threshold, color="0.6", lw=0.8, ls="--")
+    ax.axvline(threshold, color="0.6", lw=0.8, ls="--")
+    ax.plot([0, 1], [0, 1], color="0.85", lw=0.8)
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_ylim(-0.03, 1.03)
+    n_days = flips.attrs.get("n_days", "?")
+    ax.set_xlabel(f"accuracy, first {n_days} days")
+    ax.set_ylabel(f"accuracy, last {n_days} days")
+    ax.set_title("Held-out stimuli: wrong early, right late?")
+    ax.legend(frameon=False, fontsize="small", loc="lower right")
+    return ax
+
+
+def plot_trends(trends: xr.Dataset, by_day: xr.Dataset, *, ax: Any = None) -> Any:
+    """Forest plot of each measure's day trend (slope and CI) on a common scale.
+
+    Each slope and its CI are divided by the SD of that measure's daily
+    means over the trend's phase, so measures in different units compare.
+
+    Parameters
+    ----------
+    trends : Dataset with dim ``measure``
+        ``slope``, ``ci_low``, ``ci_high``, ``pvalue`` (``/trends`` of
+        :func:`neurolearn.pipeline.analyze`).
+    by_day : Dataset with dims (measure, day)
+        ``mean`` with a ``phase`` coordinate (``/summary/by_day``).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    phase = trends.attrs.get("phase", "all")
+    names = list(trends["measure"].values)
+    in_phase = (np.ones(by_day.sizes["day"], bool) if phase == "all"
+                else np.asarray(by_day["phase"].values).astype(str) == phase)
+    for i, name in enumerate(names):
+        daily = by_day["mean"].sel(measure=name).values[in_phase]
+        sd = np.nanstd(daily) if np.isfinite(daily).sum() > 1 else np.nan
+        row = trends.sel(measure=name)
+        if not np.isfinite(sd) or sd == 0 or not np.isfinite(float(row["slope"])):
+            continue
+        lo, hi = float(row["ci_low"]) / sd, float(row["ci_high"]) / sd
+        excludes_zero = lo > 0 or hi < 0
+        color = "C3" if excludes_zero else "0.5"
+        ax.plot([lo, hi], [i, i], color=color, lw=2)
+        ax.plot(float(row["slope"]) / sd, i, "o", color=color)
+    labels = (list(trends["description"].values) if "description" in trends.coords
+              else names)
+    ax.set_yticks(range(len(names)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("slope per day / SD of daily means (95 % CI)")
+    ax.set_title(f"Trends over {phase} days")
+    return ax
+
+
+def plot_model_curves(run: xr.Dataset) -> Any:
+    """The γ-network's training curves: accuracy, loss, hidden margin, kernel change, distractors.
+
+    Parameters
+    ----------
+    run : Dataset with dim ``epoch``
+        From :func:`neurolearn.models.train`.
+
+    Returns
+    -------
+    matplotlib Figure
+        Five panels against epoch (log scale; epoch 0 left out), the epoch of
+        100 % training accuracy dotted.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 5, figsize=(19, 3.5), layout="constrained")
+    later = run.isel(epoch=slice(1, None))
+    epoch = later["epoch"].values
+    axes[0].semilogx(epoch, later["train_accuracy"], label="train")
+    axes[0].semilogx(epoch, later["test_accuracy"], label="test")
+    axes[0].set_title("accuracy")
+    axes[0].legend(frameon=False, fontsize="small")
+    axes[1].loglog(epoch, later["train_loss"], label="train")
+    axes[1].loglog(epoch, later["test_loss"], label="test")
+    axes[1].set_title(f"loss ({run.attrs.get('loss', '?')})")
+    axes[2].semilogx(epoch, later["hidden_margin"])
+    axes[2].set_title("hidden-layer SVM margin (scale-free)")
+    axes[3].semilogx(epoch, later["kernel_distance"], label="‖K_t − K_0‖/‖K_0‖")
+    axes[3].semilogx(epoch, later["kernel_alignment"], label="kernel–target alignment")
+    axes[3].set_title("hidden kernel")
+    axes[3].legend(frameon=False, fontsize="small")
+    acc = later["distractor_accuracy"]
+    top = max(int(acc["distractor_overlap"].max()), 1)
+    for j in acc["distractor_overlap"].values:
+        axes[4].semilogx(epoch, acc.sel(distractor_overlap=j), color=plt.cm.viridis(j / top),
+                         label=f"overlap {j}")
+    axes[4].set_title("distractors rejected")
+    axes[4].legend(frameon=False, fontsize=6, ncol=2)
+    reached = np.flatnonzero(later["train_accuracy"].values >= 1.0)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        if reached.size:
+            ax.axvline(epoch[reached[0]], color="0.5", lw=0.8, ls=":")
+    fig.suptitle(f"γ = {run.attrs.get('gamma', '?')}, width {run.attrs.get('width', '?')}, "
+                 f"{run.attrs.get('n_train', '?')} training mixtures")
+    return fig

@@ -81,9 +81,14 @@ def day_trend(per_session: xr.DataArray, *, phase: str | None = "overtraining",
     perm_x = x[np.argsort(rng.random((n_permutations, x.size)), axis=1)]
     null = _slopes(perm_x, np.broadcast_to(y, perm_x.shape))
     pvalue = (np.sum(np.abs(null) >= abs(slope) - 1e-15) + 1.0) / (n_permutations + 1.0)
+    # Spearman's ρ is undefined for a constant measure (e.g. every session
+    # separable): NaN, stated in attrs, rather than SciPy's warning.
+    constant = np.ptp(y) == 0
+    rho = np.nan if constant else float(stats.spearmanr(x, y).statistic)
     return xr.Dataset(
         {"slope": slope, "ci_low": float(lo), "ci_high": float(hi), "pvalue": float(pvalue),
-         "spearman_rho": float(stats.spearmanr(x, y).statistic), "n_sessions": int(y.size)},
+         "spearman_rho": rho, "n_sessions": int(y.size)},
         attrs={"phase": phase or "all", "n_boot": n_boot, "n_permutations": n_permutations,
                "confidence": confidence, "seed": seed, "measure": str(per_session.name),
+               "note": "constant measure: Spearman rho undefined" if constant else "",
                "neurolearn_version": __version__})

@@ -14,7 +14,7 @@ def test_strict_round_trip():
 def test_numpy_namespace():
     xp = namespace_for_device("cpu")
     assert get_namespace(np.ones(2)).__name__ == xp.__name__
-    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
+    with pytest.raises(ValueError, match="`device` must be 'cpu' or 'cuda'"):
         namespace_for_device("tpu")
 
 

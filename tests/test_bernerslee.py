@@ -59,19 +59,24 @@ def test_onset_column_alignment(tmp_path):
     stim = ["target", "nontarget"] * (n // 2)
     labels = {"stimulus_category_with_probes": stim, "correct_vs_error": ["correct"] * n,
               "lick_choice": ["right", "left"] * (n // 2),
-              "all_licks_port_one": [np.array([2.5, 3.0])] + [""] * (n - 1),
-              "all_licks_port_two": [""] * n, "mouse_name": "Q", "day_of_behavior": 4.0}
+              # Lick times in ms from onset; trial 0 licked right (port one), trial 1 left.
+              "all_licks_port_one": [np.array([250.0, 300.0])] + [""] * (n - 1),
+              "all_licks_port_two": [np.array([900.0])] * 2 + [""] * (n - 2),
+              "mouse_name": "Q", "day_of_behavior": 4.0}
     for u in range(4):
         unit = raster.copy()
         unit[:, 10000 + u] = 1  # 5 s after onset: distinct units, outside every window
         write_mat(tmp_path / f"unit{u}.mat", unit, labels)
     ds = next(iter_sessions(load_bernerslee(tmp_path, progress=False, near_duplicate_threshold=2,
-                                            zscore=False, min_response_spikes=0,
-                                            min_total_spikes=0)))[1]
-    # 2 spikes in 0.5 s = 4 Hz; baseline 1 spike in 0.5 s = 2 Hz on trials 0-5.
-    expected = np.where(np.arange(n) < 6, 4.0 - 2.0, 4.0)
-    np.testing.assert_allclose(ds["rates"].values[:, 0], expected)
-    assert ds["first_lick_time"].values[0] == 2.5 and np.isnan(ds["first_lick_time"].values[1])
+                                            zscore=False)))[1]
+    # 2 spikes in 0.5 s = 4 Hz; the baseline spikes are never subtracted (original rule).
+    np.testing.assert_allclose(ds["rates"].values[:, 0], 4.0)
+    old = next(iter_sessions(load_bernerslee(tmp_path, progress=False, near_duplicate_threshold=2,
+                                             preset="baseline_subtracted", zscore=False)))[1]
+    # The baseline-subtracted preset: baseline 1 spike in 0.5 s = 2 Hz on trials 0-5.
+    np.testing.assert_allclose(old["rates"].values[:, 0], np.where(np.arange(n) < 6, 2.0, 4.0))
+    # First lick on the chosen port, ms -> s: trial 0 chose right (250 ms), trial 1 left (900).
+    np.testing.assert_array_equal(ds["first_lick_time"].values[:3], [0.25, 0.9, np.nan])
     assert ds["phase"].values[0] == "training" and ds["session"].values[0] == "Q-d04"
     np.testing.assert_array_equal(ds["total_spikes"].values, 4 * n + 6)
 
@@ -156,3 +161,12 @@ def test_load_dispatch(small_tree, tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(LoaderError, match="cannot tell the format"):
         load(tmp_path / "x.txt")
+
+
+def test_raster_too_short_for_the_window(tmp_path):
+    # The window's end is measured from the onset column: 5000 + 500 columns needed.
+    write_mat(tmp_path / "a.mat", np.zeros((4, 1000), np.uint8),
+              {"stimulus_category_with_probes": ["target", "nontarget"] * 2,
+               "mouse_name": "Q", "day_of_behavior": 1.0})
+    with pytest.raises(LoaderError, match=r"a.mat: `raster_data` has 1000 columns; .* needs 5500"):
+        load_bernerslee(tmp_path, time_window=(-0.5, 0.5), progress=False)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from neurolearn.backend import to_numpy
-from neurolearn.decoding._linear import METHODS, decision, fit_lda, fit_logistic, fit_ridge
+from neurolearn.decoding._linear import METHODS, fit_lda, fit_logistic, fit_ridge
 
 __all__ = ["fit_batch", "cv_scores", "train_test_scores", "auto_chunk_size", "MEMORY_BUDGET"]
 
@@ -46,6 +46,7 @@ def auto_chunk_size(method: str, n_sets: int, n_folds: int, n_trials: int, n_uni
 
 
 def _correct(xp: Any, D: Any, Y: Any) -> Any:
+    """1.0 where the decision's sign agrees with the 0/1 label."""
     return xp.astype(xp.equal(D > 0, Y > 0.5), D.dtype)
 
 
@@ -76,19 +77,29 @@ def cv_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.ndarray,
     chunk = chunk_size or auto_chunk_size(method, B, F, n, p, Q)
     dtype = X.dtype
     train_x = xp.asarray(train, dtype=dtype)
-    test_x = xp.asarray(test, dtype=dtype)
-    n_test = xp.sum(test_x, axis=1)
+    # Each fold scores only its own test trials (about n/F of them), so the
+    # decision values are computed on those rows alone: (F, m) row indices,
+    # test rows first, padding masked out.
+    m = max(int(np.max(np.sum(test > 0, axis=1))), 1)
+    rows = np.argsort(~(test > 0), axis=1, kind="stable")[:, :m]
+    inside = np.take_along_axis(test > 0, rows, axis=1)
+    inside_x = xp.asarray(inside, dtype=dtype)
+    X_test = xp.reshape(xp.take(X, xp.asarray(rows.reshape(-1)), axis=1), (B, F, m, p))
+    X_test_t = xp.matrix_transpose(X_test)  # (B, F, p, m)
+    n_test = xp.sum(inside_x, axis=1)
     fold_acc = np.empty((B, F, Q))
     cv_decision = np.zeros((B, n))
     for start in range(0, Q, chunk):
-        Yc = xp.asarray(Y[start:start + chunk], dtype=dtype)
+        Y_chunk = Y[start:start + chunk]
+        Yc = xp.asarray(Y_chunk, dtype=dtype)
         coef, intercept = fit_batch(xp, method, X, train_x, Yc, params)
-        D = decision(xp, X, coef, intercept)  # (B, F, Qc, n)
-        hits = _correct(xp, D, Yc[None, None, :, :]) * test_x[None, :, None, :]
-        fold_acc[:, :, start:start + Yc.shape[0]] = to_numpy(
+        D = xp.matmul(coef, X_test_t) + intercept[..., None]  # (B, F, Qc, m)
+        Y_test = xp.asarray(np.moveaxis(Y_chunk[:, rows], 0, 1), dtype=dtype)  # (F, Qc, m)
+        hits = _correct(xp, D, Y_test[None, ...]) * inside_x[None, :, None, :]
+        fold_acc[:, :, start:start + Y_chunk.shape[0]] = to_numpy(
             xp.sum(hits, axis=-1) / n_test[None, :, None])
         if start == 0:
-            cv_decision = to_numpy(xp.sum(D[:, :, 0, :] * test_x[None, :, :], axis=1))
+            cv_decision[:, rows[inside]] = to_numpy(D[:, :, 0, :])[:, inside]
     return fold_acc, cv_decision
 
 

@@ -1,0 +1,385 @@
+"""``analyze``: the whole study's analysis as one call, composed from the analysis modules.
+
+Nothing here computes an analysis: each step calls the function that does
+(:func:`~neurolearn.behavior.performance`, :func:`~neurolearn.decoding.decode`,
+:func:`~neurolearn.margins.heldout_margin`, ...) with the configuration's
+parameters and files its result under one node of the result tree.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from neurolearn._version import __version__
+from neurolearn.behavior import days_to_criterion, performance
+from neurolearn.decoding import decode
+from neurolearn.errors import InsufficientDataError, SchemaError
+from neurolearn.geometry import class_similarity, first_vs_last_days
+from neurolearn.margins import dprime, fisher_separation, heldout_margin, stimulus_flips, svm_margin
+from neurolearn.pipeline.config import AnalysisConfig, load_config
+from neurolearn.preprocess import preprocess
+from neurolearn.schema import check_classes, iter_sessions, session_table, to_tree, validate
+from neurolearn.summary import across_mice, phase_summary
+from neurolearn.trends import day_trend
+
+__all__ = ["analyze", "MEASURES", "package_versions"]
+
+#: Per-session measures that get a trend and a day summary: (node, variable, description).
+MEASURES: tuple[tuple[str, str, str], ...] = (
+    ("behaviour", "fraction_correct", "behaviour (fraction correct)"),
+    ("decoding", "accuracy", "decoding accuracy (CV)"),
+    ("decoding", "heldout_accuracy", "generalisation to held-out odours"),
+    ("margins", "heldout_margin", "held-out margin"),
+    ("margins", "margin_mean", "hard SVM margin (separable sessions)"),
+    ("margins", "fraction_separable", "fraction linearly separable"),
+    ("separation", "fisher_J", "Fisher discriminant J"),
+    ("separation", "dprime", "d′ along the decoder axis"),
+    ("separation", "between", "target–non-target similarity (r)"),
+    ("separation", "separation", "within − between similarity"),
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of neurolearn, Python and the numerical stack (for results' attrs)."""
+    import scipy
+    import sklearn
+
+    return {"neurolearn": __version__, "python": platform.python_version(),
+            "numpy": np.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__,
+            "xarray": xr.__version__}
+
+
+def _ready(tree: Any, config: AnalysisConfig) -> xr.DataTree:
+    """Validate; preprocess sessions that hold only spike counts; leave out unusable ones.
+
+    Sessions the analyses cannot use (one class, fewer trials per class than
+    folds) stop the analysis with an error naming them, or, with
+    ``config.skip_insufficient``, are left out and added to the root's
+    ``dropped_sessions`` with the reason.
+    """
+    if isinstance(tree, xr.Dataset):
+        tree = to_tree([tree])
+    if not isinstance(tree, xr.DataTree):
+        raise SchemaError(f"analyze needs an xarray.DataTree of sessions (or one session "
+                          f"Dataset); got {type(tree).__name__}.")
+    validate(tree, require_rates=False)
+    if not all("rates" in ds.data_vars for _, ds in iter_sessions(tree)):
+        p = config.preprocessing
+        tree = preprocess(tree, preset=p.preset, **p.overrides)
+    folds = max(config.decoding.n_folds, config.margins.n_folds)
+    kept, left_out = [], []
+    for path, ds in iter_sessions(tree):
+        try:
+            check_classes(ds, min_per_class=folds)
+        except InsufficientDataError as exc:
+            if not config.skip_insufficient:
+                raise InsufficientDataError(f"{exc} (Set skip_insufficient = true in the "
+                                            "config to leave such sessions out.)") from exc
+            left_out.append({"path": path, "reason": str(exc)})
+        else:
+            kept.append(ds)
+    if not left_out:
+        return tree
+    if not kept:
+        raise InsufficientDataError("no session has two classes with enough trials each; "
+                                    f"first: {left_out[0]['reason']}")
+    attrs = dict(tree.attrs)
+    attrs["dropped_sessions"] = json.dumps(json.loads(attrs.get("dropped_sessions", "[]"))
+                                           + left_out)
+    return to_tree(kept, attrs=attrs)
+
+
+def _behaviour(tree: xr.DataTree, config: AnalysisConfig) -> tuple[xr.Dataset, xr.Dataset]:
+    """Per-session performance, and (dim ``mouse``) days to criterion."""
+    c = config.behaviour
+    perf = performance(tree, include_heldout=c.include_heldout)
+    criterion = days_to_criterion(perf["fraction_correct"], criterion=c.criterion,
+                                  n_consecutive=c.n_consecutive)
+    return perf, criterion.to_dataset()
+
+
+def _decoding(tree: xr.DataTree, config: AnalysisConfig, *, device: Any, scheduler: Any,
+              progress: bool) -> xr.Dataset:
+    c = config.decoding
+    return decode(tree, c.method, n_folds=c.n_folds, n_permutations=c.n_permutations,
+                  seed=config.seed, device=device, progress=progress, shrinkage=c.shrinkage,
+                  alpha=c.alpha, C=c.C, scheduler=scheduler)
+
+
+def _margins(tree: xr.DataTree, config: AnalysisConfig, *, device: Any, scheduler: Any,
+             progress: bool) -> xr.Dataset:
+    c = config.margins
+    held = heldout_margin(tree, n_units=c.n_units, n_subsamples=c.n_subsamples,
+                          n_folds=c.n_folds, C=c.C, seed=config.seed, device=device,
+                          progress=progress, scheduler=scheduler)
+    hard = svm_margin(tree, n_units=c.svm_n_units, n_subsamples=c.svm_n_subsamples,
+                      seed=config.seed, device=device, progress=progress, scheduler=scheduler)
+    # Both have a `subsample` dim, of different sizes: the hard margin's is renamed.
+    hard = hard.rename(subsample="svm_subsample")
+    out = xr.merge([held, hard], compat="override", join="exact", combine_attrs="drop")
+    out.attrs = {"heldout_margin": json.dumps(held.attrs), "svm_margin": json.dumps(hard.attrs)}
+    return out
+
+
+def _separation(tree: xr.DataTree, config: AnalysisConfig, *, device: Any,
+                **_: Any) -> xr.Dataset:
+    c = config.separation
+    fisher = fisher_separation(tree, shrinkage=c.fisher_shrinkage, seed=config.seed)
+    d = dprime(tree, config.decoding.method, n_folds=config.decoding.n_folds, seed=config.seed,
+               device=device, shrinkage=config.decoding.shrinkage, alpha=config.decoding.alpha,
+               C=config.decoding.C)
+    sim = class_similarity(tree)
+    out = xr.merge([fisher.to_dataset(), d.to_dataset(), sim], compat="override",
+                   join="exact", combine_attrs="drop")
+    out.attrs = {"fisher_separation": json.dumps(fisher.attrs), "dprime": json.dumps(d.attrs),
+                 "class_similarity": json.dumps(sim.attrs)}
+    return out
+
+
+def _first_vs_last(separation: xr.Dataset, config: AnalysisConfig) -> xr.Dataset:
+    """Per mouse (dim ``mouse``): between-class similarity on its first and last days."""
+    phase = config.trends.phase
+    between = separation["between"]
+    if phase is not None:
+        between = between.where(between["phase"] == phase, drop=True)
+    change = first_vs_last_days(between, n_days=config.separation.n_days)
+    change.attrs.update(phase=phase or "all")
+    return change
+
+
+def _flips(tree: xr.DataTree, decoding: xr.Dataset, config: AnalysisConfig) -> xr.Dataset:
+    c = config.flips
+    flips = stimulus_flips(decoding["stimulus_accuracy"], n_days=c.n_days,
+                           threshold=c.threshold)
+    heldout_names: set[str] = set()
+    for _, ds in iter_sessions(tree):
+        if "heldout" in ds.coords:
+            mask = np.asarray(ds["heldout"].values, bool)
+            heldout_names.update(np.asarray(ds["stimulus"].values)[mask].astype(str))
+    heldout = np.array([str(s) in heldout_names for s in flips["stimulus"].values])
+    return flips.assign_coords(heldout=("stimulus", heldout))
+
+
+def _trends(nodes: dict[str, xr.Dataset], config: AnalysisConfig) -> xr.Dataset:
+    c = config.trends
+    rows, names, labels, reasons = [], [], [], {}
+    keys = ("slope", "ci_low", "ci_high", "pvalue", "spearman_rho", "n_sessions")
+    for node, var, label in MEASURES:
+        if node not in nodes or var not in nodes[node]:
+            continue
+        try:
+            trend = day_trend(nodes[node][var], phase=c.phase, n_boot=c.n_boot,
+                              n_permutations=c.n_permutations, confidence=c.confidence,
+                              seed=config.seed)
+        except InsufficientDataError as exc:
+            rows.append([np.nan] * len(keys))
+            reasons[var] = str(exc)
+        else:
+            rows.append([float(trend[k]) for k in keys])
+        names.append(var)
+        labels.append(label)
+    values = np.array(rows, dtype=float).reshape(len(names), len(keys))
+    data = {k: ("measure", values[:, i]) for i, k in enumerate(keys)}
+    data["n_sessions"] = ("measure", np.nan_to_num(values[:, -1]).astype(np.int64))
+    return xr.Dataset(data, coords={"measure": np.array(names, dtype=object),
+                                    "description": ("measure", np.array(labels, dtype=object)),
+                                    "node": ("measure", np.array([n for n, v, _ in MEASURES
+                                                                  if v in names], dtype=object))},
+                      attrs={"method": "OLS slope per day; bootstrap over sessions; permutation "
+                                       "of day labels", "phase": c.phase or "all",
+                             "n_boot": c.n_boot, "n_permutations": c.n_permutations,
+                             "confidence": c.confidence, "seed": config.seed,
+                             "not_computed": json.dumps(reasons)})
+
+
+def _summaries(nodes: dict[str, xr.Dataset]) -> tuple[xr.Dataset, xr.Dataset]:
+    by_day, by_phase, names = [], [], []
+    for node, var, _ in MEASURES:
+        if node not in nodes or var not in nodes[node]:
+            continue
+        per_session = nodes[node][var]
+        day = across_mice(per_session)
+        by_day.append(day[["mean", "sem", "n_mice"]].assign_coords(phase=day["phase"]))
+        by_phase.append(phase_summary(per_session))
+        names.append(var)
+    measure = xr.DataArray(np.array(names, dtype=object), dims="measure", name="measure")
+    day = xr.concat(by_day, dim=measure, join="outer", coords="minimal", compat="override",
+                    combine_attrs="drop")
+    day["n_mice"] = day["n_mice"].fillna(0).astype(np.int64)
+    phase = xr.concat(by_phase, dim=measure, join="outer", combine_attrs="drop")
+    phase["n_mice"] = phase["n_mice"].fillna(0).astype(np.int64)
+    note = "mean over a mouse's sessions per day (phase), then mean ± SE across mice"
+    day.attrs, phase.attrs = {"aggregation": note}, {"aggregation": note}
+    return day, phase
+
+
+def _dropped(tree: xr.DataTree) -> tuple[list[dict], list[dict]]:
+    """Every unit and trial the loader or preprocessing left out, with its reason."""
+    units, trials = [], []
+    for _, ds in iter_sessions(tree):
+        session = str(ds["session"].values[0])
+        for entry in json.loads(ds.attrs.get("near_duplicate_units", "[]")):
+            units.append({"session": session, "unit_id": entry["unit_id"],
+                          "reason": f"near-duplicate of {entry['duplicate_of']} "
+                                    f"(cosine {entry['cosine']})"})
+        for entry in json.loads(ds.attrs.get("dropped_units", "[]")):
+            units.append({"session": session, **entry})
+        dropped_trials = json.loads(ds.attrs.get("dropped_trials", "[]"))
+        if dropped_trials:
+            trials.append({"session": session, "n_trials": len(dropped_trials),
+                           "trials": [d["trial"] for d in dropped_trials],
+                           "reason": dropped_trials[0]["reason"]})
+    return units, trials
+
+
+def _preprocessing_record(tree: xr.DataTree) -> str:
+    if "preprocessing" in tree.attrs:
+        return str(tree.attrs["preprocessing"])
+    for _, ds in iter_sessions(tree):
+        return str(ds.attrs.get("preprocessing", "not recorded"))
+    return "not recorded"
+
+
+def _step(name: str, func: Callable[[], Any], timings: dict[str, float], bar: Any) -> Any:
+    bar.set_postfix_str(name)
+    t0 = time.perf_counter()
+    result = func()
+    timings[name] = round(time.perf_counter() - t0, 3)
+    bar.update(1)
+    return result
+
+
+def analyze(tree: xr.DataTree | xr.Dataset, *, config: Any = None, device: Any = "cpu",
+            scheduler: Any = None, progress: bool = True, source: str | None = None,
+            source_format: str | None = None) -> xr.DataTree:
+    """Run the whole analysis of a study and return every result in one DataTree.
+
+    Steps (each the library function named, with the configuration's
+    parameters): behaviour (:func:`~neurolearn.behavior.performance`,
+    :func:`~neurolearn.behavior.days_to_criterion`); decoding with a
+    permutation null and generalisation (:func:`~neurolearn.decoding.decode`);
+    the held-out margin at a fixed unit count and the hard SVM margin
+    (:func:`~neurolearn.margins.heldout_margin`,
+    :func:`~neurolearn.margins.svm_margin`); separation (Fisher J, d′,
+    target–non-target similarity); stimulus flips; the overtraining trend of
+    every per-session measure (:func:`~neurolearn.trends.day_trend`); and
+    per-day and per-phase summaries across mice.
+
+    Parameters
+    ----------
+    tree : DataTree or Dataset
+        Sessions in the canonical layout (:mod:`neurolearn.schema`). Sessions
+        holding only ``binned`` spike counts are preprocessed with
+        ``config.preprocessing`` first.
+    config : AnalysisConfig, mapping, TOML path or None
+        Every parameter (see :class:`~neurolearn.pipeline.config.AnalysisConfig`);
+        None: the defaults.
+    device : {"cpu", "cuda"} or array namespace, default "cpu"
+        Where decoders and SVMs run ("cuda" needs CuPy).
+    scheduler : None, str or dask.distributed.Client
+        How sessions and SVM batches are spread (see
+        :func:`neurolearn.parallel.map_items`); None: in this process.
+    progress : bool, default True
+        Progress bars over the steps and within the long ones.
+    source, source_format : str, optional
+        The input path and format, recorded in the result's attrs.
+
+    Returns
+    -------
+    DataTree
+        Nodes ``/sessions``, ``/behaviour``, ``/decoding``, ``/margins``,
+        ``/separation``, ``/flips``, ``/trends`` (dim ``measure``: slope per
+        day, CI, permutation p, Spearman ρ, sessions) and ``/summary/by_day``
+        (dims measure × day: mean, sem, n_mice) and ``/summary/by_phase``.
+        Per-session variables have dim ``session`` with ``mouse``, ``day`` and
+        ``phase`` coordinates. Root ``attrs``: ``config`` and ``versions``
+        (JSON), ``source``, ``format``, ``preprocessing``, ``dropped_units``,
+        ``dropped_trials``, ``dropped_sessions`` (JSON lists with reasons),
+        ``skipped`` (analyses not run, with reasons), ``started``,
+        ``finished``, ``run_time_s`` and ``timings`` (JSON, s per step).
+
+    Raises
+    ------
+    SchemaError, InsufficientDataError, ParameterError
+        For data not in the canonical layout, sessions the analyses cannot
+        use (one class, too few trials), or a bad configuration.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> study = make_overtraining_dataset(n_mice=2, n_training_days=1,
+    ...                                   n_overtraining_days=3, seed=1)
+    >>> results = analyze(study, config={"decoding": {"n_permutations": 20},
+    ...                                  "margins": {"n_subsamples": 2},
+    ...                                  "trends": {"n_boot": 50, "n_permutations": 50}},
+    ...                   progress=False)
+    >>> sorted(results.children)
+    ['behaviour', 'decoding', 'flips', 'margins', 'separation', 'sessions', 'summary', 'trends']
+    >>> results["decoding"]["accuracy"].dims
+    ('session',)
+    """
+    config = load_config(config)
+    started = datetime.now(timezone.utc)
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+    kw = {"device": device, "scheduler": scheduler, "progress": progress}
+    with tqdm(total=8, desc="analysis", disable=not progress, unit="step") as bar:
+        tree = _step("validate", lambda: _ready(tree, config), timings, bar)
+        nodes: dict[str, xr.Dataset] = {"sessions": session_table(tree)}
+        try:
+            nodes["behaviour"], nodes["behaviour/criterion"] = _step(
+                "behaviour", lambda: _behaviour(tree, config), timings, bar)
+        except SchemaError as exc:  # no `correct` coordinate: no behaviour to report
+            skipped["behaviour"] = str(exc)
+            bar.update(1)
+        nodes["decoding"] = _step("decoding", lambda: _decoding(tree, config, **kw), timings,
+                                  bar)
+        nodes["margins"] = _step("margins", lambda: _margins(tree, config, **kw), timings, bar)
+        nodes["separation"] = _step("separation", lambda: _separation(tree, config, **kw),
+                                    timings, bar)
+        try:
+            nodes["separation/first_vs_last"] = _first_vs_last(nodes["separation"], config)
+        except InsufficientDataError as exc:
+            skipped["separation/first_vs_last"] = str(exc)
+        nodes["flips"] = _step("flips", lambda: _flips(tree, nodes["decoding"], config), timings,
+                               bar)
+        nodes["trends"] = _step("trends", lambda: _trends(nodes, config), timings, bar)
+        by_day, by_phase = _step("summary", lambda: _summaries(nodes), timings, bar)
+    units, trials = _dropped(tree)
+    table = nodes["sessions"]
+    attrs = {
+        "title": "neurolearn analysis",
+        "source": source or str(tree.attrs.get("source", "in-memory DataTree")),
+        "format": source_format or str(tree.attrs.get("format", "unknown")),
+        "config": config.to_json(),
+        "versions": json.dumps(package_versions()),
+        "preprocessing": _preprocessing_record(tree),
+        "dropped_units": json.dumps(units),
+        "dropped_trials": json.dumps(trials),
+        "dropped_sessions": str(tree.attrs.get("dropped_sessions", "[]")),
+        "skipped": json.dumps(skipped),
+        "n_sessions": int(table.sizes["session"]),
+        "n_mice": int(np.unique(table["mouse"].values.astype(str)).size),
+        "device": device if isinstance(device, str) else getattr(device, "__name__", "?"),
+        "scheduler": "in-process" if scheduler is None else str(scheduler),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_time_s": round(time.perf_counter() - t_start, 3),
+        "timings": json.dumps(timings),
+    }
+    if "generator" in tree.attrs:
+        attrs["generator"] = str(tree.attrs["generator"])
+    out = xr.DataTree.from_dict({f"/{name}": ds for name, ds in nodes.items()}
+                                | {"/summary/by_day": by_day, "/summary/by_phase": by_phase})
+    out.attrs = attrs
+    return out
