@@ -161,7 +161,8 @@ def trend_sentence(trends: xr.Dataset, measure: str, label: str) -> str:
     """One sentence stating a measure's trend with its numbers.
 
     For example "held-out margin rose 0.029/day through overtraining, 95 % CI
-    [0.024, 0.034], p = 0.0005, 71 sessions".
+    [0.024, 0.034], p = 0.0005, 4 mice (71 sessions)" — the mice are named
+    where they are the test's unit (``trends.attrs["unit"] == "mice"``).
 
     Parameters
     ----------
@@ -188,8 +189,11 @@ def trend_sentence(trends: xr.Dataset, measure: str, label: str) -> str:
     level = round(100 * float(trends.attrs.get("confidence", 0.95)))
     verb = "rose" if lo > 0 else "fell" if hi < 0 else "showed no clear trend:"
     amount = _fmt(abs(slope)) if verb != "showed no clear trend:" else f"{_fmt(slope)}"
+    n = f"{int(row['n_sessions'])} sessions"
+    if trends.attrs.get("unit") == "mice" and "n_mice" in row:
+        n = f"{int(row['n_mice'])} mice ({n})"
     return (f"{label} {verb} {amount}/day {span}, {level} % CI [{_fmt(lo)}, {_fmt(hi)}], "
-            f"p = {_p(float(row['pvalue']))}, {int(row['n_sessions'])} sessions.")
+            f"p = {_p(float(row['pvalue']))}, {n}.")
 
 
 def _phase_value(results: xr.DataTree, measure: str, phase: str) -> tuple[float, float]:
@@ -254,8 +258,21 @@ def _sentences(results: xr.DataTree) -> dict[str, list[str]]:
                    f"{', '.join(rising) if rising else 'none'}; below zero: "
                    f"{', '.join(falling) if falling else 'none'}.",
                    f"Statistical unit: {trends.attrs.get('unit', 'sessions')} "
-                   f"({trends.attrs.get('method', '')})."]
+                   f"({trends.attrs.get('method', '')})." + _power_note(trends)]
     return s
+
+
+def _power_note(trends: xr.Dataset) -> str:
+    if trends.attrs.get("unit") != "mice" or "detectable_slope" not in trends:
+        return ""
+    row = trends.sel(measure="heldout_margin") if "heldout_margin" in trends["measure"] else None
+    if row is None or not np.isfinite(float(row["detectable_slope"])):
+        return ""
+    return (f" With {int(row['n_mice'])} mice, a mean held-out-margin slope of "
+            f"{_fmt(float(row['detectable_slope']))}/day (≈ "
+            f"{_fmt(float(row['detectable_slope']) / float(row['slope_sd']), 2)} × the SD of the "
+            f"per-mouse slopes) is detected with 80 % power; a non-significant trend is not "
+            f"evidence of a plateau.")
 
 
 # ---------------------------------------------------------------- tables
@@ -300,10 +317,12 @@ def _tables(results: xr.DataTree) -> dict[str, str]:
                         rows) if rows else "<p>No stimulus flipped.</p>"
     trends = _node(results, "trends")
     t["trends"] = _table(
-        ["measure", "slope / day", "CI low", "CI high", "permutation p", "Spearman ρ",
-         "sessions"],
+        ["measure", "slope / day", "CI low", "CI high", "p", "Spearman ρ", "mice",
+         "sessions", "detectable slope (80 %)"],
         [[str(d), _fmt(float(r["slope"])), _fmt(float(r["ci_low"])), _fmt(float(r["ci_high"])),
-          _p(float(r["pvalue"])), _fmt(float(r["spearman_rho"]), 2), int(r["n_sessions"])]
+          _p(float(r["pvalue"])), _fmt(float(r["spearman_rho"]), 2), int(r["n_mice"]),
+          int(r["n_sessions"]),
+          _fmt(float(r["detectable_slope"])) if "detectable_slope" in r else "–"]
          for d, r in ((trends["description"].values[i], trends.isel(measure=i))
                       for i in range(trends.sizes["measure"]))])
     return t
@@ -375,6 +394,7 @@ h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margi
 .finding li{margin:.25em 0} img{max-width:100%;border:1px solid #eee}
 table{border-collapse:collapse;margin:.8em 0;font-size:.9em}
 th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left} th{background:#f6f6f6}
+td{white-space:nowrap} td:first-child{white-space:normal}
 pre{background:#f8f8f8;padding:.6em;overflow-x:auto;font-size:.85em} .result{font-weight:600}
 """
 

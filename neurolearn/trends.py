@@ -1,22 +1,42 @@
-"""Is a per-session measure still changing across days? Slopes with uncertainty.
+"""Is a per-session measure still changing across days? Slopes with uncertainty, about mice.
 
-The original study showed curves; it did not test whether post-plateau
-change was different from zero. :func:`day_trend` fits the least-squares
-slope of a per-session measure against day, with a bootstrap confidence
-interval over sessions and a permutation test over day labels.
+The original study showed curves; it did not test whether post-plateau change
+differed from zero. The question is about mice, and studies have few of them
+(the original: 4), so :func:`day_trend` by default makes the mouse the unit
+of inference: an OLS slope against day per mouse, then a one-sample t-test of
+those slopes across mice with M − 1 degrees of freedom (the "two-stage"
+summary-statistics approach). Measured on simulated studies (DESIGN §5: 4
+mice over days 9–26, per-mouse slope SD 0.02/day around a true 0, intercept
+SD 0.3, session noise 0.1; 1000 studies) its false-positive rate at α = 0.05
+is 0.047 and its 95 % CI covers the truth in 0.953 of studies, where treating
+sessions as independent gives 0.21 and 0.79 and a hierarchical bootstrap 0.16
+and 0.84 (4 clusters are too few for it). The session-level analysis is kept
+as ``method="sessions"``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from scipy import stats
+from scipy import optimize, stats
 
 from neurolearn._version import __version__
 from neurolearn.backend import make_rng
-from neurolearn.errors import InsufficientDataError, SchemaError
+from neurolearn.errors import InsufficientDataError, ParameterError, SchemaError
+from neurolearn.params import Interval, Options, check_params
 
-__all__ = ["day_trend"]
+__all__ = ["day_trend", "detectable_slope", "METHODS"]
+
+METHODS = ("two_stage", "sessions")
+
+_CONSTRAINTS = {
+    "method": [Options(METHODS)],
+    "phase": [str, None],
+    "n_boot": [Interval("int", 1, None)],
+    "n_permutations": [Interval("int", 1, None)],
+    "confidence": [Interval("real", 0, 1, closed="neither")],
+    "power": [Interval("real", 0, 1, closed="neither")],
+}
 
 
 def _slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -28,34 +48,51 @@ def _slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.sum(xc * yc, axis=-1) / denom
 
 
-def day_trend(per_session: xr.DataArray, *, phase: str | None = "overtraining",
-              n_boot: int = 2000, n_permutations: int = 2000, confidence: float = 0.95,
-              seed: int = 0) -> xr.Dataset:
-    """Slope of a per-session measure against day, with bootstrap CI and permutation p.
+def detectable_slope(sd: float, n_mice: int, *, confidence: float = 0.95,
+                     power: float = 0.8) -> float:
+    """Mean slope a two-sided one-sample t-test over ``n_mice`` detects with ``power``.
 
     Parameters
     ----------
-    per_session : DataArray with dim ``session``
-        E.g. ``heldout_margin(tree)["heldout_margin"]``; needs ``day`` (and
-        ``phase`` when ``phase`` is given) coordinates. NaN sessions are left
-        out (and counted in ``n_sessions``).
-    phase : str or None, default "overtraining"
-        Use only sessions of this phase; None uses all.
-    n_boot : int, default 2000
-        Bootstrap resamples of sessions (with replacement) for the percentile
-        CI of the slope.
-    n_permutations : int, default 2000
-        Shuffles of day labels among sessions for the two-sided p-value
-        (k + 1)/(n + 1) of |slope|.
+    sd : float
+        SD of the per-mouse slopes (units of the measure per day).
+    n_mice : int
+        Mice (the test's n; df = n_mice − 1).
     confidence : float, default 0.95
-    seed : int, default 0
+        1 − α of the test.
+    power : float, default 0.8
 
     Returns
     -------
-    Dataset (scalars)
-        ``slope`` (units of the measure per day), ``ci_low``, ``ci_high``,
-        ``pvalue``, ``spearman_rho``, ``n_sessions``; parameters in attrs.
+    float
+        The slope δ with P(reject | mean slope δ) = ``power``, from the
+        noncentral t distribution; NaN for fewer than 2 mice or sd = 0.
+
+    Examples
+    --------
+    >>> round(detectable_slope(1.0, 4), 1)  # 4 mice: ≈ 2.1 per-mouse SDs
+    2.1
     """
+    if n_mice < 2 or not np.isfinite(sd) or sd <= 0:
+        return np.nan
+    df = n_mice - 1
+    crit = stats.t.ppf(1 - (1 - confidence) / 2, df)
+
+    def shortfall(nc: float) -> float:
+        return stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc) - power
+
+    # Bracket the noncentrality: few mice (heavy-tailed t) need a large one,
+    # and SciPy's noncentral t turns NaN far out in the tail.
+    hi = 8.0
+    while shortfall(hi) < 0 and hi < 256:
+        hi *= 2
+    if not shortfall(hi) >= 0:
+        return np.nan
+    nc = optimize.brentq(shortfall, 0.0, hi)
+    return float(nc * sd / np.sqrt(n_mice))
+
+
+def _select(per_session: xr.DataArray, phase: str | None) -> tuple[np.ndarray, ...]:
     if per_session.dims != ("session",):
         raise SchemaError(f"day_trend needs a 1-D DataArray over 'session'; got dims "
                           f"{per_session.dims}.")
@@ -66,11 +103,44 @@ def day_trend(per_session: xr.DataArray, *, phase: str | None = "overtraining",
         sel = per_session.where(per_session["phase"] == phase, drop=True)
     y = np.asarray(sel.values, dtype=float)
     x = np.asarray(sel["day"].values, dtype=float)
+    mouse = (np.asarray(sel["mouse"].values).astype(str) if "mouse" in sel.coords
+             else np.full(y.size, "?"))
     ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if y.size < 3 or np.unique(x).size < 2:
-        raise InsufficientDataError(f"day_trend needs at least 3 sessions on 2 days with "
-                                    f"finite values; got {y.size}.")
+    return x[ok], y[ok], mouse[ok]
+
+
+def _two_stage(x: np.ndarray, y: np.ndarray, mouse: np.ndarray, confidence: float,
+               power: float) -> dict:
+    """Per-mouse OLS slopes, then a one-sample t-test across mice (df = M − 1)."""
+    mice = np.unique(mouse)
+    slopes = np.full(mice.size, np.nan)
+    for i, m in enumerate(mice):
+        sel = mouse == m
+        if np.unique(x[sel]).size >= 2:
+            slopes[i] = float(_slopes(x[sel], y[sel]))
+    used = np.isfinite(slopes)
+    M = int(used.sum())
+    if M < 2:
+        raise InsufficientDataError(
+            f"day_trend (two_stage) needs at least 2 mice with sessions on 2 or more days; got "
+            f"{M} ({', '.join(mice[used]) or 'none'}). With one mouse use method='sessions', "
+            "whose inference is about that mouse's sessions only.")
+    mean = float(slopes[used].mean())
+    sd = float(slopes[used].std(ddof=1))
+    se = sd / np.sqrt(M)
+    half = stats.t.ppf(1 - (1 - confidence) / 2, M - 1) * se
+    if se > 0:
+        pvalue = float(2 * stats.t.sf(abs(mean) / se, M - 1))
+    else:  # every mouse has the same slope: no spread to test against
+        pvalue = 0.0 if mean != 0 else 1.0
+    return {"slope": mean, "ci_low": mean - half, "ci_high": mean + half, "pvalue": pvalue,
+            "n_mice": M, "mouse_slope": (mice, slopes), "slope_sd": sd,
+            "detectable_slope": detectable_slope(sd, M, confidence=confidence, power=power)}
+
+
+def _session_level(x: np.ndarray, y: np.ndarray, mouse: np.ndarray, confidence: float,
+                   n_boot: int, n_permutations: int, seed: int) -> dict:
+    """Pooled OLS slope; bootstrap over sessions; permutation of day labels."""
     rng = make_rng(seed)
     slope = float(_slopes(x, y))
     idx = rng.integers(0, y.size, size=(n_boot, y.size))
@@ -81,14 +151,107 @@ def day_trend(per_session: xr.DataArray, *, phase: str | None = "overtraining",
     perm_x = x[np.argsort(rng.random((n_permutations, x.size)), axis=1)]
     null = _slopes(perm_x, np.broadcast_to(y, perm_x.shape))
     pvalue = (np.sum(np.abs(null) >= abs(slope) - 1e-15) + 1.0) / (n_permutations + 1.0)
+    return {"slope": slope, "ci_low": float(lo), "ci_high": float(hi), "pvalue": float(pvalue),
+            "n_mice": int(np.unique(mouse).size)}
+
+
+def day_trend(per_session: xr.DataArray, *, method: str = "two_stage",
+              phase: str | None = "overtraining", n_boot: int = 2000,
+              n_permutations: int = 2000, confidence: float = 0.95, power: float = 0.8,
+              seed: int = 0) -> xr.Dataset:
+    """Slope of a per-session measure against day, with a CI and a p-value about mice.
+
+    Parameters
+    ----------
+    per_session : DataArray with dim ``session``
+        E.g. ``heldout_margin(tree)["heldout_margin"]``; needs ``day`` and
+        ``mouse`` coordinates (and ``phase`` when ``phase`` is given). NaN
+        sessions are left out (``n_sessions`` counts the rest).
+    method : {"two_stage", "sessions"}, default "two_stage"
+        ``"two_stage"``: an OLS slope per mouse, then a one-sample t-test of
+        the slopes across mice (df = M − 1); the CI is mean ± t·SD/√M.
+        Mice count equally whatever their number of sessions. ``"sessions"``:
+        one OLS slope over all sessions pooled, a percentile bootstrap over
+        sessions and a permutation test of day labels — inference about these
+        sessions, anti-conservative about mice when mice differ (false
+        positives 0.21 at α = 0.05 in the simulation of the module notes).
+    phase : str or None, default "overtraining"
+        Use only sessions of this phase; None uses all.
+    n_boot, n_permutations : int, default 2000
+        Bootstrap resamples and day-label permutations (``"sessions"`` only).
+    confidence : float, default 0.95
+    power : float, default 0.8
+        For ``detectable_slope`` (``"two_stage"``).
+    seed : int, default 0
+        Seeds the bootstrap and permutations.
+
+    Returns
+    -------
+    Dataset
+        Scalars ``slope`` (units of the measure per day), ``ci_low``,
+        ``ci_high``, ``pvalue`` (two-sided), ``spearman_rho`` (sessions
+        pooled; NaN for a constant measure), ``n_sessions``, ``n_mice`` (the
+        test's n for ``"two_stage"``), and for ``"two_stage"`` also
+        ``mouse_slope`` (dim ``mouse``), ``slope_sd`` (SD of the per-mouse
+        slopes) and ``detectable_slope`` (the mean slope this many mice would
+        detect with ``power``; with 4 mice ≈ 2.1 × ``slope_sd``, so a
+        non-significant trend is not evidence of a plateau). Parameters in
+        ``attrs``.
+
+    Raises
+    ------
+    InsufficientDataError
+        Fewer than 3 finite sessions on 2 days, or (``"two_stage"``) fewer
+        than 2 mice with sessions on 2 days.
+    ParameterError
+        For an unknown ``method`` or a value out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> days = np.tile(np.arange(10, 16), 3)
+    >>> y = xr.DataArray(0.1 * days + np.repeat([0.0, 1.0, 2.0], 6), dims="session",
+    ...                  coords={"day": ("session", days),
+    ...                          "mouse": ("session", np.repeat(["a", "b", "c"], 6))})
+    >>> trend = day_trend(y, phase=None)
+    >>> round(float(trend["slope"]), 3), int(trend["n_mice"])
+    (0.1, 3)
+    """
+    check_params({"method": method, "phase": phase, "n_boot": n_boot,
+                  "n_permutations": n_permutations, "confidence": confidence, "power": power},
+                 _CONSTRAINTS, where="day_trend")
+    x, y, mouse = _select(per_session, phase)
+    if y.size < 3 or np.unique(x).size < 2:
+        raise InsufficientDataError(f"day_trend needs at least 3 sessions on 2 days with "
+                                    f"finite values; got {y.size}.")
+    if method == "two_stage":
+        res = _two_stage(x, y, mouse, confidence, power)
+    elif method == "sessions":
+        res = _session_level(x, y, mouse, confidence, n_boot, n_permutations, seed)
+    else:  # pragma: no cover - check_params has refused it
+        raise ParameterError(f"unknown method {method!r}")
     # Spearman's ρ is undefined for a constant measure (e.g. every session
     # separable): NaN, stated in attrs, rather than SciPy's warning.
     constant = np.ptp(y) == 0
-    rho = np.nan if constant else float(stats.spearmanr(x, y).statistic)
-    return xr.Dataset(
-        {"slope": slope, "ci_low": float(lo), "ci_high": float(hi), "pvalue": float(pvalue),
-         "spearman_rho": rho, "n_sessions": int(y.size)},
-        attrs={"phase": phase or "all", "n_boot": n_boot, "n_permutations": n_permutations,
-               "confidence": confidence, "seed": seed, "measure": str(per_session.name),
-               "note": "constant measure: Spearman rho undefined" if constant else "",
-               "neurolearn_version": __version__})
+    data = {k: res[k] for k in ("slope", "ci_low", "ci_high", "pvalue")}
+    data.update(spearman_rho=np.nan if constant else float(stats.spearmanr(x, y).statistic),
+                n_sessions=int(y.size), n_mice=res["n_mice"])
+    out = xr.Dataset(data)
+    if method == "two_stage":
+        mice, slopes = res["mouse_slope"]
+        out["mouse_slope"] = xr.DataArray(slopes, dims="mouse", coords={"mouse": mice})
+        out["slope_sd"] = res["slope_sd"]
+        out["detectable_slope"] = res["detectable_slope"]
+    out.attrs = {"method": method, "unit": "mice" if method == "two_stage" else "sessions",
+                 "phase": phase or "all", "confidence": confidence, "seed": seed,
+                 "measure": str(per_session.name),
+                 "note": "constant measure: Spearman rho undefined" if constant else "",
+                 "neurolearn_version": __version__}
+    if method == "two_stage":
+        out.attrs.update(test="one-sample t-test of per-mouse OLS slopes, df = n_mice - 1",
+                         power=power)
+    else:
+        out.attrs.update(test="pooled OLS slope; percentile bootstrap over sessions; "
+                              "permutation of day labels", n_boot=n_boot,
+                         n_permutations=n_permutations)
+    return out

@@ -29,26 +29,29 @@ def test_recovers_planted_margin_growth(study_tree):
     res = heldout_margin(study_tree, n_units=4, n_subsamples=10, progress=False)
     rho = stats.spearmanr(res["heldout_margin"].values, _gt(study_tree)).statistic
     assert rho >= 0.8
-    trend = day_trend(res["heldout_margin"], seed=1)
+    # Two mice: the sessions' trend (the margin's growth), not inference about mice.
+    trend = day_trend(res["heldout_margin"], method="sessions", seed=1)
     assert float(trend["slope"]) > 0 and float(trend["ci_low"]) > 0
     assert float(trend["pvalue"]) < 0.01
+    per_mouse = day_trend(res["heldout_margin"], seed=1)["mouse_slope"]
+    assert (per_mouse > 0).all()
 
 
 def test_hidden_learning_is_visible_in_margins_not_accuracy():
     tree = make_overtraining_dataset(n_mice=2, n_training_days=2, seed=5, hidden=True)
     acc = decode(tree, n_permutations=0, progress=False)["accuracy"]
-    acc_trend = day_trend(acc, seed=1)
+    acc_trend = day_trend(acc, method="sessions", seed=1)
     assert abs(float(acc_trend["slope"])) * 17 < 0.01  # flat: < 1 point over overtraining
     res = heldout_margin(tree, n_units=4, n_subsamples=30, progress=False)
     assert stats.spearmanr(res["heldout_margin"].values, _gt(tree)).statistic >= 0.8
-    trend = day_trend(res["heldout_margin"], seed=1)
+    trend = day_trend(res["heldout_margin"], method="sessions", seed=1)
     assert float(trend["ci_low"]) > 0
     # Overtraining sessions are separable, so the hard margin (at a fixed unit
     # count: margins grow with units) is defined and grows too.
     hard = svm_margin(tree, n_units=4, n_subsamples=20, progress=False)
     over = hard["phase"] == "overtraining"
     assert float(hard["fraction_separable"].where(over, drop=True).mean()) > 0.8
-    assert float(day_trend(hard["margin_mean"], seed=1)["ci_low"]) > 0
+    assert float(day_trend(hard["margin_mean"], method="sessions", seed=1)["ci_low"]) > 0
 
 
 def test_null_trend_ci_includes_zero():
@@ -170,7 +173,7 @@ def test_stimulus_flips():
 
 def test_trend_matches_linregress(study_tree):
     fj = fisher_separation(study_tree)
-    trend = day_trend(fj, phase=None, n_boot=500, n_permutations=500)
+    trend = day_trend(fj, method="sessions", phase=None, n_boot=500, n_permutations=500)
     ref = stats.linregress(fj["day"].values, fj.values)
     assert float(trend["slope"]) == pytest.approx(ref.slope)
     assert float(trend["ci_low"]) < ref.slope < float(trend["ci_high"])

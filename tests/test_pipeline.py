@@ -116,8 +116,9 @@ def test_nodes_equal_the_functions_they_compose(results, study):
     np.testing.assert_array_equal(results["separation"]["between"].values, sim["between"].values)
     trend = trends.day_trend(held["heldout_margin"], n_boot=300, n_permutations=300)
     row = results["trends"].to_dataset().sel(measure="heldout_margin")
-    for key in ("slope", "ci_low", "ci_high", "pvalue", "spearman_rho"):
-        assert float(row[key]) == pytest.approx(float(trend[key]), abs=1e-12)
+    for key in ("slope", "ci_low", "ci_high", "pvalue", "spearman_rho", "detectable_slope"):
+        assert float(row[key]) == pytest.approx(float(trend[key]), abs=1e-12, nan_ok=True)
+    np.testing.assert_array_equal(row["mouse_slope"].values, trend["mouse_slope"].values)
     by_day = results["summary/by_day"].to_dataset().sel(measure="accuracy")
     mice = nl.across_mice(direct["accuracy"])
     np.testing.assert_allclose(by_day["mean"].sel(day=mice["day"]).values, mice["mean"].values)
@@ -154,12 +155,15 @@ def test_missing_behaviour_is_reported_not_fatal(study):
 
 def test_trends_recover_the_planted_phenomenon():
     """Behaviour at ceiling while the held-out margin keeps growing (planted truth)."""
-    tree = make_overtraining_dataset(n_mice=2, n_training_days=3, n_overtraining_days=8,
+    tree = make_overtraining_dataset(n_mice=4, n_training_days=3, n_overtraining_days=8,
                                      seed=5)
     out = analyze(tree, config=FAST, progress=False)
     t = out["trends"].to_dataset()
     margin = t.sel(measure="heldout_margin")
+    # Inference about the 4 mice (two-stage t-test, df = 3).
+    assert int(margin["n_mice"]) == 4 and out["trends"].attrs["unit"] == "mice"
     assert float(margin["ci_low"]) > 0 and float(margin["pvalue"]) < 0.05
+    assert (t["mouse_slope"].sel(measure="heldout_margin") > 0).all()
     behaviour = t.sel(measure="fraction_correct")
     assert float(behaviour["ci_low"]) < 0 < float(behaviour["ci_high"])
     phase = out["summary/by_phase"].to_dataset().sel(measure="fraction_correct")

@@ -171,34 +171,44 @@ def _flips(tree: xr.DataTree, decoding: xr.Dataset, config: AnalysisConfig) -> x
 
 def _trends(nodes: dict[str, xr.Dataset], config: AnalysisConfig) -> xr.Dataset:
     c = config.trends
-    rows, names, labels, reasons = [], [], [], {}
-    keys = ("slope", "ci_low", "ci_high", "pvalue", "spearman_rho", "n_sessions")
+    rows, names, labels, per_mouse, reasons = [], [], [], [], {}
+    keys = ("slope", "ci_low", "ci_high", "pvalue", "spearman_rho", "n_sessions", "n_mice",
+            "slope_sd", "detectable_slope")
     for node, var, label in MEASURES:
         if node not in nodes or var not in nodes[node]:
             continue
         try:
-            trend = day_trend(nodes[node][var], phase=c.phase, n_boot=c.n_boot,
-                              n_permutations=c.n_permutations, confidence=c.confidence,
-                              seed=config.seed)
+            trend = day_trend(nodes[node][var], method=c.method, phase=c.phase,
+                              n_boot=c.n_boot, n_permutations=c.n_permutations,
+                              confidence=c.confidence, seed=config.seed)
         except InsufficientDataError as exc:
             rows.append([np.nan] * len(keys))
             reasons[var] = str(exc)
         else:
-            rows.append([float(trend[k]) for k in keys])
+            rows.append([float(trend[k]) if k in trend else np.nan for k in keys])
+            if "mouse_slope" in trend:
+                per_mouse.append(trend["mouse_slope"].rename(var))
         names.append(var)
         labels.append(label)
     values = np.array(rows, dtype=float).reshape(len(names), len(keys))
     data = {k: ("measure", values[:, i]) for i, k in enumerate(keys)}
-    data["n_sessions"] = ("measure", np.nan_to_num(values[:, -1]).astype(np.int64))
-    return xr.Dataset(data, coords={"measure": np.array(names, dtype=object),
-                                    "description": ("measure", np.array(labels, dtype=object)),
-                                    "node": ("measure", np.array([n for n, v, _ in MEASURES
-                                                                  if v in names], dtype=object))},
-                      attrs={"method": "OLS slope per day; bootstrap over sessions; permutation "
-                                       "of day labels", "phase": c.phase or "all",
-                             "n_boot": c.n_boot, "n_permutations": c.n_permutations,
-                             "confidence": c.confidence, "seed": config.seed,
-                             "not_computed": json.dumps(reasons)})
+    for k in ("n_sessions", "n_mice"):
+        data[k] = ("measure", np.nan_to_num(values[:, keys.index(k)]).astype(np.int64))
+    out = xr.Dataset(data, coords={
+        "measure": np.array(names, dtype=object),
+        "description": ("measure", np.array(labels, dtype=object)),
+        "node": ("measure", np.array([n for n, v, _ in MEASURES if v in names], dtype=object))})
+    if per_mouse:
+        slopes = xr.merge(per_mouse, join="outer", compat="override", combine_attrs="drop")
+        out["mouse_slope"] = slopes.to_array("measure").reindex(measure=out["measure"])
+    method = ("one-sample t-test of per-mouse OLS slopes across mice (df = mice - 1)"
+              if c.method == "two_stage" else
+              "pooled OLS slope; bootstrap over sessions; permutation of day labels")
+    out.attrs = {"method": method, "unit": "mice" if c.method == "two_stage" else "sessions",
+                 "phase": c.phase or "all", "n_boot": c.n_boot,
+                 "n_permutations": c.n_permutations, "confidence": c.confidence,
+                 "seed": config.seed, "not_computed": json.dumps(reasons)}
+    return out
 
 
 def _summaries(nodes: dict[str, xr.Dataset]) -> tuple[xr.Dataset, xr.Dataset]:

@@ -221,21 +221,27 @@ class TrendConfig(_Section):
 
     Attributes
     ----------
+    method : {"two_stage", "sessions"}, default "two_stage"
+        Inference about mice (a slope per mouse, a t-test across mice) or
+        about sessions pooled (bootstrap, permutation); see
+        :func:`neurolearn.trends.day_trend`.
     phase : str or None, default "overtraining"
         Sessions of this phase; None: all.
     n_boot : int, default 2000
-        Bootstrap resamples for the CI.
+        Bootstrap resamples for the CI (``"sessions"``).
     n_permutations : int, default 2000
-        Day-label permutations for the p-value.
+        Day-label permutations for the p-value (``"sessions"``).
     confidence : float, default 0.95
     """
 
+    method: str = "two_stage"
     phase: str | None = "overtraining"
     n_boot: int = 2000
     n_permutations: int = 2000
     confidence: float = 0.95
     _name = "trends"
-    _constraints = {"phase": [str, None], "n_boot": [_POSITIVE_INT],
+    _constraints = {"method": [Options(("two_stage", "sessions"))],
+                    "phase": [str, None], "n_boot": [_POSITIVE_INT],
                     "n_permutations": [_POSITIVE_INT],
                     "confidence": [Interval("real", 0, 1, closed="neither")]}
 
