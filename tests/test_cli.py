@@ -237,3 +237,14 @@ def test_skip_insufficient_leaves_the_session_out_with_its_reason(tmp_path, rast
         dropped = json.loads(results.attrs["dropped_sessions"])
         assert dropped[0]["path"] == "/Q/Q-d02" and "single class" in dropped[0]["reason"]
     assert "/Q/Q-d02" in (out / "report.html").read_text()
+
+
+def test_cuda_without_cupy_is_a_clear_error(tmp_path, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here")
+    out = tmp_path / "out"
+    assert main(["demo", "--out", str(out), "--device", "cuda", *FAST]) == 2
+    assert "device='cuda' needs CuPy: pip install 'neurolearn[gpu]'" in _error(capsys)
+    assert not out.exists()

@@ -18,6 +18,7 @@ from typing import Any
 import xarray as xr
 from tqdm.auto import tqdm
 
+from neurolearn.backend import resolve_namespace
 from neurolearn.errors import DependencyError, ParameterError
 from neurolearn.params import Interval, check_params
 from neurolearn.pipeline.analyze import analyze
@@ -137,7 +138,7 @@ def write_outputs(results: xr.DataTree, out: OutputFolder, *, progress: bool = F
     with tqdm(total=3, desc="writing outputs", disable=not progress, unit="file") as bar:
         results.to_netcdf(out.path("results.nc"), engine="h5netcdf")
         bar.update(1)
-        figures = make_figures(results, out.path("figures/.keep").parent)
+        figures = make_figures(results, out.folder("figures"))
         bar.update(1)
         report = render_report(results, out.path("report.html"), figures=figures)
         bar.update(1)
@@ -187,7 +188,8 @@ def run_analysis(data: xr.DataTree | str | Path, out: str | Path, *, config: Any
     timings: dict[str, float] = {}
     folder = OutputFolder(out, overwrite=overwrite)
     folder.check()  # refuse a foreign folder before any work is done
-    resolved = resolve_scheduler(scheduler)  # fail fast, before any work
+    resolve_namespace(device)  # a missing CuPy, likewise
+    resolved = resolve_scheduler(scheduler)
     try:
         t0 = time.perf_counter()
         fmt = None
@@ -257,6 +259,7 @@ def run_demo(out: str | Path, *, config: Any = None, n_mice: int = 4,
                              "(--training-days + --overtraining-days >= 1).")
     config = load_config(config)
     OutputFolder(out, overwrite=overwrite).check()
+    resolve_namespace(device)
     resolved = resolve_scheduler(scheduler)
     try:
         return _demo(out, config, n_mice, n_training_days, n_overtraining_days, via_files,
@@ -330,6 +333,7 @@ def run_simulate(out: str | Path, *, gamma: float = 1.0, loss: str = "ce", epoch
             raise ParameterError(f"--{name} must be > 0; got {value!r}.")
     folder = OutputFolder(out, overwrite=overwrite)
     folder.check()
+    resolve_namespace(device)
     t0 = time.perf_counter()
     task = models.make_odour_task(**models.PRESETS[preset], n_train=n_train, seed=seed)
     run = models.train(task, gamma=gamma, width=width, loss=loss, n_epochs=epochs, seed=seed,

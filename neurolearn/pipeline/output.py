@@ -99,6 +99,12 @@ class OutputFolder:
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
+    def folder(self, name: str) -> Path:
+        """A sub-folder ``name`` of the staging area (created)."""
+        target = self.path(name)
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
     def staged(self) -> list[str]:
         """Relative paths of the files staged so far."""
         assert self._staging is not None
