@@ -19,6 +19,9 @@ import h5py
 import numpy as np
 import scipy.io as sio
 
+from data_loaders._atomic import atomic_write
+from neurolearn.errors import ParameterError
+
 __all__ = ["read_mat", "write_mat"]
 
 _V73_HEADER = (b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by: neurolearn "
@@ -196,9 +199,8 @@ def write_mat(path: str | Path, raster: np.ndarray, labels: dict[str, Any], *,
         strings char arrays, numbers doubles.
     version : {"v5", "v7.3"}
     """
-    if version == "v5":
-        _write_v5(Path(path), raster, labels)
-    elif version in ("v7.3", "v73"):
-        _write_v73(Path(path), raster, labels)
-    else:
-        raise ValueError(f"version must be 'v5' or 'v7.3'; got {version!r}.")
+    if version not in ("v5", "v7.3", "v73"):
+        raise ParameterError(f"`version` must be 'v5' or 'v7.3'; got {version!r}.")
+    write = _write_v5 if version == "v5" else _write_v73
+    with atomic_write(path, suffix=".mat") as tmp:  # all or nothing
+        write(tmp, raster, labels)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from data_loaders._atomic import atomic_write
 from neurolearn.errors import LoaderError, SchemaError
 from neurolearn.schema import iter_sessions, make_session, to_tree
 
@@ -44,7 +45,13 @@ def save_npz(tree: xr.DataTree | xr.Dataset, path: str | Path) -> Path:
 
     Per session it writes ``rates`` (and ``binned``/``time`` when present),
     the per-trial coordinates, ``unit_id``, and a ``meta`` JSON string with
-    ``session``, ``mouse``, ``day``, ``phase`` and ``bin_size``.
+    ``session``, ``mouse``, ``day``, ``phase`` and ``bin_size``. The file is
+    written completely or not at all.
+
+    Raises
+    ------
+    LoaderError
+        If ``path`` is a folder, its folder is missing, or it is not writable.
     """
     arrays: dict[str, np.ndarray] = {}
     for _, ds in iter_sessions(tree):
@@ -64,8 +71,11 @@ def save_npz(tree: xr.DataTree | xr.Dataset, path: str | Path) -> Path:
         arrays[f"{name}/unit_id"] = ds["unit_id"].values.astype(str)
         arrays[f"{name}/meta"] = np.array(json.dumps(meta))
     path = Path(path)
-    np.savez_compressed(path, **arrays)
-    return path if path.suffix == ".npz" else path.with_suffix(path.suffix + ".npz")
+    # np.savez appends ".npz" to a name without it; say so by writing there.
+    target = path if path.suffix == ".npz" else path.with_suffix(path.suffix + ".npz")
+    with atomic_write(target, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+    return target
 
 
 def load_npz(path: str | Path) -> xr.DataTree:

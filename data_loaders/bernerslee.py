@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from data_loaders._matfile import read_mat, write_mat
 from neurolearn._version import __version__
-from neurolearn.errors import LoaderError
+from neurolearn.errors import LoaderError, ParameterError
 from neurolearn.preprocess import DEFAULT_PRESET, resolve_preset
 from neurolearn.preprocess import preprocess as preprocess_sessions
 from neurolearn.schema import iter_sessions, make_session, session_info, to_tree
@@ -287,10 +287,10 @@ def load_bernerslee(
     start_ms, stop_ms = (round(t * 1000) for t in time_window)
     bin_ms = round(bin_size * 1000)
     if bin_ms < 1 or (stop_ms - start_ms) % bin_ms:
-        raise ValueError(f"time_window {time_window} s must be a whole number of bin_size "
+        raise ParameterError(f"time_window {time_window} s must be a whole number of bin_size "
                          f"{bin_size} s bins (of whole ms).")
     if start_ms < -ONSET_COLUMN:
-        raise ValueError(f"time_window starts before the raster ({-ONSET_COLUMN / 1000} s).")
+        raise ParameterError(f"time_window starts before the raster ({-ONSET_COLUMN / 1000} s).")
     edges_ms = np.arange(start_ms, stop_ms + 1, bin_ms)
     time = np.round(edges_ms[:-1] / 1000.0, 9)
     groups: dict[tuple[str, int], list[_UnitFile]] = defaultdict(list)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from data_loaders._atomic import atomic_write
 from neurolearn.errors import LoaderError
 from neurolearn.schema import validate
 
@@ -13,10 +14,35 @@ __all__ = ["save_netcdf", "load_netcdf"]
 
 
 def save_netcdf(tree: xr.DataTree, path: str | Path) -> Path:
-    """Write ``tree`` to ``path`` with the h5netcdf engine; returns the path."""
+    """Write ``tree`` to ``path`` (netCDF-4, h5netcdf engine), all or nothing.
+
+    Parameters
+    ----------
+    tree : DataTree
+        A study in the canonical layout.
+    path : path
+        The file to write; an earlier file there is replaced only once the
+        new one is complete.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    SchemaError
+        If ``tree`` is not in the canonical layout.
+    LoaderError
+        If ``path`` is a folder, its folder is missing, or it is not writable.
+    """
     validate(tree, require_rates=False)
     path = Path(path)
-    tree.to_netcdf(path, engine="h5netcdf")
+    with atomic_write(path) as tmp:
+        try:
+            tree.to_netcdf(tmp, engine="h5netcdf")
+        except OSError as exc:
+            raise LoaderError(f"{path}: cannot write ({exc}).") from exc
     return path
 
 

@@ -46,6 +46,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neurolearn._version import __version__
+from neurolearn.errors import ParameterError
 from neurolearn.preprocess import DEFAULT_PRESET
 from neurolearn.preprocess import preprocess as preprocess_sessions
 from neurolearn.schema import make_session, to_tree
@@ -100,7 +101,7 @@ def _mixture(rng: np.random.Generator, pool: np.ndarray, n: int) -> np.ndarray:
 def _mouse_odours(rng: np.random.Generator, k: int, n: int) -> dict[str, np.ndarray]:
     """Target mixture, three probes with graded overlap, three repeated non-targets."""
     if k < 3 * n + 2:
-        raise ValueError(f"n_odorants={k} is too few for {n}-hot mixtures with distinct "
+        raise ParameterError(f"n_odorants={k} is too few for {n}-hot mixtures with distinct "
                          f"probes and repeats; use at least {3 * n + 2}.")
     order = rng.permutation(k)
     target = np.sort(order[:n])
@@ -262,15 +263,15 @@ def make_overtraining_dataset(
     ['A-d01', 'A-d02', 'A-d03', 'A-d04']
     """
     if hidden and null:
-        raise ValueError("hidden=True and null=True exclude each other.")
+        raise ParameterError("hidden=True and null=True exclude each other.")
     if n_mice < 1 or n_training_days + n_overtraining_days < 1:
-        raise ValueError("need at least one mouse and one day.")
+        raise ParameterError("need at least one mouse and one day.")
     lo, hi = units_per_session
     if not 1 <= lo <= hi:
-        raise ValueError(f"units_per_session must be (low, high) with 1 <= low <= high; got "
+        raise ParameterError(f"units_per_session must be (low, high) with 1 <= low <= high; got "
                          f"{units_per_session}.")
     if trials_per_session < 8:
-        raise ValueError(f"trials_per_session must be at least 8; got {trials_per_session}.")
+        raise ParameterError(f"trials_per_session must be at least 8; got {trials_per_session}.")
     n_bins = int(round((time_window[1] - time_window[0]) / bin_size))
     time = np.round(time_window[0] + bin_size * np.arange(n_bins), 9)
     rng = np.random.default_rng(seed)

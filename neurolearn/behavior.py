@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from neurolearn._version import __version__
-from neurolearn.errors import SchemaError
+from neurolearn.errors import ParameterError, SchemaError
 from neurolearn.schema import iter_sessions, session_table, validate
 
 __all__ = ["performance", "days_to_criterion"]
@@ -89,7 +89,7 @@ def days_to_criterion(fraction_correct: xr.DataArray, *, criterion: float = 0.8,
         The first day of the first qualifying run; NaN if never reached.
     """
     if not 0 < criterion <= 1 or n_consecutive < 1:
-        raise ValueError("criterion must be in (0, 1] and n_consecutive >= 1.")
+        raise ParameterError("criterion must be in (0, 1] and n_consecutive >= 1.")
     mice = np.unique(fraction_correct["mouse"].values.astype(str))
     first = []
     for mouse in mice:

@@ -6,8 +6,10 @@ and each also derives from the built-in class a generic caller would expect
 (``ValueError`` for bad values, ``OSError`` for unreadable files).
 """
 
+import warnings
+
 __all__ = ["NeurolearnError", "SchemaError", "LoaderError", "InsufficientDataError",
-           "ParameterError", "DependencyError", "NeurolearnWarning"]
+           "ParameterError", "DependencyError", "NeurolearnWarning", "warn_degenerate"]
 
 
 class NeurolearnError(Exception):
@@ -23,7 +25,7 @@ class SchemaError(NeurolearnError, ValueError):
 
 
 class LoaderError(NeurolearnError, OSError):
-    """A recording on disk cannot be read into the canonical layout.
+    """A recording on disk cannot be read into the canonical layout, or a file written.
 
     The message names the file (or files) and the field at fault.
     """
@@ -49,3 +51,16 @@ class DependencyError(NeurolearnError, ImportError):
 
 class NeurolearnWarning(UserWarning):
     """A result is degenerate (NaN, not converged) for a recorded reason."""
+
+
+def warn_degenerate(where: str, reason: str) -> None:
+    """Issue the one :class:`NeurolearnWarning` of a result set to NaN, with its reason.
+
+    Parameters
+    ----------
+    where : str
+        The function (and session) whose result is NaN.
+    reason : str
+        Why, e.g. "‖K_0‖ = 0: a constant kernel has no relative change".
+    """
+    warnings.warn(f"{where}: result is NaN: {reason}", NeurolearnWarning, stacklevel=3)

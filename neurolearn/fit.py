@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 from neurolearn._version import __version__
 from neurolearn.backend import make_rng
 from neurolearn.decoding import decode
-from neurolearn.errors import InsufficientDataError, SchemaError
+from neurolearn.errors import InsufficientDataError, ParameterError, SchemaError, warn_degenerate
 from neurolearn.geometry import class_similarity
 from neurolearn.margins import heldout_margin
 from neurolearn.models.network import forward
@@ -152,7 +152,7 @@ def session_measures(data: xr.DataTree | xr.Dataset, *, measures: tuple[str, ...
     """
     unknown = set(measures) - set(MEASURES)
     if unknown or not measures:
-        raise ValueError(f"measures must be a non-empty subset of {MEASURES}; got {measures}.")
+        raise ParameterError(f"measures must be a non-empty subset of {MEASURES}; got {measures}.")
     out = {}
     if "accuracy" in measures:
         out["accuracy"] = decode(data, "lda", n_folds=n_folds, n_permutations=0, seed=seed,
@@ -228,19 +228,19 @@ def simulate_sessions(params: dict[str, float] | None = None, *, days: Any,
     theta = {**PARAMETERS, **(params or {})}
     unknown = set(theta) - set(PARAMETERS)
     if unknown:
-        raise ValueError(f"unknown model parameters {sorted(unknown)}; expected a subset of "
+        raise ParameterError(f"unknown model parameters {sorted(unknown)}; expected a subset of "
                          f"{list(PARAMETERS)}.")
     days = np.asarray(days, dtype=int).ravel()
     if days.size == 0 or np.unique(days).size != days.size:
-        raise ValueError(f"days must be distinct integers; got {days.tolist()}.")
+        raise ParameterError(f"days must be distinct integers; got {days.tolist()}.")
     phases = (np.full(days.size, "training") if phases is None
               else np.asarray(phases, str).ravel())
     if phases.size != days.size:
-        raise ValueError(f"phases must match days ({days.size}); got {phases.size}.")
+        raise ParameterError(f"phases must match days ({days.size}); got {phases.size}.")
     order = np.argsort(days)
     days, phases = days[order], phases[order]
     if setup.n_units > setup.width:
-        raise ValueError(f"setup.n_units ({setup.n_units}) exceeds setup.width "
+        raise ParameterError(f"setup.n_units ({setup.n_units}) exceeds setup.width "
                          f"({setup.width}).")
     elapsed = theta["epochs_per_day"] * (days - days[0])
     needed = np.unique(np.concatenate([np.floor(elapsed), np.floor(elapsed) + 1])).astype(int)
@@ -308,9 +308,13 @@ class _Objective:
         values = np.exp(np.clip(z, self.lo, self.hi))
         return {**self.fixed, **dict(zip(self.free, values.tolist(), strict=True))}
 
+    def key(self, z: np.ndarray) -> tuple[float, ...]:
+        """The cache key of log-parameters z (clipped to the bounds, rounded)."""
+        return tuple(np.round(np.clip(z, self.lo, self.hi), 12).tolist())
+
     def curves(self, z: np.ndarray) -> np.ndarray:
         """Model curves (measure, day) at log-parameters z."""
-        key = tuple(np.round(np.clip(z, self.lo, self.hi), 12).tolist())
+        key = self.key(z)
         if key not in self.cache:
             tree = simulate_sessions(self.params(z), days=self.days, phases=self.phases,
                                      setup=self.setup, seed=self.seed)
@@ -371,10 +375,15 @@ def _bootstrap_one_step(job: tuple[np.ndarray, int], *, objective: _Objective, z
 
 
 def _bootstrap_refit(job: tuple[np.ndarray, int], *, objective: _Objective, z0: np.ndarray,
-                     maxfev: int) -> np.ndarray:
-    """Nelder–Mead from the estimate for a bootstrap target, simulating under a fresh seed."""
+                     maxfev: int) -> tuple[np.ndarray, int]:
+    """Nelder–Mead from the estimate for a bootstrap target, simulating under a fresh seed.
+
+    Returns the estimate and the number of distinct simulations it ran.
+    """
     target, sim_seed = job
-    return _nelder_mead(_with_seed(objective, sim_seed), target, z0, maxfev)[0]
+    fresh = _with_seed(objective, sim_seed)
+    z = _nelder_mead(fresh, target, z0, maxfev)[0]
+    return z, len(fresh.cache)
 
 
 def _as_measures(data: Any, measures: tuple[str, ...], n_folds: int, seed: int) -> xr.Dataset:
@@ -469,18 +478,18 @@ def fit_model(
     free = tuple(free)
     bad = [p for p in free if p not in PARAMETERS]
     if bad or not free or len(set(free)) != len(free):
-        raise ValueError(f"free must name distinct parameters among {list(PARAMETERS)}; "
+        raise ParameterError(f"free must name distinct parameters among {list(PARAMETERS)}; "
                          f"got {free}.")
     fixed = {**PARAMETERS, **(fixed or {})}
     unknown = set(fixed) - set(PARAMETERS)
     if unknown:
-        raise ValueError(f"unknown fixed parameters {sorted(unknown)}.")
+        raise ParameterError(f"unknown fixed parameters {sorted(unknown)}.")
     if not 0 < ci < 1:
-        raise ValueError(f"ci must be in (0, 1); got {ci}.")
+        raise ParameterError(f"ci must be in (0, 1); got {ci}.")
     if bootstrap not in ("one-step", "refit"):
-        raise ValueError(f"bootstrap must be 'one-step' or 'refit'; got {bootstrap!r}.")
+        raise ParameterError(f"bootstrap must be 'one-step' or 'refit'; got {bootstrap!r}.")
     if resample not in ("mouse", "session"):
-        raise ValueError(f"resample must be 'mouse' or 'session'; got {resample!r}.")
+        raise ParameterError(f"resample must be 'mouse' or 'session'; got {resample!r}.")
     per_session = _as_measures(data, tuple(measures), setup.n_folds, seed)
     days = np.unique(per_session["day"].values)
     if days.size < 2:
@@ -528,12 +537,18 @@ def fit_model(
     # Grid, then Nelder–Mead from its best point.
     axes = [np.log(np.asarray({**GRID, **(grid or {})}[p], float)) for p in free]
     points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(free))
-    grid_loss = np.asarray(map_items(objective, list(points), scheduler=scheduler,
-                                     progress=progress, desc="model grid", target=target))
+    # The grid's curves come back to this process's cache whatever the
+    # scheduler (a process or a cluster worker fills only its own copy), so
+    # Nelder–Mead reuses them and `n_simulations` counts them.
+    grid_curves = map_items(objective.curves, list(points), scheduler=scheduler,
+                            progress=progress, desc="model grid")
+    objective.cache.update({objective.key(z): c for z, c in zip(points, grid_curves,
+                                                                strict=True)})
+    grid_loss = np.array([objective(z, target) for z in points])
     z_hat, loss, nfev = _nelder_mead(objective, target, points[int(np.argmin(grid_loss))],
                                      maxfev)
     rng = make_rng([seed, 2])
-    boots = []
+    boots, boot_simulations = [], 0
     if n_bootstrap:
         # A fresh simulation seed per replicate: the intervals then also cover
         # the model's own sampling noise (network initialisation, recorded
@@ -543,10 +558,13 @@ def fit_model(
             boots = map_items(_bootstrap_one_step, jobs, scheduler=scheduler,
                               progress=progress, desc="bootstrap", objective=objective,
                               z0=z_hat, jacobian=_jacobian(objective, z_hat))
+            boot_simulations = len(jobs)  # one simulation per replicate
         else:
-            boots = map_items(_bootstrap_refit, jobs, scheduler=scheduler, progress=progress,
-                              desc="bootstrap refits", objective=objective, z0=z_hat,
-                              maxfev=bootstrap_maxfev)
+            refits = map_items(_bootstrap_refit, jobs, scheduler=scheduler, progress=progress,
+                               desc="bootstrap refits", objective=objective, z0=z_hat,
+                               maxfev=bootstrap_maxfev)
+            boots = [z for z, _ in refits]
+            boot_simulations = sum(n for _, n in refits)
     names = list(PARAMETERS)
     estimate = objective.params(z_hat)
     boot = np.full((n_bootstrap, len(names)), np.nan)
@@ -579,7 +597,8 @@ def fit_model(
                "resample": resample,
                "maxfev": maxfev, "bootstrap": bootstrap,
                "bootstrap_maxfev": bootstrap_maxfev,
-               "n_simulations": len(objective.cache), "nelder_mead_nfev": nfev,
+               "n_simulations": len(objective.cache) + boot_simulations,
+               "nelder_mead_nfev": nfev,
                "seed": seed, "neurolearn_version": __version__})
 
 
@@ -631,7 +650,12 @@ def compare_models(data: xr.DataTree | xr.Dataset, *, models: dict[str, dict] | 
     loss = np.array([float(fits[m]["loss"]) for m in names])
     k = np.array([int(fits[m]["free"].sum()) for m in names])
     n = len(measures) * fits[names[0]].sizes["day"]
-    bic = n * np.log(loss) + k * np.log(n)
+    # A loss of exactly 0 (the model reproduces the data to the last digit)
+    # has no log: NaN and a warning, not −inf ranking it first silently.
+    bic = np.where(loss > 0, n * np.log(np.where(loss > 0, loss, 1.0)) + k * np.log(n), np.nan)
+    for name, value in zip(names, loss, strict=True):
+        if not value > 0:
+            warn_degenerate(f"compare_models, model {name}", f"its loss is {value}; no BIC")
     order = np.argsort(bic)
     first = fits[names[0]]
     return xr.Dataset(

@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from neurolearn._version import __version__
-from neurolearn.errors import InsufficientDataError
+from neurolearn.errors import InsufficientDataError, warn_degenerate
 from neurolearn.schema import iter_sessions, session_info, session_table, validate
 
 __all__ = [
@@ -150,6 +150,14 @@ def class_similarity(data: xr.DataTree | xr.Dataset, *, variable: str = "rates"
                                             __version__})
 
 
+def _ratio(num: float, den: float, where: str, reason: str) -> float:
+    """num / den; NaN with one NeurolearnWarning (naming ``where`` and why) where den is 0."""
+    if not np.isfinite(den) or den <= 0:
+        warn_degenerate(where, reason)
+        return float("nan")
+    return float(num / den)
+
+
 def _centre_gram(K: np.ndarray) -> np.ndarray:
     return K - K.mean(axis=0, keepdims=True) - K.mean(axis=1, keepdims=True) + K.mean()
 
@@ -167,7 +175,9 @@ def linear_cka(X: Any, Y: Any, *, debiased: bool = False) -> float:
     Returns
     -------
     float
-        CKA similarity in [0, 1] (the debiased estimate can dip below 0).
+        CKA similarity in [0, 1] (the debiased estimate can dip below 0); a
+        scalar describing the pair. NaN, with a ``NeurolearnWarning``, where a
+        representation is constant over trials.
     """
     X, Y = np.asarray(X, float), np.asarray(Y, float)
     if X.shape[0] != Y.shape[0]:
@@ -176,7 +186,8 @@ def linear_cka(X: Any, Y: Any, *, debiased: bool = False) -> float:
     if not debiased:
         Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
         hsic = np.linalg.norm(Yc.T @ Xc) ** 2
-        return float(hsic / (np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc)))
+        return _ratio(hsic, np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc),
+                      "linear_cka", "a representation is constant over trials")
     n = X.shape[0]
     if n < 4:
         raise InsufficientDataError("debiased CKA needs at least 4 trials.")
@@ -190,7 +201,8 @@ def linear_cka(X: Any, Y: Any, *, debiased: bool = False) -> float:
                       - 2 / (n - 2) * (one @ K @ L @ one)) / (n * (n - 3)))
 
     K, L = X @ X.T, Y @ Y.T
-    return hsic_u(K, L) / np.sqrt(hsic_u(K, K) * hsic_u(L, L))
+    return _ratio(hsic_u(K, L), np.sqrt(max(hsic_u(K, K) * hsic_u(L, L), 0.0)),
+                  "linear_cka (debiased)", "a representation has no unbiased HSIC with itself")
 
 
 def kernel_target_alignment(K: Any, y: Any) -> float:
@@ -202,21 +214,34 @@ def kernel_target_alignment(K: Any, y: Any) -> float:
         A kernel (Gram) matrix, e.g. X Xᵀ of hidden representations.
     y : array (n,)
         Targets (e.g. ±1 labels).
+
+    Returns
+    -------
+    float
+        A in [−1, 1]; NaN, with a ``NeurolearnWarning``, for a constant kernel
+        or a single class.
     """
     K, y = np.asarray(K, float), np.asarray(y, float)
     Kc = _centre_gram(K)
     yc = y - y.mean()
-    return float(yc @ Kc @ yc / (np.linalg.norm(Kc) * (yc @ yc)))
+    return _ratio(yc @ Kc @ yc, np.linalg.norm(Kc) * (yc @ yc), "kernel_target_alignment",
+                  "the centred kernel or the centred targets are zero (a constant kernel, or "
+                  "one class)")
 
 
 def participation_ratio(X: Any) -> float:
     """Participation ratio (Σλ)²/Σλ² of the covariance eigenvalues of X (n_trials, n_units).
 
-    Between 1 (one dimension) and n_units (isotropic).
+    Between 1 (one dimension) and n_units (isotropic); NaN, with a
+    ``NeurolearnWarning``, when every unit is constant or there is one trial.
     """
     X = np.asarray(X, float)
+    if X.shape[0] < 2:
+        warn_degenerate("participation_ratio", "fewer than 2 trials have no covariance")
+        return float("nan")
     lam = np.clip(np.linalg.eigvalsh(np.cov(X, rowvar=False).reshape(X.shape[1], -1)), 0, None)
-    return float(lam.sum() ** 2 / np.sum(lam ** 2))
+    return _ratio(lam.sum() ** 2, np.sum(lam ** 2), "participation_ratio",
+                  "every unit is constant over trials (zero covariance)")
 
 
 def pca(ds: xr.Dataset, *, n_components: int = 2, variable: str = "rates") -> xr.Dataset:
@@ -241,6 +266,10 @@ def pca(ds: xr.Dataset, *, n_components: int = 2, variable: str = "rates") -> xr
 
 
 def kernel_distance(K_t: Any, K_0: Any) -> float:
-    """Relative kernel change ‖K_t − K_0‖_F / ‖K_0‖_F (how far features moved from init)."""
+    """Relative kernel change ‖K_t − K_0‖_F / ‖K_0‖_F (how far features moved from init).
+
+    NaN, with a ``NeurolearnWarning``, when K_0 is zero.
+    """
     K_t, K_0 = np.asarray(K_t, float), np.asarray(K_0, float)
-    return float(np.linalg.norm(K_t - K_0) / np.linalg.norm(K_0))
+    return _ratio(np.linalg.norm(K_t - K_0), np.linalg.norm(K_0), "kernel_distance",
+                  "‖K_0‖ = 0: a zero kernel has no relative change")

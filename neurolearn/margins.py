@@ -31,10 +31,17 @@ from threadpoolctl import threadpool_limits
 
 from neurolearn._version import __version__
 from neurolearn.backend import make_rng, resolve_namespace
+from neurolearn.decoding.constraints import check_decoder_params
 from neurolearn.decoding.cv import session_problem, session_seed
 from neurolearn.decoding.engine import cv_scores
-from neurolearn.errors import InsufficientDataError, SchemaError
+from neurolearn.errors import (
+    InsufficientDataError,
+    ParameterError,
+    SchemaError,
+    warn_degenerate,
+)
 from neurolearn.parallel import map_items
+from neurolearn.params import Interval, Options, check_params
 from neurolearn.schema import check_classes, iter_sessions, session_table, validate
 from neurolearn.svm import HARD_MARGIN_C, fit_linear_svm_working_set
 
@@ -47,7 +54,28 @@ __all__ = [
     "dprime",
     "stimulus_flips",
     "normalize_per_mouse",
+    "MARGIN_PARAMETERS",
 ]
+
+
+#: The margin functions' parameters, declared once (see :mod:`neurolearn.params`).
+MARGIN_PARAMETERS: dict[str, list[Any]] = {
+    "n_units": [Interval("int", 1, None), None],
+    "n_subsamples": [Interval("int", 1, None)],
+    "n_folds": [Interval("int", 2, None)],
+    "C": [Interval("real", 0, None, closed="neither")],
+    "seed": [Interval("int", 0, None)],
+    "shrinkage": [Interval("real", 0, 1)],
+    "variable": [str],
+    "progress": [bool],
+    "by": [Options(("first_overtraining", "mean"))],
+    "n_days": [Interval("int", 1, None)],
+    "threshold": [Interval("real", 0, 1)],
+}
+
+
+def _check(where: str, **values: Any) -> None:
+    check_params(values, MARGIN_PARAMETERS, where=where)
 
 
 def _zscore(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -243,6 +271,10 @@ def svm_margin(
     interior-point method (:mod:`neurolearn.svm`); margins match
     ``sklearn.svm.SVC(kernel="linear", C=1e6)`` to 1e-4 relative.
     """
+    _check("svm_margin", n_units=n_units, n_subsamples=n_subsamples, seed=seed,
+           variable=variable, progress=progress)
+    if C is not None:
+        _check("svm_margin", C=C)
     validate(data)
     problems, index = [], []
     n_sub = 1 if n_units is None else n_subsamples
@@ -397,6 +429,8 @@ def heldout_margin(
         ``heldout_margin`` (mean over subsamples) and
         ``heldout_margin_subsample`` (session, subsample).
     """
+    _check("heldout_margin", n_units=n_units, n_subsamples=n_subsamples, n_folds=n_folds, C=C,
+           seed=seed, variable=variable, progress=progress)
     validate(data)
     results = _heldout_distances(data, n_units=n_units, n_subsamples=n_subsamples,
                                  n_folds=n_folds, C=C, seed=seed, device=device,
@@ -447,6 +481,8 @@ def signed_margins(
         ``signed_margin`` with coordinates ``session``, ``mouse``, ``day``,
         ``phase``, ``stimulus``, ``label``.
     """
+    _check("signed_margins", n_units=n_units, n_subsamples=n_subsamples, n_folds=n_folds, C=C,
+           seed=seed, variable=variable, progress=progress)
     validate(data)
     results = _heldout_distances(data, n_units=n_units, n_subsamples=n_subsamples,
                                  n_folds=n_folds, C=C, seed=seed, device=device,
@@ -509,9 +545,9 @@ def fisher_separation(data: xr.DataTree | xr.Dataset, *, shrinkage: float = 0.0,
         J (squared Mahalanobis distance between class means), averaged over
         unit subsamples when ``n_units`` is given.
     """
+    _check("fisher_separation", shrinkage=shrinkage, n_units=n_units, n_subsamples=n_subsamples,
+           seed=seed, variable=variable)
     validate(data)
-    if not 0.0 <= shrinkage <= 1.0:
-        raise ValueError(f"shrinkage must be in [0, 1]; got {shrinkage}.")
     values = []
     for _, ds in iter_sessions(data):
         X, y = _trained(ds, variable)
@@ -542,6 +578,12 @@ def dprime(data: xr.DataTree | xr.Dataset, method: str = "lda", *, n_folds: int 
     -------
     DataArray with dim ``session``
     """
+    unknown = sorted(set(params) - {"shrinkage", "alpha", "C"})
+    if unknown:
+        raise ParameterError(f"dprime: unknown decoder parameter(s) {unknown}; allowed: "
+                             "shrinkage, alpha, C.")
+    check_decoder_params("dprime", method=method, n_folds=n_folds, seed=seed, variable=variable,
+                         **params)
     validate(data)
     xp = resolve_namespace(device)
     values = []
@@ -550,8 +592,13 @@ def dprime(data: xr.DataTree | xr.Dataset, method: str = "lda", *, n_folds: int 
         _, dec = cv_scores(xp, method, xp.asarray(prob.X[None, :, :]), prob.train, prob.test,
                            prob.y[None, :], params)
         d, y = dec[0][prob.trained], prob.y[prob.trained]
-        values.append((d[y > 0.5].mean() - d[y < 0.5].mean())
-                      / np.sqrt(0.5 * (d[y > 0.5].var() + d[y < 0.5].var())))
+        spread = np.sqrt(0.5 * (d[y > 0.5].var() + d[y < 0.5].var()))
+        if not spread > 0:
+            warn_degenerate(f"dprime, session {prob.session}",
+                            "the decision values do not vary within the classes")
+            values.append(np.nan)
+            continue
+        values.append((d[y > 0.5].mean() - d[y < 0.5].mean()) / spread)
     return xr.DataArray(np.array(values), dims="session", coords=_session_coords(data),
                         name="dprime", attrs={"method": method, "n_folds": n_folds,
                                               "seed": seed, "neurolearn_version": __version__})
@@ -568,9 +615,14 @@ def normalize_per_mouse(per_session: xr.DataArray, *, by: str = "first_overtrain
     by : {"first_overtraining", "mean"}
         The mouse's value on its first overtraining day (mean over that day's
         sessions), or its mean over all sessions.
+
+    Returns
+    -------
+    DataArray with dim ``session``
+        The values divided by their mouse's reference; NaN for a mouse whose
+        reference is 0 or NaN (with a ``NeurolearnWarning`` naming it).
     """
-    if by not in ("first_overtraining", "mean"):
-        raise ValueError(f"by must be 'first_overtraining' or 'mean'; got {by!r}.")
+    _check("normalize_per_mouse", by=by)
     out = per_session.copy()
     for mouse in np.unique(per_session["mouse"].values.astype(str)):
         sel = per_session["mouse"].values.astype(str) == mouse
@@ -583,6 +635,11 @@ def normalize_per_mouse(per_session: xr.DataArray, *, by: str = "first_overtrain
                 raise SchemaError(f"mouse {mouse} has no overtraining session to normalise by.")
             days = per_session["day"].values[sel]
             ref = np.nanmean(values[over & (days == days[over].min())])
+        if not np.isfinite(ref) or ref == 0:
+            warn_degenerate(f"normalize_per_mouse, mouse {mouse}",
+                            f"its reference value ({by}) is {ref}")
+            out.values[sel] = np.nan
+            continue
         out.values[sel] = values / ref
     out.attrs = {**per_session.attrs, "normalized_by": by}
     return out
@@ -609,6 +666,7 @@ def stimulus_flips(stimulus_accuracy: xr.DataArray, *, n_days: int = 3,
         late) and ``flip_day``: the first day from which accuracy stays at or
         above ``threshold`` (NaN unless flipped).
     """
+    _check("stimulus_flips", n_days=n_days, threshold=threshold)
     mice = np.unique(stimulus_accuracy["mouse"].values.astype(str))
     stimuli = stimulus_accuracy["stimulus"].values
     early = np.full((mice.size, stimuli.size), np.nan)

@@ -151,7 +151,7 @@ def test_insufficient_data(rng):
     res = decode(_session(6, rng), progress=False, skip_insufficient=True, n_permutations=5)
     assert np.isnan(res["accuracy"].values[0])
     assert "too few trials" in json.loads(res.attrs["skipped_sessions"])["s"]
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(ValueError, match="`method` must be one of"):
         decode(_session(6, rng), "svm", progress=False)
 
 

@@ -141,6 +141,12 @@ def test_threaded_grid_matches_in_process(model_data):
     b = fit_model(per, scheduler="threads", **kw)
     np.testing.assert_array_equal(a["grid_loss"].values, b["grid_loss"].values)
     np.testing.assert_array_equal(a["bootstrap"].values, b["bootstrap"].values)
+    # Every simulation counted, wherever it ran: the grid's 2 points, Nelder–
+    # Mead's new ones, the Jacobian's 2 and one per one-step replicate ...
+    assert a.attrs["n_simulations"] == b.attrs["n_simulations"] >= 2 + 2 + 2
+    # ... or each refit's own (at least its starting point each).
+    refit = fit_model(per, scheduler=None, **{**kw, "bootstrap": "refit"})
+    assert refit.attrs["n_simulations"] >= 2 + 2
 
 
 def test_fit_input_errors(model_data):

@@ -50,13 +50,15 @@ def standardize(xp: Any, X: Any, train: Any) -> tuple[Any, Any, Any, Any]:
     """
     n_train = xp.sum(train, axis=1)
     mean = xp.matmul(train, X) / n_train[:, None]  # (B, F, p)
-    sq = xp.matmul(train, X * X) / n_train[:, None]
-    var = xp.clip(sq - mean * mean, 0.0, None)
+    centred = X[:, None, :, :] - mean[:, :, None, :]  # (B, F, n, p)
+    # Two-pass variance: E[x²] − E[x]² loses every digit when the mean is
+    # large against the spread (rates of a few Hz around 1e4, say).
+    var = xp.sum(centred * centred * train[None, :, :, None], axis=2) / n_train[:, None]
     scale = xp.sqrt(var)
     # StandardScaler leaves constant features unscaled.
     tiny = 10 * _eps(xp, X) * xp.max(xp.abs(mean), axis=-1, keepdims=True)
     scale = xp.where(scale > tiny, scale, xp.ones_like(scale))
-    Z = (X[:, None, :, :] - mean[:, :, None, :]) / scale[:, :, None, :]
+    Z = centred / scale[:, :, None, :]
     return Z, mean, scale, n_train
 
 

@@ -10,6 +10,7 @@ import xarray as xr
 from sklearn.model_selection import StratifiedKFold
 
 from neurolearn.errors import InsufficientDataError
+from neurolearn.params import Interval, check_params
 from neurolearn.schema import check_classes, session_info
 
 __all__ = ["SessionProblem", "session_problem", "session_seed", "permuted_labels"]
@@ -58,8 +59,8 @@ def session_problem(ds: xr.Dataset, *, n_folds: int, seed: int, variable: str = 
         If the trained trials have one class or fewer trials in a class than
         ``n_folds``.
     """
-    if n_folds < 2:
-        raise ValueError(f"n_folds must be at least 2; got {n_folds}.")
+    check_params({"n_folds": n_folds}, {"n_folds": [Interval("int", 2, None)]},
+                 where="session_problem")
     check_classes(ds, min_per_class=n_folds)
     name = session_info(ds)["session"]
     y = np.asarray(ds["label"].values)

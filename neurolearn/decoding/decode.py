@@ -10,7 +10,7 @@ import xarray as xr
 
 from neurolearn._version import __version__
 from neurolearn.backend import resolve_namespace
-from neurolearn.decoding._linear import METHODS
+from neurolearn.decoding.constraints import check_decoder_params
 from neurolearn.decoding.cv import permuted_labels, session_problem
 from neurolearn.decoding.engine import cv_scores, train_test_scores
 from neurolearn.errors import InsufficientDataError
@@ -21,19 +21,35 @@ __all__ = ["decode", "permutation_pvalue"]
 
 
 def permutation_pvalue(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """(k + 1) / (n + 1), k = null values ≥ observed, along the last axis of ``null``."""
-    null = np.asarray(null)
-    k = np.sum(null >= np.asarray(observed)[..., None] - 1e-12, axis=-1)
-    return (k + 1.0) / (null.shape[-1] + 1.0)
+    """One-sided permutation p-value (k + 1)/(n + 1) along the last axis of ``null``.
 
+    Parameters
+    ----------
+    observed : array of shape S
+        The statistic with the true labels.
+    null : array of shape S + (n_permutations,)
+        The statistic with permuted labels.
 
-def _check_method(method: str, n_folds: int, n_permutations: int) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
-    if n_permutations < 0:
-        raise ValueError(f"n_permutations must be >= 0; got {n_permutations}.")
-    if n_folds < 2:
-        raise ValueError(f"n_folds must be at least 2; got {n_folds}.")
+    Returns
+    -------
+    ndarray of shape S
+        k counts the finite null values ≥ ``observed`` and n the finite null
+        values: NaN where ``observed`` is NaN or no null value is finite —
+        never the smallest possible p for a value that was not computed.
+
+    Examples
+    --------
+    >>> permutation_pvalue(np.array([0.9, np.nan]), np.array([[0.5, 0.95], [0.5, 0.6]]))
+    array([0.66666667,        nan])
+    """
+    null = np.asarray(null, dtype=float)
+    observed = np.asarray(observed, dtype=float)
+    finite = np.isfinite(null)
+    with np.errstate(invalid="ignore"):
+        k = np.sum((null >= observed[..., None] - 1e-12) & finite, axis=-1)
+    n = np.sum(finite, axis=-1)
+    p = (k + 1.0) / (n + 1.0)
+    return np.where(np.isfinite(observed) & (n > 0), p, np.nan)
 
 
 def _decode_session(ds: xr.Dataset, *, method: str, n_folds: int, n_permutations: int,
@@ -157,6 +173,8 @@ def decode(
 
     Raises
     ------
+    ParameterError
+        For a parameter out of range or an unknown ``method``.
     SchemaError
         If ``data`` is not in the canonical layout.
     InsufficientDataError
@@ -172,7 +190,10 @@ def decode(
     >>> res["accuracy"].dims, res["null_accuracy"].shape
     (('session',), (3, 20))
     """
-    _check_method(method, n_folds, n_permutations)
+    check_decoder_params("decode", method=method, n_folds=n_folds,
+                         n_permutations=n_permutations, seed=seed, chunk_size=chunk_size,
+                         shrinkage=shrinkage, alpha=alpha, C=C, variable=variable,
+                         progress=progress, skip_insufficient=skip_insufficient)
     validate(data)
     params = {"shrinkage": shrinkage, "alpha": alpha, "C": C}
     sessions = [ds for _, ds in iter_sessions(data)]
@@ -217,13 +238,8 @@ def _assemble(results: list[dict[str, Any]], table: xr.Dataset, n_folds: int,
     null = column("null_accuracy", (n_permutations,))
     held = column("heldout_accuracy")
     held_null = column("heldout_null_accuracy", (n_permutations,))
-    with np.errstate(invalid="ignore"):
-        pvalue = (permutation_pvalue(accuracy, null) if n_permutations
-                  else np.full(S, np.nan))
-        held_p = (permutation_pvalue(held, held_null) if n_permutations
-                  else np.full(S, np.nan))
-    pvalue[np.isnan(accuracy)] = np.nan
-    held_p[np.isnan(held)] = np.nan
+    pvalue = permutation_pvalue(accuracy, null)
+    held_p = permutation_pvalue(held, held_null)
     coords = {k: table[k] for k in ("session", "mouse", "day", "phase")}
     coords.update(fold=np.arange(n_folds), permutation=np.arange(n_permutations),
                   stimulus=np.array(stimuli, dtype=object))

@@ -8,6 +8,7 @@ import numpy as np
 
 from neurolearn.backend import to_numpy
 from neurolearn.decoding._linear import METHODS, fit_lda, fit_logistic, fit_ridge
+from neurolearn.errors import ParameterError
 
 __all__ = ["fit_batch", "cv_scores", "train_test_scores", "auto_chunk_size", "MEMORY_BUDGET"]
 
@@ -27,7 +28,7 @@ def fit_batch(xp: Any, method: str, X: Any, train: Any, Y: Any, params: dict[str
     elif method == "logistic":
         coef, intercept, _ = fit_logistic(xp, X, train, Y, C=params.get("C", 1.0))
     else:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
+        raise ParameterError(f"`method` must be one of {METHODS}; got {method!r}.")
     return coef, intercept
 
 

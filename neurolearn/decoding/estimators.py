@@ -16,6 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neurolearn.backend import resolve_namespace, to_numpy
+from neurolearn.decoding.constraints import check_decoder_params
 from neurolearn.decoding.engine import fit_batch
 
 __all__ = ["LDADecoder", "RidgeDecoder", "LeastSquaresDecoder", "LogisticDecoder"]
@@ -90,8 +91,7 @@ class LDADecoder(_BinaryLinearDecoder):
         self.device = device
 
     def _params(self) -> dict[str, Any]:
-        if not 0.0 <= float(self.shrinkage) <= 1.0:
-            raise ValueError(f"shrinkage must be in [0, 1]; got {self.shrinkage}.")
+        check_decoder_params(type(self).__name__, shrinkage=self.shrinkage)
         return {"shrinkage": float(self.shrinkage)}
 
 
@@ -112,8 +112,7 @@ class RidgeDecoder(_BinaryLinearDecoder):
         self.device = device
 
     def _params(self) -> dict[str, Any]:
-        if float(self.alpha) < 0:
-            raise ValueError(f"alpha must be >= 0; got {self.alpha}.")
+        check_decoder_params(type(self).__name__, alpha=self.alpha)
         return {"alpha": float(self.alpha)}
 
 
@@ -145,6 +144,5 @@ class LogisticDecoder(_BinaryLinearDecoder):
         self.device = device
 
     def _params(self) -> dict[str, Any]:
-        if float(self.C) <= 0:
-            raise ValueError(f"C must be > 0; got {self.C}.")
+        check_decoder_params(type(self).__name__, C=self.C)
         return {"C": float(self.C)}

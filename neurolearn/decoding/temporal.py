@@ -15,8 +15,9 @@ import xarray as xr
 from neurolearn._version import __version__
 from neurolearn.backend import resolve_namespace, to_numpy
 from neurolearn.decoding._linear import decision
+from neurolearn.decoding.constraints import check_decoder_params
 from neurolearn.decoding.cv import permuted_labels, session_problem
-from neurolearn.decoding.decode import _check_method, permutation_pvalue
+from neurolearn.decoding.decode import permutation_pvalue
 from neurolearn.decoding.engine import cv_scores, fit_batch
 from neurolearn.errors import SchemaError
 from neurolearn.parallel import map_items
@@ -36,8 +37,7 @@ def binned_rates(ds: xr.Dataset, window: int = 1) -> xr.DataArray:
     if "binned" not in ds.data_vars:
         raise SchemaError(f"{ds['session'].values[0]}: time-resolved decoding needs `binned` "
                           "(trial, neuron, time) spike counts.")
-    if window < 1:
-        raise ValueError(f"window must be >= 1 bin; got {window}.")
+    check_decoder_params("binned_rates", window=window)
     binned = ds["binned"].astype(float)
     size = float(binned.attrs["bin_size"])
     summed = binned.rolling(time=window).sum().shift(time=-(window - 1))
@@ -100,7 +100,9 @@ def decode_time(data: xr.DataTree | xr.Dataset, method: str = "lda", *, window: 
         ``accuracy``, ``null_accuracy`` (session, time, permutation) and
         ``pvalue`` (per bin, uncorrected).
     """
-    _check_method(method, n_folds, n_permutations)
+    check_decoder_params("decode_time", method=method, window=window, n_folds=n_folds,
+                         n_permutations=n_permutations, seed=seed, chunk_size=chunk_size,
+                         progress=progress, shrinkage=shrinkage, alpha=alpha, C=C)
     validate(data)
     params = {"shrinkage": shrinkage, "alpha": alpha, "C": C}
     results = map_items(_time_session, [ds for _, ds in iter_sessions(data)],
@@ -160,7 +162,8 @@ def cross_temporal(data: xr.DataTree | xr.Dataset, method: str = "lda", *, windo
     DataArray with dims (session, train_time, test_time)
         CV accuracy; the diagonal equals :func:`decode_time`'s accuracy.
     """
-    _check_method(method, n_folds, 0)
+    check_decoder_params("cross_temporal", method=method, window=window, n_folds=n_folds,
+                         seed=seed, progress=progress, shrinkage=shrinkage, alpha=alpha, C=C)
     validate(data)
     params = {"shrinkage": shrinkage, "alpha": alpha, "C": C}
     results = map_items(_cross_temporal_session, [ds for _, ds in iter_sessions(data)],

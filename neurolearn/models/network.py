@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from neurolearn.backend import make_rng
+from neurolearn.errors import ParameterError
 
 __all__ = ["Network", "init_network", "init_networks", "forward", "loss_and_grads",
            "learning_rate", "output_loss", "step", "LOSSES", "ACTIVATIONS"]
@@ -45,9 +46,9 @@ def init_network(xp: Any, d: int, width: int, *, gamma: float = 1.0, activation:
                  seed: int = 0) -> Network:
     """Standard-normal W (N, d) and a (N,), drawn on the host from ``seed``."""
     if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}.")
+        raise ParameterError(f"activation must be one of {ACTIVATIONS}; got {activation!r}.")
     if gamma <= 0:
-        raise ValueError(f"gamma must be > 0; got {gamma}.")
+        raise ParameterError(f"gamma must be > 0; got {gamma}.")
     rng = make_rng(seed)
     W = xp.asarray(rng.normal(size=(width, d)))
     a = xp.asarray(rng.normal(size=width))
@@ -115,7 +116,7 @@ def output_loss(xp: Any, f: Any, y: Any, loss: str) -> tuple[Any, Any]:
         value = 0.5 * (f - s) ** 2
         grad = f - s
     else:
-        raise ValueError(f"loss must be one of {LOSSES}; got {loss!r}.")
+        raise ParameterError(f"loss must be one of {LOSSES}; got {loss!r}.")
     return xp.sum(value, axis=-1) / P, grad / P
 
 
@@ -158,7 +159,7 @@ def init_networks(xp: Any, d: int, width: int, *, gammas: Any, seeds: Any,
     """
     gammas, seeds = list(gammas), list(seeds)
     if len(gammas) != len(seeds):
-        raise ValueError(f"gammas and seeds must pair up; got {len(gammas)} and {len(seeds)}.")
+        raise ParameterError(f"gammas and seeds must pair up; got {len(gammas)} and {len(seeds)}.")
     nets = [init_network(xp, d, width, gamma=g, activation=activation, seed=s)
             for g, s in zip(gammas, seeds, strict=True)]
     W, a = xp.stack([n.W for n in nets]), xp.stack([n.a for n in nets])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurolearn.backend import make_rng
+from neurolearn.errors import ParameterError
 
 __all__ = ["OdourTask", "make_odour_task", "PRESETS"]
 
@@ -125,7 +126,7 @@ def make_odour_task(*, n_odorants: int = 100, n_hot: int = 10, n_train: int = 60
     seed : int, default 0
     """
     if not 1 <= n_hot < n_odorants:
-        raise ValueError(f"need 1 <= n_hot < n_odorants; got {n_hot}, {n_odorants}.")
+        raise ParameterError(f"need 1 <= n_hot < n_odorants; got {n_hot}, {n_odorants}.")
     rng = make_rng(seed)
     d = dim or n_odorants
     target = 0

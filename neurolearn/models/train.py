@@ -11,9 +11,12 @@ from tqdm.auto import tqdm
 
 from neurolearn._version import __version__
 from neurolearn.backend import resolve_namespace, to_numpy
+from neurolearn.errors import ParameterError
 from neurolearn.geometry import kernel_distance, kernel_target_alignment
 from neurolearn.margins import fisher_discriminant
 from neurolearn.models.network import (
+    ACTIVATIONS,
+    LOSSES,
     Network,
     forward,
     init_network,
@@ -24,9 +27,26 @@ from neurolearn.models.network import (
     step,
 )
 from neurolearn.models.task import OdourTask
+from neurolearn.params import Interval, Options, check_params
 from neurolearn.svm import fit_linear_svm
 
-__all__ = ["train", "train_networks", "train_snapshots", "record_epochs", "hidden_margin"]
+__all__ = ["train", "train_networks", "train_snapshots", "record_epochs", "hidden_margin",
+           "TRAIN_PARAMETERS"]
+
+
+#: The training functions' parameters, declared once (see :mod:`neurolearn.params`).
+TRAIN_PARAMETERS: dict[str, list[Any]] = {
+    "gamma": [Interval("real", 0, None, closed="neither")],
+    "width": [Interval("int", 1, None)],
+    "eta0": [Interval("real", 0, None, closed="neither")],
+    "loss": [Options(LOSSES)],
+    "activation": [Options(ACTIVATIONS)],
+    "n_epochs": [Interval("int", 0, None)],
+    "n_records": [Interval("int", 1, None)],
+    "probe_shrinkage": [Interval("real", 0, 1)],
+    "seed": [Interval("int", 0, None)],
+    "progress": [bool],
+}
 
 
 def record_epochs(n_epochs: int, n_records: int = 40) -> np.ndarray:
@@ -124,6 +144,10 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
         representations on their first two principal components. Parameters
         in ``attrs``.
     """
+    check_params({"gamma": gamma, "width": width, "eta0": eta0, "loss": loss,
+                  "activation": activation, "n_epochs": n_epochs, "n_records": n_records,
+                  "probe_shrinkage": probe_shrinkage, "seed": seed, "progress": progress},
+                 TRAIN_PARAMETERS, where="train")
     xp = resolve_namespace(device)
     Xtr, ytr = xp.asarray(task.X_train), xp.asarray(task.y_train)
     Xte, yte = xp.asarray(task.X_test), xp.asarray(task.y_test)
@@ -212,6 +236,9 @@ def train_networks(task: OdourTask, *, gammas: Any, seeds: Any, width: int = 500
         and ``output_margin``; coordinates ``gamma`` and ``seed`` on
         ``network``.
     """
+    check_params({"width": width, "eta0": eta0, "loss": loss, "activation": activation,
+                  "n_epochs": n_epochs, "n_records": n_records, "progress": progress},
+                 TRAIN_PARAMETERS, where="train_networks")
     xp = resolve_namespace(device)
     Xtr, ytr = xp.asarray(task.X_train), xp.asarray(task.y_train)
     Xte, yte = xp.asarray(task.X_test), xp.asarray(task.y_test)
@@ -268,9 +295,12 @@ def train_snapshots(task: OdourTask, epochs: Any, *, gamma: float = 1.0, width: 
     list of Network
         One per entry of ``epochs``, in the order given.
     """
+    check_params({"gamma": gamma, "width": width, "eta0": eta0, "loss": loss,
+                  "activation": activation, "seed": seed}, TRAIN_PARAMETERS,
+                 where="train_snapshots")
     wanted = np.asarray(epochs, dtype=int).ravel()
     if wanted.size and wanted.min() < 0:
-        raise ValueError(f"epochs must be >= 0; got {wanted.min()}.")
+        raise ParameterError(f"train_snapshots: `epochs` must be >= 0; got {wanted.min()}.")
     xp = resolve_namespace(device)
     Xtr, ytr = xp.asarray(task.X_train), xp.asarray(task.y_train)
     net = init_network(xp, Xtr.shape[1], width, gamma=gamma, activation=activation, seed=seed)
