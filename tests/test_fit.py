@@ -78,12 +78,21 @@ def test_fit_is_exact_without_sampling_noise():
     res = fit_model(data, setup=setup, free=("epochs_per_day", "readout_noise"),
                     grid={"epochs_per_day": (4.0, 25.0), "readout_noise": (0.2, 1.2)},
                     maxfev=100, n_bootstrap=0, scheduler=None, progress=False)
-    # The objective is rough (CV accuracy moves in steps), so Nelder–Mead
-    # stops near, not at, the zero.
+    # The objective is rough (CV accuracy moves in steps), so from a coarse grid
+    # Nelder–Mead stops near the zero ...
     assert float(res["loss"]) < 0.01 < float(res["grid_loss"].min())
     for p in ("epochs_per_day", "readout_noise"):
         assert float(res["estimate"].sel(parameter=p)) == pytest.approx(TRUTH[p], rel=0.12)
     assert np.isnan(res["ci_low"]).all()
+    # ... and exactly: with the truth on the grid, the loss there is 0 (to the
+    # rounding of exp(log(θ))) and the estimate is the truth.
+    exact = fit_model(data, setup=setup, free=("epochs_per_day", "readout_noise"),
+                      grid={"epochs_per_day": (4.0, TRUTH["epochs_per_day"], 25.0),
+                            "readout_noise": (0.2, TRUTH["readout_noise"], 1.2)},
+                      maxfev=10, n_bootstrap=0, scheduler=None, progress=False)
+    assert float(exact["loss"]) < 1e-20 and float(exact["grid_loss"].min()) < 1e-20
+    for p in ("epochs_per_day", "readout_noise"):
+        assert float(exact["estimate"].sel(parameter=p)) == pytest.approx(TRUTH[p], rel=1e-12)
 
 
 def test_fit_recovers_planted_parameters(model_data):

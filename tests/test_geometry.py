@@ -38,12 +38,18 @@ def test_linear_cka_against_hsic_formula(rng):
 
 def test_kernel_target_alignment():
     y = np.array([1, 1, -1, -1, 1, -1.0])
+    n = y.size
     assert kernel_target_alignment(np.outer(y, y), y) == pytest.approx(1.0)
-    K = np.eye(6)
-    yc = y - y.mean()
-    Kc = K - K.mean(0) - K.mean(1)[:, None] + K.mean()
-    assert kernel_target_alignment(K, y) == pytest.approx(
-        yc @ Kc @ yc / (np.linalg.norm(Kc) * yc @ yc))
+    # Closed forms for balanced ±1 labels (y is centred, so H y = y):
+    # K = I: A = yᵀHy / (‖H‖_F ‖y‖²) = 1/√(n − 1).
+    assert kernel_target_alignment(np.eye(n), y) == pytest.approx(1 / np.sqrt(n - 1))
+    # K = yyᵀ + cI: A = (n + c) / √(n² + 2cn + c²(n − 1)).
+    for c in (0.5, 3.0, 40.0):
+        expected = (n + c) / np.sqrt(n ** 2 + 2 * c * n + c ** 2 * (n - 1))
+        assert kernel_target_alignment(np.outer(y, y) + c * np.eye(n), y) == pytest.approx(
+            expected, rel=1e-12)
+    # Centring: adding a constant to the kernel changes nothing.
+    assert kernel_target_alignment(np.eye(n) + 7.0, y) == pytest.approx(1 / np.sqrt(n - 1))
 
 
 def test_participation_ratio(rng):
@@ -61,9 +67,14 @@ def test_rsm_is_trial_correlation(session):
     R = rsm(session)
     train = session.isel(trial=~session["heldout"].values)
     X = train["rates"].values
+    # Pearson r between trials across units, after z-scoring units (ddof does
+    # not matter to r); SciPy's correlation distance is 1 − r.
     Z = (X - X.mean(0)) / X.std(0)
     order = np.lexsort((train["stimulus"].values.astype(str), -train["label"].values))
-    np.testing.assert_allclose(R.values, np.corrcoef(Z[order]))
+    from scipy.spatial.distance import pdist, squareform
+
+    np.testing.assert_allclose(R.values, 1 - squareform(pdist(Z[order], "correlation")),
+                               rtol=0, atol=1e-12)
     assert list(R["label"].values[:3]) == [1, 1, 1]
     np.testing.assert_allclose(rdm(session).values, 1 - R.values)
 
@@ -82,12 +93,18 @@ def test_class_similarity_falls_with_learning(study_tree):
 
 
 def test_pca_scores(session):
+    from sklearn.decomposition import PCA
+
     res = pca(session, n_components=2)
-    assert res["scores"].shape[1] == 2
-    assert 0 < float(res["explained_variance_ratio"].sum()) <= 1
-    # Scores are uncorrelated.
-    s = res["scores"].values
-    assert abs(np.corrcoef(s.T)[0, 1]) < 1e-8
+    train = session.isel(trial=~session["heldout"].values)
+    X = train["rates"].values
+    Z = (X - X.mean(0)) / X.std(0)  # z-scored with the population SD (ddof = 0)
+    ref = PCA(n_components=2).fit(Z)
+    scores = ref.transform(Z)
+    signs = np.sign(np.sum(scores * res["scores"].values, axis=0))  # PCs are up to sign
+    np.testing.assert_allclose(res["scores"].values * signs, scores, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(res["explained_variance_ratio"].values,
+                               ref.explained_variance_ratio_, rtol=1e-10)
 
 
 def test_plots_render(small_tree, tmp_path):

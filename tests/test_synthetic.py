@@ -79,8 +79,9 @@ def test_hidden_learning_leaves_accuracy_flat():
     tree = make_overtraining_dataset(n_mice=2, n_training_days=2, seed=5, hidden=True)
     rows = _per_session(tree, _lda_accuracy)
     fit = stats.linregress(rows[:, 0], rows[:, 1])
-    # No trend: the change over all of overtraining is below one percentage point.
-    assert abs(fit.slope) * np.ptp(rows[:, 0]) < 0.01 or fit.pvalue > 0.05
+    # No trend: even the edge of the slope's ~95 % interval changes accuracy by
+    # less than one percentage point over all of overtraining.
+    assert (abs(fit.slope) + 2 * fit.stderr) * np.ptp(rows[:, 0]) < 0.01
     gt = _per_session(tree, lambda ds: ds.attrs["planted_margin_per_unit"])
     rho, p = stats.spearmanr(gt[:, 0], gt[:, 1])
     assert rho > 0.7 and p < 1e-4

@@ -131,6 +131,17 @@ def fit_lda(xp: Any, X: Any, train: Any, Y: Any, *, shrinkage: float | Any = 0.0
     u = xp.matmul(delta, V) * inv
     v = xp.matmul(u, xp.matrix_transpose(V))  # A⁻¹Δμ with A = (1−α)S_T + βI
     denom = 1.0 - (1.0 - alpha)[:, :, None] * c[None, ...] * xp.sum(delta * v, axis=-1)
+    # S_w = S_T − cΔμΔμᵀ is positive semi-definite, so the exact denominator is
+    # ≥ 0. It is 0 when S_w is singular along Δμ — units ≥ training trials − 1,
+    # the classes then lying on two parallel hyperplanes — and rounding leaves
+    # a ±1e-16 there, whose sign would flip the decoder at random (and its
+    # inverse overflow). Held at ≥ 1e-10 it gives the limit of shrinkage → 0+:
+    # the direction A⁺Δμ (maximal data piling, Ahn & Marron 2010), with the
+    # class prior's share of the threshold negligible (≤ 1e-10 relative), which
+    # is what LDA(solver="lsqr", shrinkage=1e-9) returns. (scikit-learn's
+    # unshrunk lsqr solution is not defined there: its weights reach ~1e13
+    # along rounding-noise directions.)
+    denom = xp.clip(denom, 1e-10, None)
     w = v / denom[..., None]
     b = -0.5 * xp.sum(w * (mu1 + mu0), axis=-1) + xp.log(n1 / n0)[None, ...]
     coef, intercept = _to_raw(xp, w, b, mean, scale)

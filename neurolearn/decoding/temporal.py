@@ -85,7 +85,8 @@ def decode_time(data: xr.DataTree | xr.Dataset, method: str = "lda", *, window: 
     Parameters
     ----------
     data : DataTree or Dataset
-        Sessions with ``binned`` spike counts (trial, neuron, time).
+        Sessions with ``binned`` spike counts (trial, neuron, time); ``rates``
+        are not needed.
     method, n_folds, seed, device, chunk_size, progress, shrinkage, alpha, C, scheduler
         As in :func:`neurolearn.decoding.decode`; folds are the same in every
         bin.
@@ -103,7 +104,7 @@ def decode_time(data: xr.DataTree | xr.Dataset, method: str = "lda", *, window: 
     check_decoder_params("decode_time", method=method, window=window, n_folds=n_folds,
                          n_permutations=n_permutations, seed=seed, chunk_size=chunk_size,
                          progress=progress, shrinkage=shrinkage, alpha=alpha, C=C)
-    validate(data)
+    validate(data, require_rates=False)  # binned counts are what it decodes
     params = {"shrinkage": shrinkage, "alpha": alpha, "C": C}
     results = map_items(_time_session, [ds for _, ds in iter_sessions(data)],
                         scheduler=scheduler, progress=progress, desc="time-resolved decoding",
@@ -164,7 +165,7 @@ def cross_temporal(data: xr.DataTree | xr.Dataset, method: str = "lda", *, windo
     """
     check_decoder_params("cross_temporal", method=method, window=window, n_folds=n_folds,
                          seed=seed, progress=progress, shrinkage=shrinkage, alpha=alpha, C=C)
-    validate(data)
+    validate(data, require_rates=False)  # binned counts are what it decodes
     params = {"shrinkage": shrinkage, "alpha": alpha, "C": C}
     results = map_items(_cross_temporal_session, [ds for _, ds in iter_sessions(data)],
                         scheduler=scheduler, progress=progress, desc="cross-temporal decoding",
