@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ from neurolearn.decoding.cv import session_problem, session_seed
 from neurolearn.decoding.engine import cv_scores
 from neurolearn.errors import (
     InsufficientDataError,
+    NeurolearnWarning,
     ParameterError,
     SchemaError,
     warn_degenerate,
@@ -260,8 +262,11 @@ def svm_margin(
     -------
     Dataset with dims (session, subsample)
         ``margin`` (z-score units; NaN where not separable), ``separable``
-        (bool), ``soft_margin`` (only when ``C`` is given); per session
-        ``margin_mean`` (mean over separable subsamples), ``fraction_separable``;
+        (bool), ``converged`` (bool: the solver settled the problem either
+        way), ``soft_margin`` (only when ``C`` is given; NaN where its solve
+        did not converge); per session ``margin_mean`` (mean over separable
+        subsamples), ``fraction_separable`` (over converged subsamples only),
+        ``n_unconverged`` (with one ``NeurolearnWarning`` when any);
         coordinates ``mouse``, ``day``, ``phase``. ``attrs`` hold the
         parameters and ``fraction_separable_by_day`` (JSON).
 
@@ -295,30 +300,50 @@ def svm_margin(
                                 device=device, scheduler=scheduler, progress=progress,
                                 desc="SVM batches")
     rows, cols = np.array(index).T
-    margin = np.full((len(sessions), n_sub), np.nan)
-    separable = np.zeros((len(sessions), n_sub), bool)
+    S = len(sessions)
+    margin = np.full((S, n_sub), np.nan)
+    separable = np.zeros((S, n_sub), bool)
+    settled = np.zeros((S, n_sub), bool)
+    solved = np.zeros((S, n_sub), bool)
     ok = hard["separable"]
     separable[rows, cols] = ok
-    with np.errstate(divide="ignore"):
-        margin[rows, cols] = np.where(ok, 1.0 / np.linalg.norm(hard["coef"], axis=1), np.nan)
-    has = np.zeros(len(sessions), bool)
-    has[rows] = True
+    settled[rows, cols] = hard["converged"]
+    solved[rows, cols] = True
+    norms = np.linalg.norm(hard["coef"], axis=1)
+    margin[rows, cols] = np.where(ok & (norms > 0), 1.0 / np.where(norms > 0, norms, 1.0),
+                                  np.nan)
+    # A problem the solver did not settle is neither separable nor not: it is
+    # left out of the fraction (counted in `n_unconverged`), never called "not
+    # separable" because the iterations ran out.
+    n_settled = settled.sum(axis=1)
+    frac = np.where(n_settled > 0, separable.sum(axis=1) / np.maximum(n_settled, 1), np.nan)
+    unconverged = (solved & ~settled).sum(axis=1)
+    if unconverged.any():
+        bad = [str(n) for n, u in zip(session_table(data)["session"].values, unconverged,
+                                      strict=True) if u]
+        warnings.warn(f"svm_margin: {int(unconverged.sum())} problems did not converge and are "
+                      f"left out of `fraction_separable`, in sessions {bad[:5]}; see "
+                      "`n_unconverged`.", NeurolearnWarning, stacklevel=2)
+    mean = _mean_over_subsamples(np.where(separable, margin, np.nan))
     coords = _session_coords(data)
     coords["subsample"] = np.arange(n_sub)
-    with np.errstate(invalid="ignore"):
-        frac = np.where(has, separable.mean(axis=1), np.nan)
-        mean = _mean_over_subsamples(np.where(separable, margin, np.nan))
     out = xr.Dataset(
         {"margin": (("session", "subsample"), margin,
                     {"long_name": "hard margin 1/||w||", "units": "z-score"}),
          "separable": (("session", "subsample"), separable),
+         "converged": (("session", "subsample"), settled,
+                       {"long_name": "the solver settled separable or not"}),
          "margin_mean": ("session", mean, {"long_name": "mean hard margin over separable "
                                                         "subsamples"}),
-         "fraction_separable": ("session", frac)},
+         "fraction_separable": ("session", frac,
+                                {"long_name": "separable subsamples / settled subsamples"}),
+         "n_unconverged": ("session", unconverged)},
         coords=coords)
     if C is not None:
-        values = np.full((len(sessions), n_sub), np.nan)
-        values[rows, cols] = 1.0 / np.linalg.norm(soft[0]["coef"], axis=1)
+        values = np.full((S, n_sub), np.nan)
+        soft_norms = np.linalg.norm(soft[0]["coef"], axis=1)
+        values[rows, cols] = np.where(soft[0]["converged"] & (soft_norms > 0),
+                                      1.0 / np.where(soft_norms > 0, soft_norms, 1.0), np.nan)
         out["soft_margin"] = (("session", "subsample"), values, {
             "long_name": f"soft margin 1/||w|| at C={C}",
             "note": "not a separation measure where classes overlap: it can fall as they "
@@ -361,15 +386,44 @@ def _heldout_distances(data: Any, *, n_units: int | None, n_subsamples: int, n_f
             results.append(None)
             continue
         results.append({"problem": prob, "distance": np.full((len(subsets), prob.y.size),
-                                                             np.nan)})
+                                                             np.nan),
+                        "unconverged": np.zeros(len(subsets), bool),
+                        "no_direction": np.zeros(len(subsets), bool)})
     for i, (s, k, f, Z) in enumerate(index):
         prob, units = sessions[s][0], sessions[s][1][k]
         test = prob.test[f] > 0
         w = fits["coef"][i, :units.size]
-        signed = np.where(prob.y[test] > 0.5, 1.0, -1.0) * (Z[test][:, units] @ w
-                                                             + fits["intercept"][i])
-        results[s]["distance"][k, test] = signed / np.linalg.norm(w)
+        norm = float(np.linalg.norm(w))
+        # A fold whose SVM did not converge, or has no direction (w = 0: its
+        # units are constant there), voids its subsample: never averaged in.
+        if not fits["converged"][i]:
+            results[s]["unconverged"][k] = True
+        elif not norm > 0:
+            results[s]["no_direction"][k] = True
+        else:
+            signed = np.where(prob.y[test] > 0.5, 1.0, -1.0) * (Z[test][:, units] @ w
+                                                                 + fits["intercept"][i])
+            results[s]["distance"][k, test] = signed / norm
+    for r in results:
+        if r is not None:
+            r["distance"][r["unconverged"] | r["no_direction"]] = np.nan
     return results
+
+
+def _report_void(results: list[dict[str, Any] | None], data: Any, where: str
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per session: subsamples voided by an unconverged SVM, and by a zero direction;
+    one NeurolearnWarning when any is."""
+    unconverged = np.array([0 if r is None else int(r["unconverged"].sum()) for r in results])
+    no_direction = np.array([0 if r is None else int(r["no_direction"].sum()) for r in results])
+    if unconverged.any() or no_direction.any():
+        names = session_table(data)["session"].values
+        bad = [str(n) for n, u, z in zip(names, unconverged, no_direction, strict=True) if u or z]
+        warnings.warn(f"{where}: {int(unconverged.sum())} unit subsets with an SVM that did not "
+                      f"converge and {int(no_direction.sum())} with no direction (constant "
+                      f"units) were left out, in sessions {bad[:5]}; see `n_unconverged`.",
+                      NeurolearnWarning, stacklevel=3)
+    return unconverged, no_direction
 
 
 def _mean_over_subsamples(values: np.ndarray) -> np.ndarray:
@@ -380,11 +434,22 @@ def _mean_over_subsamples(values: np.ndarray) -> np.ndarray:
 
 
 def _normalised(distance: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean distance / pooled within-class SD, per subsample; and the scaled distances."""
-    sd = np.sqrt(0.5 * (np.nanvar(distance[:, y > 0.5], axis=1)
-                        + np.nanvar(distance[:, y < 0.5], axis=1)))
-    sd = np.where(sd > 0, sd, np.nan)
-    return np.nanmean(distance, axis=1) / sd, distance / sd[:, None]
+    """Mean distance / pooled within-class SD, per subsample; and the scaled distances.
+
+    Subsamples without values (voided, see :func:`_heldout_distances`) or with
+    no spread within the classes are NaN, quietly: their reasons are counted.
+    """
+    out = np.full(distance.shape[0], np.nan)
+    scaled = np.full_like(distance, np.nan)
+    ok = np.isfinite(distance).all(axis=1)
+    if ok.any():
+        d = distance[ok]
+        sd = np.sqrt(0.5 * (d[:, y > 0.5].var(axis=1) + d[:, y < 0.5].var(axis=1)))
+        good = sd > 0
+        rows = np.flatnonzero(ok)[good]
+        out[rows] = d[good].mean(axis=1) / sd[good]
+        scaled[rows] = d[good] / sd[good][:, None]
+    return out, scaled
 
 
 def heldout_margin(
@@ -427,7 +492,11 @@ def heldout_margin(
     -------
     Dataset with dim ``session``
         ``heldout_margin`` (mean over subsamples) and
-        ``heldout_margin_subsample`` (session, subsample).
+        ``heldout_margin_subsample`` (session, subsample); ``n_unconverged``
+        and ``n_no_direction``: unit subsets left out of the mean because an
+        SVM of one of their folds did not converge, or had w = 0 (units
+        constant in that fold) — never averaged in; a ``NeurolearnWarning``
+        says when any was.
     """
     _check("heldout_margin", n_units=n_units, n_subsamples=n_subsamples, n_folds=n_folds, C=C,
            seed=seed, variable=variable, progress=progress)
@@ -442,13 +511,18 @@ def heldout_margin(
         if r is not None:
             trained = r["problem"].trained
             values[s] = _normalised(r["distance"][:, trained], r["problem"].y[trained])[0]
+    unconverged, no_direction = _report_void(results, data, "heldout_margin")
     coords = _session_coords(data)
     coords["subsample"] = np.arange(n_sub)
     return xr.Dataset(
         {"heldout_margin": ("session", _mean_over_subsamples(values),
                             {"long_name": "held-out margin (mean signed distance / "
                                           "within-class SD)"}),
-         "heldout_margin_subsample": (("session", "subsample"), values)},
+         "heldout_margin_subsample": (("session", "subsample"), values),
+         "n_unconverged": ("session", unconverged,
+                           {"long_name": "unit subsets left out: an SVM did not converge"}),
+         "n_no_direction": ("session", no_direction,
+                            {"long_name": "unit subsets left out: w = 0 (constant units)"})},
         coords=coords,
         attrs={"n_units": "all" if n_units is None else n_units, "n_subsamples": n_sub,
                "n_folds": n_folds, "C": C, "seed": seed, "variable": variable,
@@ -488,6 +562,7 @@ def signed_margins(
                                  n_folds=n_folds, C=C, seed=seed, device=device,
                                  variable=variable, progress=progress,
                                  scheduler=scheduler)
+    _report_void(results, data, "signed_margins")
     table = session_table(data)
     columns: dict[str, list[Any]] = {k: [] for k in ("signed_margin", "session", "mouse", "day",
                                                      "phase", "stimulus", "label")}
@@ -498,7 +573,7 @@ def signed_margins(
         trained = prob.trained
         scaled = _normalised(r["distance"][:, trained], prob.y[trained])[1]
         n = int(trained.sum())
-        columns["signed_margin"].append(np.nanmean(scaled, axis=0))
+        columns["signed_margin"].append(_mean_over_subsamples(scaled.T))
         for key in ("session", "mouse", "day", "phase"):
             columns[key].append(np.repeat(table[key].values[s], n))
         columns["stimulus"].append(prob.stimulus[trained])

@@ -234,6 +234,15 @@ def _sentences(results: xr.DataTree) -> dict[str, list[str]]:
         f"{_mean_se(results, 'fraction_separable', 'overtraining')} of overtraining sessions "
         f"were linearly separable with all their units, against "
         f"{_mean_se(results, 'fraction_separable', 'training')} in training."]
+    margins = _node(results, "margins")
+    left_out = {name: int(margins[name].sum()) for name in
+                ("n_unconverged", "n_no_direction", "svm_n_unconverged") if name in margins}
+    if any(left_out.values()):
+        s["margins"].append(
+            f"Left out, never averaged in: {left_out.get('n_unconverged', 0)} held-out-margin "
+            f"unit subsets whose SVM did not converge, {left_out.get('n_no_direction', 0)} "
+            f"with constant units, and {left_out.get('svm_n_unconverged', 0)} hard-margin "
+            "problems that did not converge.")
     s["separation"] = [
         trend_sentence(trends, "fisher_J", "Fisher's J"),
         trend_sentence(trends, "between", "Target–non-target similarity")]

@@ -229,3 +229,29 @@ def test_fisher_discriminant_by_hand(rng):
     # With shrinkage, rescaling both sets leaves J unchanged.
     assert fisher_discriminant(3 * A, 3 * B, shrinkage=0.2) == pytest.approx(
         fisher_discriminant(A, B, shrinkage=0.2))
+
+
+def test_unconverged_svms_are_left_out_and_reported(small_tree, monkeypatch):
+    import neurolearn.margins as m
+    from neurolearn.errors import NeurolearnWarning
+
+    real = m.fit_linear_svm_working_set
+
+    def first_fails(*args, **kwargs):
+        out = real(*args, **kwargs)
+        out["converged"] = out["converged"].copy()
+        out["converged"][0] = False  # the first problem: session 0, fold 0, subset 0
+        return out
+
+    clean = heldout_margin(small_tree, n_units=4, n_subsamples=3, progress=False)
+    monkeypatch.setattr(m, "fit_linear_svm_working_set", first_fails)
+    with pytest.warns(NeurolearnWarning, match="1 unit subsets with an SVM that did not "
+                                               "converge"):
+        res = heldout_margin(small_tree, n_units=4, n_subsamples=3, progress=False)
+    assert res["n_unconverged"].values.tolist() == [1] + [0] * (res.sizes["session"] - 1)
+    sub = res["heldout_margin_subsample"].values
+    assert np.isnan(sub[0, 0]) and np.isfinite(sub[0, 1:]).all()
+    assert float(res["heldout_margin"][0]) == pytest.approx(
+        float(clean["heldout_margin_subsample"][0, 1:].mean()))
+    np.testing.assert_array_equal(res["heldout_margin"].values[1:],
+                                  clean["heldout_margin"].values[1:])

@@ -123,8 +123,10 @@ def _margins(tree: xr.DataTree, config: AnalysisConfig, *, device: Any, schedule
                           progress=progress, scheduler=scheduler)
     hard = svm_margin(tree, n_units=c.svm_n_units, n_subsamples=c.svm_n_subsamples,
                       seed=config.seed, device=device, progress=progress, scheduler=scheduler)
-    # Both have a `subsample` dim, of different sizes: the hard margin's is renamed.
-    hard = hard.rename(subsample="svm_subsample")
+    # Both have a `subsample` dim (of different sizes) and an `n_unconverged`:
+    # the hard margin's are renamed.
+    hard = hard.rename(subsample="svm_subsample", n_unconverged="svm_n_unconverged",
+                       converged="svm_converged")
     out = xr.merge([held, hard], compat="override", join="exact", combine_attrs="drop")
     out.attrs = {"heldout_margin": json.dumps(held.attrs), "svm_margin": json.dumps(hard.attrs)}
     return out
