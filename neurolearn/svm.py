@@ -475,12 +475,13 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
         converged[active] = ok & ~has_bad
         separable[active] = sep & ~has_bad
         grow = has_bad & ok
-        # Add the worst violators, as many as the working set holds (at least
-        # k0): a separable problem with few support vectors adds only those it
-        # lacks, while a soft margin on overlapping classes, where every
-        # violator is a support vector, doubles its set each round instead of
-        # re-solving ever larger sets for n/k0 rounds.
-        grow_by = max(k0, int(mask.sum(1).max()))
+        # A soft margin adds every violator at once: on overlapping classes
+        # every violator is a support vector, and k0 at a time would re-solve
+        # ever larger sets for n/k0 rounds (the held-out margin's 4-unit SVMs:
+        # 8.2-8.6 s against 10.2-11.3 s when doubling, measured on the
+        # embedded study). A hard margin has few support vectors: add the
+        # worst violators, as many as the set holds (at least k0).
+        grow_by = n if C is not None else max(k0, int(mask.sum(1).max()))
         worst = np.argsort(-violation, axis=1)[:, :grow_by]
         join = np.take_along_axis(bad, worst, axis=1)
         sel = np.flatnonzero(grow)
