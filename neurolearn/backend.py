@@ -23,6 +23,8 @@ __all__ = [
     "to_numpy",
     "make_rng",
     "array_device",
+    "softplus",
+    "sigmoid",
 ]
 
 
@@ -120,3 +122,31 @@ def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
         raise ValueError("Pass an explicit integer `seed`: neurolearn keeps no global random "
                          "state, so every random step must be reproducible.")
     return np.random.default_rng(seed)
+
+
+def softplus(xp: Any, z: Any) -> Any:
+    """log(1 + eᶻ), elementwise, without overflow: max(z, 0) + log1p(e^−|z|).
+
+    (Both branches of an ``xp.where`` are evaluated, so the textbook
+    ``where(z > 0, z + log1p(e^−z), log1p(eᶻ))`` overflows for |z| ≳ 710.)
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> softplus(xp, xp.asarray([-1000.0, 0.0, 1000.0])).tolist()
+    [0.0, 0.6931471805599453, 1000.0]
+    """
+    return xp.where(z > 0, z, xp.zeros_like(z)) + xp.log1p(xp.exp(-xp.abs(z)))
+
+
+def sigmoid(xp: Any, z: Any) -> Any:
+    """1 / (1 + e^−z), elementwise, without overflow (e^−|z| ≤ 1 on both sides).
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> sigmoid(xp, xp.asarray([-1000.0, 0.0, 1000.0])).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))

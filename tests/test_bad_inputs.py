@@ -273,3 +273,20 @@ def test_degenerate_results_are_nan_with_one_warning(call, where):
         value = call()
     assert np.all(np.isnan(value))
     assert len([w for w in record if issubclass(w.category, NeurolearnWarning)]) == 1
+
+
+def test_losses_do_not_overflow_far_from_the_boundary():
+    """Outputs of ±1000 (a long-overtrained network, a separable logistic fit)."""
+    import array_api_compat.numpy as xp
+
+    from neurolearn.decoding import LogisticDecoder
+    from neurolearn.models.network import output_loss
+
+    f = xp.asarray([[-1000.0, 1000.0, 0.0]])
+    value, grad = output_loss(xp, f, xp.asarray([[0.0, 1.0, 1.0]]), "ce")
+    assert float(value[0]) == pytest.approx(np.log(2) / 3)
+    np.testing.assert_allclose(grad[0], [0.0, 0.0, -0.5 / 3])
+    # A perfectly separable logistic fit drives |η| far out; no overflow.
+    X = np.r_[np.linspace(-3, -1, 20), np.linspace(1, 3, 20)][:, None] * 1e3
+    model = LogisticDecoder(C=1e6).fit(X, np.repeat([0, 1], 20))
+    assert (model.predict(X) == np.repeat([0, 1], 20)).all()

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from neurolearn.backend import sigmoid, softplus
+
 __all__ = ["standardize", "fit_lda", "fit_ridge", "fit_logistic", "decision", "METHODS"]
 
 METHODS = ("lda", "ridge", "lstsq", "logistic")
@@ -171,8 +173,7 @@ def fit_ridge(xp: Any, X: Any, train: Any, Y: Any, *, alpha: float = 1.0) -> tup
 
 def _logistic_objective(xp: Any, theta: Any, Zt: Any, train: Any, Y: Any, C: float) -> Any:
     eta = xp.matmul(theta, xp.matrix_transpose(Zt))  # (B, F, Q, n)
-    # log(1 + e^η) − yη, computed stably.
-    loss = xp.where(eta > 0, eta + xp.log1p(xp.exp(-eta)), xp.log1p(xp.exp(eta))) - Y * eta
+    loss = softplus(xp, eta) - Y * eta  # log(1 + e^η) − yη, without overflow
     data = C * xp.sum(loss * train[None, :, None, :], axis=-1)
     return data + 0.5 * xp.sum(theta[..., :-1] ** 2, axis=-1)
 
@@ -201,7 +202,7 @@ def fit_logistic(xp: Any, X: Any, train: Any, Y: Any, *, C: float = 1.0, max_ite
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - Newton iterations, not problems
         eta = xp.matmul(theta, xp.matrix_transpose(Zt))
-        prob = 1.0 / (1.0 + xp.exp(-eta))
+        prob = sigmoid(xp, eta)
         grad = C * xp.matmul((prob - Yb) * M, Zt) + theta * penal
         weight = C * prob * (1.0 - prob) * M  # (B, F, Q, n)
         H = xp.matmul(xp.matrix_transpose(Zt)[:, :, None, :, :],

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from neurolearn.backend import make_rng
+from neurolearn.backend import make_rng, sigmoid, softplus
 from neurolearn.errors import ParameterError
 
 __all__ = ["Network", "init_network", "init_networks", "forward", "loss_and_grads",
@@ -106,8 +106,8 @@ def output_loss(xp: Any, f: Any, y: Any, loss: str) -> tuple[Any, Any]:
     P = f.shape[-1]
     s = 2.0 * y - 1.0
     if loss == "ce":
-        value = xp.where(f > 0, f + xp.log1p(xp.exp(-f)), xp.log1p(xp.exp(f))) - y * f
-        grad = 1.0 / (1.0 + xp.exp(-f)) - y
+        value = softplus(xp, f) - y * f
+        grad = sigmoid(xp, f) - y
     elif loss == "hinge":
         active = xp.astype(s * f < 1.0, f.dtype)
         value = active * (1.0 - s * f)
