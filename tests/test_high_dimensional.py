@@ -78,6 +78,45 @@ def test_lda_equals_sklearn_at_every_dimension(n, p):
     np.testing.assert_array_equal(shrunk["fold_accuracy"].values[0], ref)
 
 
+@pytest.mark.parametrize("n, p", [(60, 4), (60, 58), (60, 500), (200, 15), (200, 500)])
+def test_ledoit_wolf_lda_equals_sklearn(n, p):
+    """``shrinkage="auto"``: each class's Ledoit–Wolf coefficient, as scikit-learn's
+    ``shrinkage="auto"``, for the true labels and for permuted ones (whose
+    coefficients differ), fold by fold."""
+    ds, X, y = _session(n, p)
+    ours = decode(ds, n_permutations=3, shrinkage="auto", progress=False)
+    ref = _sklearn_cv(ds, X, y, LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
+    np.testing.assert_array_equal(ours["fold_accuracy"].values[0], ref)
+    assert ours.attrs["shrinkage"] == "auto"
+    # The kernel's decision values themselves, for a permuted label vector.
+    from neurolearn.decoding._linear import fit_lda
+
+    prob = session_problem(ds, n_folds=10, seed=0)
+    Y = np.stack([y, np.random.default_rng(1).permutation(y)]).astype(float)
+    coef, intercept, delta = fit_lda(np, X[None], prob.train, Y, shrinkage="auto")
+    for f in (0, 9):
+        tr = prob.train[f] > 0
+        model = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis(
+            solver="lsqr", shrinkage="auto")).fit(X[tr], Y[1][tr])
+        np.testing.assert_allclose(X @ coef[0, f, 1] + intercept[0, f, 1],
+                                   model.decision_function(X), rtol=1e-9, atol=1e-9)
+    assert ((delta > 0) & (delta <= 1)).all()
+
+
+def test_ledoit_wolf_estimator_and_contract():
+    ds, X, y = _session(60, 120)
+    ours = LDADecoder(shrinkage="auto").fit(X[:40], y[:40])
+    ref = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis(
+        solver="lsqr", shrinkage="auto")).fit(X[:40], y[:40])
+    np.testing.assert_allclose(ours.decision_function(X[40:]), ref.decision_function(X[40:]),
+                               rtol=1e-9, atol=1e-9)
+    assert LDADecoder(shrinkage="auto").get_params()["shrinkage"] == "auto"
+    from neurolearn.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="shrinkage.*'auto'"):
+        decode(ds, shrinkage="oas", progress=False)
+
+
 @pytest.mark.parametrize("n, p", [(60, 80), (60, 500), (200, 500)])
 def test_ridge_and_logistic_at_p_above_n(n, p):
     ds, X, y = _session(n, p)

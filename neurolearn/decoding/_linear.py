@@ -96,24 +96,29 @@ def _pinv_scale(xp: Any, d: Any, lam_max: Any, p: int, n: Any) -> Any:
     return xp.where(d > cut, 1.0 / xp.where(d > cut, d, xp.ones_like(d)), xp.zeros_like(d))
 
 
-def fit_lda(xp: Any, X: Any, train: Any, Y: Any, *, shrinkage: float | Any = 0.0
+def fit_lda(xp: Any, X: Any, train: Any, Y: Any, *, shrinkage: float | str | Any = 0.0
             ) -> tuple[Any, Any, Any]:
     """Two-class LDA with pooled covariance, optionally shrunk.
 
     Matches ``make_pipeline(StandardScaler(), LinearDiscriminantAnalysis(
     solver="lsqr", shrinkage=shrinkage))``: S_w = Σ_k π_k C_k (biased class
     covariances), shrunk as (1−α)S_w + α·tr(S_w)/p·I, priors from class
-    frequencies.
+    frequencies. ``shrinkage="auto"`` shrinks each class covariance by its
+    own Ledoit–Wolf coefficient instead (see :func:`_fit_lda_ledoit_wolf`).
 
     Parameters
     ----------
-    shrinkage : float or array of shape (B, F)
+    shrinkage : float, "auto" or array of shape (B, F)
         α in [0, 1]; an array gives one value per (feature set, fold).
 
     Returns
     -------
-    coef (B, F, Q, p), intercept (B, F, Q), shrinkage used (B, F)
+    coef (B, F, Q, p), intercept (B, F, Q), shrinkage used (B, F), or with
+    ``"auto"`` the mean of the two classes' Ledoit–Wolf coefficients
+    (B, F, Q)
     """
+    if isinstance(shrinkage, str):  # "auto"; the parameter contract allows no other string
+        return _fit_lda_ledoit_wolf(xp, X, train, Y)
     Z, mean, scale, _ = standardize(xp, X, train)
     s1, s0, n1, n0, n_f = _class_stats(xp, Z, train, Y)
     mu1 = s1 / n1[None, :, :, None]
@@ -148,6 +153,86 @@ def fit_lda(xp: Any, X: Any, train: Any, Y: Any, *, shrinkage: float | Any = 0.0
     b = -0.5 * xp.sum(w * (mu1 + mu0), axis=-1) + xp.log(n1 / n0)[None, ...]
     coef, intercept = _to_raw(xp, w, b, mean, scale)
     return coef, intercept, alpha
+
+
+def _ledoit_wolf_class_cov(xp: Any, Z: Any, M: Any) -> tuple[Any, Any, Any]:
+    """Ledoit–Wolf shrunk covariance of the rows ``M`` selects, for every (B, F, Q).
+
+    As ``sklearn.discriminant_analysis._cov(X, "auto")``: the class's rows are
+    z-scored with their own mean and SD (ddof 0; a feature constant in the
+    class keeps scale 1), ``sklearn.covariance.ledoit_wolf`` shrinks that
+    correlation-like matrix R towards μ·I (μ = tr R / p) with coefficient
+    δ = min(β, d)/d, β = (Σᵢ‖uᵢ‖⁴/n − ‖R‖²_F)/(pn), d = ‖R − μI‖²_F/p, and
+    the result is scaled back: (1−δ)C + δμ·diag(s²).
+
+    Parameters
+    ----------
+    Z : (B, F, n, p)
+    M : (F, Q, n)
+        1.0 on the class's training rows.
+
+    Returns
+    -------
+    cov (B, F, Q, p, p), mean (B, F, Q, p), δ (B, F, Q)
+    """
+    p = Z.shape[-1]
+    n_k = xp.sum(M, axis=-1)[None, ..., None]  # (1, F, Q, 1)
+    Mb = M[None, ...]
+    first = xp.matmul(Mb, Z) / n_k  # class means (B, F, Q, p)
+    # Exact centring for the scatter: the class rows minus their mean, per (F, Q).
+    centred = Z[:, :, None, :, :] - first[:, :, :, None, :]  # (B, F, Q, n, p)
+    centred = centred * M[None, :, :, :, None]
+    C = xp.matmul(xp.matrix_transpose(centred), centred) / n_k[..., None]
+    sd = xp.sqrt(xp.linalg.diagonal(C))
+    tiny = 10 * _eps(xp, Z) * (1.0 + xp.max(xp.abs(first), axis=-1, keepdims=True))
+    s = xp.where(sd > tiny, sd, xp.ones_like(sd))
+    U = centred / s[:, :, :, None, :]
+    R = C / (s[..., :, None] * s[..., None, :])
+    mu = xp.sum(xp.linalg.diagonal(R), axis=-1) / p  # (B, F, Q)
+    sq = xp.sum(U * U, axis=-1)  # ‖uᵢ‖², 0 off the class
+    n1 = n_k[..., 0]
+    beta_sum = xp.sum(sq * sq, axis=-1)
+    frob = xp.sum(R * R, axis=(-2, -1))
+    beta = (beta_sum / n1 - frob) / (p * n1)
+    d = (frob - 2 * mu * xp.sum(xp.linalg.diagonal(R), axis=-1) + p * mu * mu) / p
+    beta = xp.minimum(beta, d)
+    delta = xp.where(beta > 0, beta / xp.where(d > 0, d, xp.ones_like(d)),
+                     xp.zeros_like(beta))
+    eye = xp.eye(p, dtype=Z.dtype)
+    cov = ((1.0 - delta)[..., None, None] * C
+           + (delta * mu)[..., None, None] * eye * (s * s)[..., None, :])
+    return cov, first, delta
+
+
+def _fit_lda_ledoit_wolf(xp: Any, X: Any, train: Any, Y: Any) -> tuple[Any, Any, Any]:
+    """LDA with each class covariance shrunk by its Ledoit–Wolf coefficient.
+
+    ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")`` after a
+    ``StandardScaler``. The coefficient depends on the labels, so unlike the
+    fixed-α kernel no eigenbasis is shared between label vectors: each
+    (feature set, fold, label vector) gets its own p×p covariance, and the
+    memory is that of B·F·Q·(n + p)·p numbers (the engine sizes its label
+    chunks for it). The solve is the minimum-norm one, as scikit-learn's
+    ``lstsq``.
+    """
+    Z, mean, scale, _ = standardize(xp, X, train)
+    p = X.shape[-1]
+    YM = Y[None, :, :] * train[:, None, :]  # (F, Q, n)
+    NM = (1.0 - Y)[None, :, :] * train[:, None, :]
+    cov1, mu1, d1 = _ledoit_wolf_class_cov(xp, Z, YM)
+    cov0, mu0, d0 = _ledoit_wolf_class_cov(xp, Z, NM)
+    n1, n0 = xp.sum(YM, axis=-1), xp.sum(NM, axis=-1)  # (F, Q)
+    pi1 = (n1 / (n1 + n0))[None, ..., None, None]
+    S_w = pi1 * cov1 + (1.0 - pi1) * cov0
+    S_w = 0.5 * (S_w + xp.matrix_transpose(S_w))
+    lam, V = xp.linalg.eigh(S_w)
+    inv = _pinv_scale(xp, lam, xp.max(lam, axis=-1, keepdims=True), p, 1.0)
+    delta = mu1 - mu0
+    w = xp.matmul(V, (xp.matmul(xp.matrix_transpose(V), delta[..., None])[..., 0]
+                      * inv)[..., None])[..., 0]
+    b = -0.5 * xp.sum(w * (mu1 + mu0), axis=-1) + xp.log(n1 / n0)[None, ...]
+    coef, intercept = _to_raw(xp, w, b, mean, scale)
+    return coef, intercept, 0.5 * (d1 + d0)
 
 
 def fit_ridge(xp: Any, X: Any, train: Any, Y: Any, *, alpha: float = 1.0) -> tuple[Any, Any]:

@@ -23,7 +23,7 @@ DECODER_PARAMETERS: dict[str, list[Any]] = {
     "n_permutations": [Interval("int", 0, None)],
     "seed": [Interval("int", 0, None)],
     "chunk_size": [Interval("int", 1, None), None],
-    "shrinkage": [Interval("real", 0, 1)],
+    "shrinkage": [Interval("real", 0, 1), Options(("auto",))],
     "alpha": [Interval("real", 0, None)],
     "C": [Interval("real", 0, None, closed="neither")],
     "variable": [str],

@@ -33,16 +33,21 @@ def fit_batch(xp: Any, method: str, X: Any, train: Any, Y: Any, params: dict[str
 
 
 def auto_chunk_size(method: str, n_sets: int, n_folds: int, n_trials: int, n_units: int,
-                    n_labels: int, budget: int = MEMORY_BUDGET) -> int:
+                    n_labels: int, budget: int = MEMORY_BUDGET, *,
+                    per_label_covariance: bool = False) -> int:
     """Label vectors per chunk so that the largest temporary stays under ``budget`` bytes.
 
     The largest temporaries are the decision values and class statistics,
-    8·B·F·chunk·(n + 4p) bytes, and for logistic regression the per-problem
-    Hessian products, 8·B·F·chunk·n·(p + 1) bytes.
+    8·B·F·chunk·(n + 4p) bytes; for logistic regression the per-problem
+    Hessian products, 8·B·F·chunk·n·(p + 1) bytes; and for LDA with
+    Ledoit–Wolf shrinkage (``per_label_covariance``) each label vector's
+    centred class rows and covariances, 8·B·F·chunk·(3np + 6p²) bytes.
     """
     per_label = 8 * n_sets * n_folds * (n_trials + 4 * n_units)
     if method == "logistic":
         per_label = 8 * n_sets * n_folds * n_trials * (n_units + 2)
+    elif per_label_covariance:
+        per_label = 8 * n_sets * n_folds * (3 * n_trials * n_units + 6 * n_units ** 2)
     return int(max(1, min(n_labels, budget // max(per_label, 1))))
 
 
@@ -75,7 +80,8 @@ def cv_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.ndarray,
     """
     B, n, p = X.shape
     F, Q = train.shape[0], Y.shape[0]
-    chunk = chunk_size or auto_chunk_size(method, B, F, n, p, Q)
+    chunk = chunk_size or auto_chunk_size(
+        method, B, F, n, p, Q, per_label_covariance=params.get("shrinkage") == "auto")
     dtype = X.dtype
     train_x = xp.asarray(train, dtype=dtype)
     # Each fold scores only its own test trials (about n/F of them), so the

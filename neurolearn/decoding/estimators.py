@@ -72,8 +72,13 @@ class LDADecoder(_BinaryLinearDecoder):
 
     Parameters
     ----------
-    shrinkage : float, default 0.0
-        α in [0, 1]: S_w ← (1−α)S_w + α·tr(S_w)/p·I.
+    shrinkage : float or "auto", default 0.0
+        α in [0, 1]: S_w ← (1−α)S_w + α·tr(S_w)/p·I. ``"auto"`` shrinks each
+        class covariance by its Ledoit–Wolf coefficient, as scikit-learn's
+        ``shrinkage="auto"``; use it when units are many against trials per
+        class (roughly p > n/10), where the unshrunk covariance is noisy or
+        singular. It costs a p×p solve per fit instead of a shared
+        eigenbasis.
     device : {"cpu", "cuda"}, default "cpu"
 
     Attributes
@@ -86,13 +91,14 @@ class LDADecoder(_BinaryLinearDecoder):
 
     _method = "lda"
 
-    def __init__(self, *, shrinkage: float = 0.0, device: str = "cpu"):
+    def __init__(self, *, shrinkage: float | str = 0.0, device: str = "cpu"):
         self.shrinkage = shrinkage
         self.device = device
 
     def _params(self) -> dict[str, Any]:
         check_decoder_params(type(self).__name__, shrinkage=self.shrinkage)
-        return {"shrinkage": float(self.shrinkage)}
+        return {"shrinkage": self.shrinkage if self.shrinkage == "auto"
+                else float(self.shrinkage)}
 
 
 class RidgeDecoder(_BinaryLinearDecoder):

@@ -127,8 +127,9 @@ class DecodingConfig(_Section):
         Stratified folds of the trained trials.
     n_permutations : int, default 1000
         Label permutations of the null (p = (k + 1)/(n + 1)).
-    shrinkage : float, default 0.0
-        LDA covariance shrinkage in [0, 1].
+    shrinkage : float or "auto", default 0.0
+        LDA covariance shrinkage in [0, 1], or "auto" for each class's
+        Ledoit–Wolf coefficient (advised when units approach trials).
     alpha : float, default 1.0
         Ridge penalty.
     C : float, default 1.0
@@ -138,13 +139,13 @@ class DecodingConfig(_Section):
     method: str = "lda"
     n_folds: int = 10
     n_permutations: int = 1000
-    shrinkage: float = 0.0
+    shrinkage: float | str = 0.0
     alpha: float = 1.0
     C: float = 1.0
     _name = "decoding"
     _constraints = {"method": [Options(("lda", "ridge", "lstsq", "logistic"))],
                     "n_folds": [Interval("int", 2, None)],
-                    "n_permutations": [Interval("int", 0, None)], "shrinkage": [_UNIT],
+                    "n_permutations": [Interval("int", 0, None)], "shrinkage": [_UNIT, Options(("auto",))],
                     "alpha": [Interval("real", 0, None)], "C": [_POSITIVE]}
 
 
