@@ -45,7 +45,8 @@ from neurolearn.errors import (
 from neurolearn.parallel import map_items
 from neurolearn.params import Interval, Options, check_params
 from neurolearn.schema import check_classes, iter_sessions, session_table, validate
-from neurolearn.svm import HARD_MARGIN_C, fit_linear_svm_working_set
+from neurolearn.hard_margin import RESOLUTION
+from neurolearn.svm import fit_linear_svm_working_set
 
 __all__ = [
     "svm_margin",
@@ -132,8 +133,9 @@ def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, Cs: tuple[float 
 
     Returns, per C, arrays over the block's problems: ``coef`` (k, p_max),
     exactly 0 beyond each problem's own units; ``intercept`` (k,);
-    ``converged`` (k,); for the hard margin also ``separable`` (k,), and NaN
-    ``coef`` where not.
+    ``converged`` (k,); for the hard margin also ``separable`` and
+    ``status`` (k,) (see :mod:`neurolearn.hard_margin`), and NaN ``coef``
+    where not separable.
     """
     n = max(X.shape[0] for X, _ in block)
     p = max(X.shape[1] for X, _ in block)
@@ -142,22 +144,19 @@ def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, Cs: tuple[float 
     for i, (X, y) in enumerate(block):
         Xb[i, :X.shape[0], :X.shape[1]] = X
         yb[i, :y.size] = y
-    # Only 1/‖w‖ is used here. A hard margin's converges with relative error
-    # ≈ tol (measured; single coefficients lag, up to ~5e-4 at 1e-7, so the
-    # solver's own default stays 1e-9), and 1e-7 is ample against the 1e-4
-    # target; soft margins' 1/‖w‖ converges more slowly (≈ 5e-6 at 1e-9 for
-    # C = 1) and keeps the tight default. Most problems end exact, through
-    # the solver's crossover, in any case.
+    # The hard margin is exact or certified either way (its own solver); soft
+    # margins' 1/‖w‖ converges with relative error ≈ 5e-6 at tol 1e-9 for
+    # C = 1, and most end exact through the solver's crossover.
     units = np.array([X.shape[1] for X, _ in block])
     xp = resolve_namespace(device)
     results = []
     for C in Cs:
         with _one_blas_thread(xp):
-            res = fit_linear_svm_working_set(xp, Xb, yb, C=C, tol=1e-7 if C is None else 1e-9)
+            res = fit_linear_svm_working_set(xp, Xb, yb, C=C, tol=1e-9)
         out = {"coef": np.where(np.arange(p) < units[:, None], res["coef"], 0.0),
                "intercept": res["intercept"], "converged": res["converged"]}
         if C is None:
-            out["separable"] = res["separable"]
+            out["separable"], out["status"] = res["separable"], res["status"]
         results.append(out)
     return results
 
@@ -225,11 +224,17 @@ def svm_margin(
     """Geometric margin 1/‖w‖ of the max-margin linear SVM in every session.
 
     The SVM is fit to the session's trained (non-held-out) trials, with each
-    unit z-scored over those trials. Separable sessions get the hard margin
-    (the limit C → ∞, with the convention of ``SVC(kernel="linear", C=1e6)``:
-    separable when the hard-margin optimum needs no dual coefficient above
-    10⁶, i.e. that SVC's solution has no slack); non-separable ones get NaN
-    and ``separable=False``.
+    unit z-scored over those trials. A session is separable when the
+    hard-margin problem min ½‖w‖² s.t. yᵢ(w·xᵢ + b) ≥ 1 is feasible, and then
+    gets its margin 1/‖w‖, exact: it agrees with an interior-point QP
+    (CLARABEL) to 1e-8 relative on every feasible problem of the test grid,
+    barely separable ones (margin 2e-5) included, and its hyperplane violates
+    no constraint by more than 1e-10 in z units (beyond the rounding of w·x,
+    64 ε ‖w‖ maxᵢ‖xᵢ‖). A session is reported not separable only with a
+    certificate: two points, one in each class's convex hull, less than
+    1e-6 × the largest trial norm apart (scale-free: below what double
+    precision resolves in the margin). The solver (:mod:`neurolearn.hard_margin`)
+    works on the trials' Gram matrix, so its cost does not grow with units.
 
     Parameters
     ----------
@@ -263,18 +268,27 @@ def svm_margin(
     Dataset with dims (session, subsample)
         ``margin`` (z-score units; NaN where not separable), ``separable``
         (bool), ``converged`` (bool: the solver settled the problem either
-        way), ``soft_margin`` (only when ``C`` is given; NaN where its solve
+        way), ``status`` (str: "separable", "not separable", "unconverged" or
+        "too few units"), ``soft_margin`` (only when ``C`` is given; NaN where its solve
         did not converge); per session ``margin_mean`` (mean over separable
         subsamples), ``fraction_separable`` (over converged subsamples only),
         ``n_unconverged`` (with one ``NeurolearnWarning`` when any);
         coordinates ``mouse``, ``day``, ``phase``. ``attrs`` hold the
         parameters and ``fraction_separable_by_day`` (JSON).
 
+    Raises
+    ------
+    SchemaError
+        If a session's labels are not 0/1 (K-class margins do not exist yet).
+    InsufficientDataError
+        If a session has one class, or no session has ``n_units`` units.
+
     Notes
     -----
     All sessions and subsamples are solved together by a batched
-    interior-point method (:mod:`neurolearn.svm`); margins match
-    ``sklearn.svm.SVC(kernel="linear", C=1e6)`` to 1e-4 relative.
+    interior-point method in the dual, on working sets of the trials nearest
+    the boundary (:mod:`neurolearn.svm`), in batches of problems of similar
+    size.
     """
     _check("svm_margin", n_units=n_units, n_subsamples=n_subsamples, seed=seed,
            variable=variable, progress=progress)
@@ -307,6 +321,9 @@ def svm_margin(
     solved = np.zeros((S, n_sub), bool)
     ok = hard["separable"]
     separable[rows, cols] = ok
+    status = np.full((S, n_sub), "too few units", dtype=object)
+    status[rows, cols] = np.array(["unconverged", "not separable", "separable"],
+                                  dtype=object)[hard["status"].astype(int) + 1]
     settled[rows, cols] = hard["converged"]
     solved[rows, cols] = True
     norms = np.linalg.norm(hard["coef"], axis=1)
@@ -333,6 +350,9 @@ def svm_margin(
          "separable": (("session", "subsample"), separable),
          "converged": (("session", "subsample"), settled,
                        {"long_name": "the solver settled separable or not"}),
+         "status": (("session", "subsample"), status.astype(str),
+                    {"long_name": "separable, not separable (certified), unconverged, or too "
+                                  "few units"}),
          "margin_mean": ("session", mean, {"long_name": "mean hard margin over separable "
                                                         "subsamples"}),
          "fraction_separable": ("session", frac,
@@ -349,7 +369,9 @@ def svm_margin(
             "note": "not a separation measure where classes overlap: it can fall as they "
                     "separate; use `margin` (separable sessions) or heldout_margin"})
     by_day = out["fraction_separable"].groupby("day").mean()
-    out.attrs = {"C_hard": HARD_MARGIN_C, "C_soft": "none" if C is None else float(C),
+    out.attrs = {"separable": "hard-margin problem feasible: the classes' convex hulls more "
+                              f"than {RESOLUTION:g} x the largest trial norm apart",
+                 "C_soft": "none" if C is None else float(C),
                  "n_units": "all" if n_units is None else n_units, "n_subsamples": n_sub,
                  "seed": seed, "variable": variable, "zscore": "per session, trained trials",
                  "fraction_separable_by_day": json.dumps(

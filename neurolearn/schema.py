@@ -480,6 +480,8 @@ def check_classes(ds: xr.Dataset, *, min_per_class: int = 2, use_heldout: bool =
 
     Raises
     ------
+    SchemaError
+        If a label is not 0 or 1.
     InsufficientDataError
         If there is only one class or a class has too few trials.
     """
@@ -488,6 +490,11 @@ def check_classes(ds: xr.Dataset, *, min_per_class: int = 2, use_heldout: bool =
         label = label[~np.asarray(ds.variables["heldout"].values, dtype=bool)]
     classes, counts = np.unique(label, return_counts=True)
     where = ds.variables["session"].values[0] if "session" in ds.coords else "session"
+    if not np.isin(classes, (0, 1)).all():
+        raise SchemaError(
+            f"{where}: coordinate `label` must be 0 (non-target) or 1 (target); got values "
+            f"{classes.tolist()}. Analyses here are binary: recode the labels, or select "
+            "two classes.")
     if classes.size < 2:
         raise InsufficientDataError(
             f"{where}: coordinate `label` has a single class ({classes.tolist()}) among "

@@ -14,14 +14,10 @@ support vectors apart, a *crossover* solves for the exact optimum on them
 (see :func:`_crossover`), so most problems end a few steps early with KKT
 conditions met to ~1e-10, whatever ``tol``.
 
-The hard margin follows the convention of the design, ``SVC(C=1e6)``: a
-problem counts as separable when its hard-margin optimum needs no multiplier
-above ``HARD_MARGIN_C``; otherwise (classes that overlap, or all but) its
-multipliers grow without bound, the solver stops it, and reports it not
-separable. Solving the hard problem directly, rather than the soft one at
-C = 10⁶, halves the variables per trial and spares the slow convergence of
-the C = 10⁶ solution of overlapping classes, which a margin analysis never
-uses.
+With ``C=None`` (the hard margin) the problems go to the dual solver of
+:mod:`neurolearn.hard_margin`: a session is separable exactly when the hard
+problem is feasible (the classes' convex hulls are apart), decided scale-free
+and settled with a certificate either way, never by an iteration budget.
 
 Problems of different sizes share a batch by zero padding: a padded trial is
 the constraint 0 ≥ −1, always met and touching neither w nor b, so its
@@ -38,10 +34,10 @@ from typing import Any
 import numpy as np
 
 from neurolearn.backend import to_numpy
+from neurolearn.hard_margin import VIOLATION_TOL, fit_hard_margin
 
-__all__ = ["fit_linear_svm", "HARD_MARGIN_C"]
+__all__ = ["fit_linear_svm", "fit_linear_svm_working_set"]
 
-HARD_MARGIN_C = 1e6
 # Try the exact crossover (see _crossover) once some problem's scaled error
 # is below this: earlier, the iterate rarely names the support vectors right
 # and the attempt is wasted work; measured on study-shaped batches, problems
@@ -202,9 +198,9 @@ def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float | None = 1.0, max_iter: 
     y : array (N, n)
         Labels ±1 (0 on padded trials).
     C : float or None, default 1.0
-        Penalty on margin violations; ``None`` for the hard margin (see the
-        module notes: separable means a hard-margin optimum with every
-        multiplier ≤ ``HARD_MARGIN_C``, the solution of ``SVC(C=1e6)``).
+        Penalty on margin violations; ``None`` for the hard margin, solved by
+        :func:`neurolearn.hard_margin.fit_hard_margin` (separable means
+        feasible; ``max_iter`` and ``tol`` then do not apply).
     max_iter : int, default 80
         Newton iterations (all problems step together).
     tol : float, default 1e-9
@@ -217,12 +213,17 @@ def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float | None = 1.0, max_iter: 
         ``coef`` (N, p), ``intercept`` (N,), ``dual`` (N, n) — αᵢ ∈ [0, C],
         ``slack`` (N, n) — ξᵢ (≈ 0 on padded trials, which callers ignore),
         ``n_iter`` (int), ``converged`` (N,) bool. With ``C=None`` also
-        ``separable`` (N,) bool; ``converged`` then means the answer is
-        settled either way, and ``coef``, ``intercept`` and ``slack`` are NaN
-        where not separable.
+        ``separable`` (N,) bool and ``status`` (N,) int8 (1 separable, 0 not,
+        −1 unconverged); ``converged`` then means the answer is settled
+        either way, and ``coef``, ``intercept`` and ``slack`` are NaN where
+        not separable.
     """
     if C is None:
-        return _fit_hard(xp, X, y, max_iter=max_iter, tol=tol)
+        res = fit_hard_margin(xp, X, y)
+        sep = res["separable"]
+        res["slack"] = xp.where(sep[:, None], xp.zeros_like(res["dual"]),
+                                xp.full_like(res["dual"], float("nan")))
+        return res
     return _fit_soft(xp, X, y, C=float(C), max_iter=max_iter, tol=tol)
 
 
@@ -300,85 +301,6 @@ def _fit_soft(xp: Any, X: Any, y: Any, *, C: float, max_iter: int, tol: float
             "n_iter": n_iter, "converged": converged}
 
 
-def _hard_direction(xp: Any, system: tuple[Any, ...], s: Any, lam: Any, rs: Any
-                    ) -> tuple[Any, Any, Any]:
-    """Newton step of the hard-margin KKT system (no ξ, μ); ``rs`` is the
-    right-hand side for λ·s. Eliminating s and λ leaves K Δz = −r_d − Aᵀg
-    with g = (rs + λ r_p)/s and K = P + Aᵀ diag(λ/s) A."""
-    A, At, K, r_d, r_p = system
-    g = (rs + lam * r_p) / s
-    rhs = -r_d - xp.matmul(At, g[..., None])[..., 0]
-    dz = xp.linalg.solve(K, rhs[..., None])[..., 0]
-    ds = xp.matmul(A, dz[..., None])[..., 0] + r_p
-    dlam = -(rs + lam * ds) / s
-    return dz, ds, dlam
-
-
-def _fit_hard(xp: Any, X: Any, y: Any, *, max_iter: int, tol: float) -> dict[str, Any]:
-    """Hard-margin interior-point solve; see :func:`fit_linear_svm` (``C=None``)."""
-    N, n, p = X.shape
-    dtype = X.dtype
-    q = p + 1
-    C = HARD_MARGIN_C
-    A, At, bound, Pdiag = _constraints(xp, X, y)
-    z = xp.zeros((N, q), dtype=dtype)
-    s = xp.ones((N, n), dtype=dtype)
-    lam = xp.ones((N, n), dtype=dtype)
-    n_iter = 0
-    batch = _Retired(N)
-    converged = xp.zeros(N, dtype=xp.bool)
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - Newton iterations, not problems
-        r_d = Pdiag * z - xp.matmul(At, lam[..., None])[..., 0]
-        r_p = xp.matmul(A, z[..., None])[..., 0] - s - bound
-        gap = xp.sum(lam * s, axis=-1) / n
-        objective = 0.5 * xp.sum(z[:, :p] ** 2, axis=-1)
-        err = xp.max(xp.stack([
-            xp.max(xp.abs(r_d), axis=-1) / (1.0 + xp.max(xp.abs(z), axis=-1)),
-            xp.max(xp.abs(r_p), axis=-1),
-            n * gap / (1.0 + objective)]), axis=0)
-        converged = err < tol
-        if bool(to_numpy(xp.any(err < _CROSSOVER_BELOW))):
-            # The hard problem is the soft one with every ξ = 0 and μ = C − α > 0.
-            zx, _, lamx, ok = _crossover(xp, A, bound, C, (xp.zeros_like(s), s, lam,
-                                                           xp.full_like(s, C)), tol)
-            ok = ok & ~converged
-            z, lam = xp.where(ok[:, None], zx, z), xp.where(ok[:, None], lamx, lam)
-            converged = converged | ok
-        # Without a separating hyperplane the multipliers grow without bound;
-        # past 10·C no optimum with multipliers ≤ C is near: not separable.
-        diverged = xp.max(lam, axis=-1) > 10 * C
-        finished = to_numpy(converged | diverged)
-        if finished.any():
-            keep = batch.retire(xp, finished, (z, lam, converged))
-            if not batch.ids.size:
-                break
-            A, At, z, s, lam, bound, r_d, r_p, gap, converged = (
-                xp.take(v, keep, axis=0) for v in (A, At, z, s, lam, bound, r_d, r_p, gap,
-                                                   converged))
-        D = xp.clip(s / lam, 1e-12, None)  # as in _fit_soft
-        K = xp.matmul(At / D[:, None, :], A) + xp.eye(q, dtype=dtype) * Pdiag
-        system = (A, At, K, r_d, r_p)
-        dz, ds, dlam = _hard_direction(xp, system, s, lam, lam * s)
-        a_aff = _step_to_boundary(xp, (s, lam), (ds, dlam))[:, None]
-        gap_aff = xp.sum((lam + a_aff * dlam) * (s + a_aff * ds), axis=-1) / n
-        sigma = ((gap_aff / xp.where(gap > 0, gap, xp.ones_like(gap))) ** 3)[:, None]
-        dz, ds, dlam = _hard_direction(xp, system, s, lam,
-                                       lam * s + dlam * ds - sigma * gap[:, None])
-        alpha = (0.99 * _step_to_boundary(xp, (s, lam), (ds, dlam)))[:, None]
-        z, s, lam = z + alpha * dz, s + alpha * ds, lam + alpha * dlam
-    z, lam, converged = batch.collect(xp, (z, lam, converged))
-    # Settled: an optimum, or multipliers that diverged. Separable: an optimum
-    # whose multipliers stay within C (the SVC(C=1e6) solution, no slack).
-    big = xp.max(lam, axis=-1)
-    separable = converged & (big <= C * (1 + 1e-9))
-    settled = converged | (big > 10 * C)
-    nan = xp.full_like(z, float("nan"))
-    z = xp.where(separable[:, None], z, nan)
-    slack = xp.where(separable[:, None], xp.zeros_like(lam), xp.full_like(lam, float("nan")))
-    return {"coef": z[:, :p], "intercept": z[:, p], "dual": lam, "slack": slack,
-            "n_iter": n_iter, "converged": settled, "separable": separable}
-
-
 def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
                                C: float | None = 1.0,
                                initial_size: int | None = None, max_rounds: int = 30,
@@ -414,8 +336,9 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
     dict of host arrays
         ``coef`` (N, p), ``intercept`` (N,), ``slack`` (N, n) over all trials,
         ``converged`` (N,), ``n_rounds`` (int); with ``C=None`` also
-        ``separable`` (N,) (and NaN ``coef``, ``intercept``, ``slack`` where
-        not separable).
+        ``separable`` (N,) and ``status`` (N,) int8 — 1 separable, 0 not
+        separable (certified), −1 unconverged — and NaN ``coef``,
+        ``intercept``, ``slack`` where not separable.
     """
     N, n, p = X.shape
     valid = y != 0
@@ -437,6 +360,10 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
     first = np.argpartition(np.where(valid, score, np.inf), k0 - 1, axis=1)[:, :k0]
     working = np.zeros((N, n), bool)
     np.put_along_axis(working, first, True, axis=1)
+    # Both classes from the start: each class's trial nearest the boundary.
+    for cls in (pos, neg):
+        nearest = np.argmin(np.where(cls > 0, score, np.inf), axis=1)
+        working[np.arange(N), nearest] |= cls[np.arange(N), nearest] > 0
     working &= valid
     coef, intercept = np.zeros((N, p)), np.zeros(N)
     slack = np.zeros((N, n))
@@ -470,7 +397,12 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
         # Trials outside the working set that violate the margin join it (the
         # k0 worst per problem); problems with none, or not converged, stop.
         violation = np.where(valid[active] & ~mask, 1.0 - margins, -np.inf)
-        bad = (violation > 1e-9) & sep[:, None]
+        if C is None:  # the hard solver's own acceptance test, beyond the rounding of w·x
+            reach = np.linalg.norm(w, axis=1) * np.sqrt(np.max(np.sum(Xa * Xa, axis=2), axis=1))
+            limit = (VIOLATION_TOL + 64 * np.finfo(float).eps * np.nan_to_num(reach))[:, None]
+        else:
+            limit = 1e-9
+        bad = (violation > limit) & sep[:, None]
         has_bad = bad.any(1)
         converged[active] = ok & ~has_bad
         separable[active] = sep & ~has_bad
@@ -496,4 +428,5 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
            "n_rounds": n_rounds}
     if C is None:
         out["separable"] = separable & converged
+        out["status"] = np.where(out["separable"], 1, np.where(converged, 0, -1)).astype(np.int8)
     return out

@@ -80,7 +80,7 @@ def _cases(tree, tmp):
     return [
         # parameters
         ("decode shrinkage", lambda: nl.decode(tree, shrinkage=1.7, progress=False),
-         ParameterError, r"decode: `shrinkage` must be a number in \[0, 1\]; got 1.7"),
+         ParameterError, r"decode: `shrinkage` must be a number in \[0, 1\] or 'auto'; got 1.7"),
         ("logistic C", lambda: nl.decode(tree, "logistic", C=-1, progress=False),
          ParameterError, r"`C` must be a number in \(0, inf\); got -1"),
         ("unknown method", lambda: nl.decode(tree, "svm", progress=False),
@@ -141,6 +141,15 @@ def _cases(tree, tmp):
         # data
         ("NaN rates", lambda: nl.decode(_nan_rates(), progress=False),
          SchemaError, r"`rates` holds 5 non-finite values .* first at trial 3"),
+        ("label 2, hard margin", lambda: margins.svm_margin(
+            _session(label=np.arange(40) % 3), progress=False),
+         SchemaError, r"S1: coordinate `label` must be 0 \(non-target\) or 1 \(target\); "
+                      r"got values \[0, 1, 2\]"),
+        ("label 2, Fisher", lambda: margins.fisher_separation(_session(label=np.arange(40) % 3)),
+         SchemaError, r"S1: coordinate `label` must be 0"),
+        ("label -1, decoding", lambda: nl.decode(_session(label=np.where(np.arange(40) % 2, 1, -1)),
+                                                 progress=False),
+         SchemaError, r"S1: coordinate `label` must be 0 .*got values \[-1, 1\]"),
         ("one class", lambda: nl.decode(_session(label=[1] * 40), progress=False),
          InsufficientDataError, r"S1: coordinate `label` has a single class"),
         ("too few trials per fold", lambda: nl.decode(_session(n=12), progress=False),

@@ -8,7 +8,10 @@ from scipy.optimize import linprog
 from sklearn.svm import SVC
 
 from neurolearn.backend import to_numpy
-from neurolearn.svm import HARD_MARGIN_C, fit_linear_svm
+from neurolearn.svm import fit_linear_svm
+
+# A soft margin this stiff is SVC's stand-in for the hard one (C → ∞).
+BIG_C = 1e6
 
 
 def _problem(seed, n, p, shift):
@@ -37,10 +40,10 @@ def test_hard_margin_matches_sklearn(seed, n, p, shift):
         hard = fit_linear_svm(xnp, X[None], y[None], C=None)
         assert bool(hard["converged"][0]) and not bool(hard["separable"][0])
         return
-    res = fit_linear_svm(xnp, X[None], y[None], C=HARD_MARGIN_C)
+    res = fit_linear_svm(xnp, X[None], y[None], C=BIG_C)
     assert res["converged"][0] and res["slack"].max() < 1e-6
     ours = 1 / np.linalg.norm(res["coef"][0])
-    sk = SVC(kernel="linear", C=HARD_MARGIN_C, tol=1e-9).fit(X, y)
+    sk = SVC(kernel="linear", C=BIG_C, tol=1e-9).fit(X, y)
     # sklearn's hyperplane may violate constraints slightly: its geometric
     # margin is min_i y_i f(x_i) / ||w||, which the max-margin cannot beat.
     sk_margin = np.min(y * sk.decision_function(X)) / np.linalg.norm(sk.coef_)
@@ -93,7 +96,7 @@ def test_array_api_strict_agrees(C, shift):
         assert bool(to_numpy(b["separable"])[0]) == bool(a["separable"][0]) == (shift > 2)
 
 
-@pytest.mark.parametrize("C", [1.0, HARD_MARGIN_C])
+@pytest.mark.parametrize("C", [1.0, BIG_C])
 def test_working_set_equals_full_solve(C):
     from neurolearn.svm import fit_linear_svm_working_set
 
@@ -123,7 +126,7 @@ def test_working_set_equals_full_solve(C):
     sep_full = full["converged"] & (np.where(y != 0, full["slack"], 0).max(1) < 1e-6)
     sep_ws = ws["converged"] & (np.where(y != 0, ws["slack"], 0).max(1) < 1e-6)
     np.testing.assert_array_equal(sep_full, sep_ws)
-    well = both & (sep_full if C == HARD_MARGIN_C else True)
+    well = both & (sep_full if C == BIG_C else True)
     np.testing.assert_allclose(ws["coef"][well], full["coef"][well], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(ws["coef"][well], axis=1),
                                np.linalg.norm(full["coef"][well], axis=1), rtol=1e-6)
@@ -141,7 +144,7 @@ def _kkt_violation(X, y, C, w, b, alpha):
     return max(stationarity, balance, feasible, slack_ok, off / (1 + alpha.max()))
 
 
-@pytest.mark.parametrize("C, shift", [(HARD_MARGIN_C, 4.0), (1.0, 1.0), (0.1, 0.5)])
+@pytest.mark.parametrize("C, shift", [(BIG_C, 4.0), (1.0, 1.0), (0.1, 0.5)])
 def test_crossover_solutions_are_exact(C, shift, monkeypatch):
     import neurolearn.svm as svm
 
@@ -164,7 +167,7 @@ def test_crossover_rejects_a_wrong_support_set():
     from neurolearn.svm import _crossover
 
     X, y = _problem(3, 50, 3, 3.0)
-    sk = SVC(kernel="linear", C=HARD_MARGIN_C, tol=1e-12).fit(X, y)
+    sk = SVC(kernel="linear", C=BIG_C, tol=1e-12).fit(X, y)
     A = (np.c_[X, np.ones(len(y))] * y[:, None])[None]
     margin = y * sk.decision_function(X)
     on = np.zeros(len(y), bool)
@@ -172,9 +175,9 @@ def test_crossover_rejects_a_wrong_support_set():
     # An interior-point-like state: λ ≫ s on support vectors, λ ≪ s elsewhere.
     lam = np.where(on, 1.0, 1e-6)
     s = np.where(on, 1e-6, np.maximum(margin - 1, 1e-3))
-    xi, mu = np.full(len(y), 1e-9), HARD_MARGIN_C - lam
+    xi, mu = np.full(len(y), 1e-9), BIG_C - lam
     bound = np.ones((1, len(y)))
-    z, _, lam_x, ok = _crossover(xnp, A, bound, HARD_MARGIN_C,
+    z, _, lam_x, ok = _crossover(xnp, A, bound, BIG_C,
                                  (xi[None], s[None], lam[None], mu[None]), 1e-9)
     assert ok[0]
     np.testing.assert_allclose(z[0, :3], sk.coef_[0], rtol=1e-5)
@@ -184,7 +187,7 @@ def test_crossover_rejects_a_wrong_support_set():
     lam_wrong[sk.support_[0]] = 1e-6
     s_wrong = s.copy()
     s_wrong[sk.support_[0]] = 1.0
-    *_, ok_wrong = _crossover(xnp, A, bound, HARD_MARGIN_C,
+    *_, ok_wrong = _crossover(xnp, A, bound, BIG_C,
                               (xi[None], s_wrong[None], lam_wrong[None], mu[None]), 1e-9)
     assert not ok_wrong[0]
 
@@ -194,10 +197,10 @@ def test_padding_costs_no_extra_iterations_at_hard_margin():
     # (0 ≥ 1 − ξ), their multipliers would have to climb to C = 1e6.
     probs = [_problem(s, 60, 4, 4.0) for s in range(10)]
     X, y = np.stack([p[0] for p in probs]), np.stack([p[1] for p in probs])
-    plain = fit_linear_svm(xnp, X, y, C=HARD_MARGIN_C)
+    plain = fit_linear_svm(xnp, X, y, C=BIG_C)
     Xp, yp = np.zeros((10, 90, 4)), np.zeros((10, 90))
     Xp[:, :60], yp[:, :60] = X, y
-    padded = fit_linear_svm(xnp, Xp, yp, C=HARD_MARGIN_C)
+    padded = fit_linear_svm(xnp, Xp, yp, C=BIG_C)
     assert padded["n_iter"] <= plain["n_iter"] + 2
     np.testing.assert_allclose(padded["coef"], plain["coef"], rtol=1e-6, atol=1e-8)
     assert np.all(padded["slack"][:, 60:] < 1e-6)
@@ -206,23 +209,22 @@ def test_padding_costs_no_extra_iterations_at_hard_margin():
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), n=st.integers(12, 80), p=st.integers(1, 8),
        shift=st.floats(0.0, 6.0))
-def test_hard_margin_solver_matches_soft_at_1e6_and_lp_separability(seed, n, p, shift):
+def test_hard_margin_is_separable_exactly_when_an_lp_is_feasible(seed, n, p, shift):
     X, y = _problem(seed, n, p, shift)
-    hard = fit_linear_svm(xnp, X[None], y[None], C=None, tol=1e-9)
-    soft = fit_linear_svm(xnp, X[None], y[None], C=HARD_MARGIN_C)
-    assert hard["converged"][0]
-    soft_separable = soft["converged"][0] and soft["slack"].max() < 1e-6
-    # The same verdict as SVC(C=1e6)'s convention, and the same hyperplane.
-    assert bool(hard["separable"][0]) == soft_separable
-    if not _lp_separable(X, y):
-        assert not hard["separable"][0]
-    if hard["separable"][0]:
+    hard = fit_linear_svm(xnp, X[None], y[None], C=None)
+    assert hard["converged"][0] and hard["status"][0] in (0, 1)
+    # Separable means feasible (HiGHS's LP: some (w, b) with y(w·x + b) ≥ 1).
+    assert bool(hard["separable"][0]) == _lp_separable(X, y)
+    if not hard["separable"][0]:
+        assert np.isnan(hard["coef"][0]).all() and hard["status"][0] == 0
+        return
+    margin = y * (X @ hard["coef"][0] + hard["intercept"][0])
+    assert margin.min() >= 1 - 1e-10
+    # Where SVC(C=1e6) has no slack it solves the same problem: the same hyperplane.
+    soft = fit_linear_svm(xnp, X[None], y[None], C=BIG_C)
+    if soft["converged"][0] and soft["slack"].max() < 1e-9:
         np.testing.assert_allclose(hard["coef"][0], soft["coef"][0], rtol=1e-5, atol=1e-7)
         assert hard["intercept"][0] == pytest.approx(soft["intercept"][0], rel=1e-5, abs=1e-7)
-        margin = y * (X @ hard["coef"][0] + hard["intercept"][0])
-        assert margin.min() >= 1 - 1e-7
-    else:
-        assert np.isnan(hard["coef"][0]).all()
 
 
 def test_hard_margin_working_set_and_padding():
@@ -244,8 +246,11 @@ def test_hard_margin_working_set_and_padding():
     sep = ws["separable"]
     np.testing.assert_allclose(ws["coef"][sep], full["coef"][sep], rtol=1e-6, atol=1e-8)
     assert np.all(ws["coef"][6:12, 4:][sep[6:12]] == 0)
-    sk = [SVC(kernel="linear", C=HARD_MARGIN_C, tol=1e-10).fit(X[k][y[k] != 0], y[k][y[k] != 0])
+    np.testing.assert_array_equal(ws["status"], np.where(sep, 1, 0))
+    sk = [SVC(kernel="linear", C=BIG_C, tol=1e-10).fit(X[k][y[k] != 0], y[k][y[k] != 0])
           for k in np.flatnonzero(sep)[:10]]
     for k, model in zip(np.flatnonzero(sep)[:10], sk, strict=True):
         assert 1 / np.linalg.norm(ws["coef"][k]) == pytest.approx(
             1 / np.linalg.norm(model.coef_), rel=1e-4)
+    for k in np.flatnonzero(~sep):
+        assert not _lp_separable(X[k][y[k] != 0], y[k][y[k] != 0])

@@ -126,7 +126,7 @@ def _margins(tree: xr.DataTree, config: AnalysisConfig, *, device: Any, schedule
     # Both have a `subsample` dim (of different sizes) and an `n_unconverged`:
     # the hard margin's are renamed.
     hard = hard.rename(subsample="svm_subsample", n_unconverged="svm_n_unconverged",
-                       converged="svm_converged")
+                       converged="svm_converged", status="svm_status")
     out = xr.merge([held, hard], compat="override", join="exact", combine_attrs="drop")
     out.attrs = {"heldout_margin": json.dumps(held.attrs), "svm_margin": json.dumps(hard.attrs)}
     return out

@@ -1,0 +1,324 @@
+"""Batched hard-margin linear SVMs, solved in the dual as the nearest points of two hulls.
+
+The hard-margin SVM  min ½‖w‖²  s.t.  yᵢ(w·xᵢ + b) ≥ 1  is feasible exactly
+when the convex hulls of the two classes are apart, and its margin 1/‖w‖ is
+half their distance d (Bennett & Bredensteiner 2000). The distance is the
+value of a quadratic program that is always feasible and bounded,
+
+    d² = min_α ‖Σᵢ αᵢ yᵢ xᵢ‖²   s.t.  Σ_{yᵢ=+1} αᵢ = 1,  Σ_{yᵢ=−1} αᵢ = 1,  α ≥ 0,
+
+so, unlike the primal (whose multipliers grow without bound as the classes
+touch), its iterates stay in two simplices however barely the classes
+separate, and every iterate is a certificate: u = Σαᵢyᵢxᵢ joins a point of
+each hull, so d ≤ ‖u‖. A session is reported
+
+* **separable** when the exact optimum is found (see :func:`_exact_on_support`)
+  and its hyperplane w = 2u/d², b = −w·(p₊ + p₋)/2 (p± the two nearest
+  points) meets every constraint to ``1e-10`` plus the rounding of w·x;
+* **not separable** when an iterate certifies d ≤ ``resolution`` × the
+  largest trial norm: the hulls meet, or come closer than the data's own
+  precision can resolve (a Farkas-type certificate: Σαᵢyᵢxᵢ ≈ 0 with α ≥ 0);
+* **unconverged** otherwise, when ``max_iter`` runs out (never silently "not
+  separable").
+
+The decisions are relative to the data's scale: the trials are divided by
+their largest norm before solving, so scaling the data by 10⁻⁴ changes no
+decision and scales the margin by 10⁻⁴.
+
+The problem lives on the n×n Gram matrix of the trials, so its cost does not
+grow with the number of units p beyond forming that matrix (n²p): at p ≥ n,
+where modern probes are, this is the cheap side. With fewer units than
+trials the working-set driver in :mod:`neurolearn.svm` keeps n small (only
+support vectors carry weight, at most p + 1 of them in general position).
+
+The interior-point method is Mehrotra's predictor–corrector on the KKT
+system of the QP; each Newton step is one (n × n) solve per problem with
+three right-hand sides (the two equality constraints reduce to a 2 × 2
+Schur complement), batched over problems. Padding trials (y = 0) get a unit
+linear cost and no constraint, so their αᵢ fall to 0 without touching the
+others.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neurolearn.backend import to_numpy
+
+__all__ = ["fit_hard_margin", "RESOLUTION", "VIOLATION_TOL"]
+
+#: Hull distances at or below this fraction of the largest trial norm are
+#: reported as "not separable": the iterate's certificate cannot tell them
+#: from touching hulls at double precision (½d² is resolved to ~1e-15).
+RESOLUTION = 1e-6
+#: The largest constraint violation 1 − yᵢ(w·xᵢ + b) an accepted hyperplane
+#: may leave, beyond the rounding of w·x (64 ε ‖w‖ max‖xᵢ‖).
+VIOLATION_TOL = 1e-10
+# Try the exact solve on the iterate's support once its residuals are below
+# this: earlier, the support is rarely named right.
+_EXACT_BELOW = 1e-3
+
+
+class _Batch:
+    """Rows of an iterating batch and those that have finished, in input order."""
+
+    def __init__(self, N: int) -> None:
+        self.ids = np.arange(N)
+        self.done: list[tuple[np.ndarray, tuple[Any, ...]]] = []
+
+    def retire(self, xp: Any, finished: np.ndarray, results: tuple[Any, ...]) -> Any:
+        """Keep the finished rows of ``results``; return the indices of the others."""
+        take = xp.asarray(np.flatnonzero(finished))
+        self.done.append((self.ids[finished], tuple(xp.take(v, take, axis=0) for v in results)))
+        self.ids = self.ids[~finished]
+        return xp.asarray(np.flatnonzero(~finished))
+
+    def collect(self, xp: Any, results: tuple[Any, ...]) -> list[Any]:
+        if self.ids.size:
+            self.done.append((self.ids, results))
+        order = xp.asarray(np.argsort(np.concatenate([ids for ids, _ in self.done])))
+        return [xp.take(xp.concat([r[k] for _, r in self.done], axis=0), order, axis=0)
+                for k in range(len(results))]
+
+
+def _hyperplane(xp: Any, G: Any, alpha: Any, E: Any) -> tuple[Any, Any, Any]:
+    """(w, b, d) of the hyperplane bisecting the hull points α names (scaled units).
+
+    u = Σαᵢyᵢxᵢ = p₊ − p₋; w = 2u/d², b = −w·(p₊ + p₋)/2, so w·p± + b = ±1.
+    """
+    u = xp.matmul(xp.matrix_transpose(G), alpha[..., None])[..., 0]  # (N, p)
+    d2 = xp.sum(u * u, axis=-1)
+    # Σ αᵢxᵢ over each class: x = y·g, so p₊ + p₋ = Σ α (E₊ − E₋) g.
+    signed = alpha * (E[..., 0] - E[..., 1])
+    mid = xp.matmul(xp.matrix_transpose(G), signed[..., None])[..., 0] / 2
+    safe = xp.where(d2 > 0, d2, xp.ones_like(d2))
+    w = 2 * u / safe[:, None]
+    b = -xp.sum(w * mid, axis=-1)
+    return w, b, xp.sqrt(d2)
+
+
+def _margins(xp: Any, G: Any, E: Any, w: Any, b: Any, padding: float = float("inf")) -> Any:
+    """yᵢ(w·xᵢ + b) of every trial (``padding`` on padded ones)."""
+    y = E[..., 0] - E[..., 1]
+    m = xp.matmul(G, w[..., None])[..., 0] + y * b[:, None]
+    return xp.where(y != 0, m, xp.full_like(m, padding))
+
+
+def _solve_on_support(xp: Any, Q: Any, G: Any, E: Any, S: Any
+                      ) -> tuple[Any, Any, Any, Any]:
+    """The hyperplane with yᵢ(w·xᵢ + b) = 1 on the support S, w = Σ_S λᵢyᵢxᵢ.
+
+    Solves [Q_SS  y_S; y_Sᵀ  0] [λ; b] = [1; 0] through a symmetric
+    eigendecomposition with negligible eigenvalues cut (a support with more
+    points than the hyperplane needs has many λ but one w), then refines it
+    twice against the *constraint residuals* 1 − yᵢ(w·xᵢ + b), computed from
+    w itself: where classes nearly touch, λ ~ 1/d² is only known to cond·ε,
+    but each refinement shrinks the residuals that decide feasibility by
+    that factor, down to the rounding of w·x.
+
+    Returns
+    -------
+    w (N, p), b (N,), λ (N, n), margins yᵢ(w·xᵢ + b) (N, n)
+    """
+    N, n, _ = G.shape
+    dtype = G.dtype
+    yv = E[..., 0] - E[..., 1]
+    yS = yv * S
+    top = xp.concat([Q * S[:, :, None] * S[:, None, :]
+                     + xp.eye(n, dtype=dtype) * (1.0 - S)[:, None, :], yS[..., None]], axis=-1)
+    bottom = xp.concat([yS[:, None, :], xp.zeros((N, 1, 1), dtype=dtype)], axis=-1)
+    lam_M, V = xp.linalg.eigh(xp.concat([top, bottom], axis=1))  # (n+1)², symmetric
+    big = xp.max(xp.abs(lam_M), axis=-1, keepdims=True)
+    keep = xp.abs(lam_M) > float(np.finfo(np.float64).eps) * (n + 1) * big
+    inv = xp.where(keep, 1.0 / xp.where(keep, lam_M, xp.ones_like(lam_M)),
+                   xp.zeros_like(lam_M))
+
+    def solve(r: Any) -> tuple[Any, Any]:
+        x = xp.matmul(V, (xp.matmul(xp.matrix_transpose(V), r[..., None])[..., 0]
+                          * inv)[..., None])[..., 0]
+        return x[:, :n] * S, x[:, n]
+
+    lam, b = solve(xp.concat([S, xp.zeros((N, 1), dtype=dtype)], axis=-1))
+    w = xp.matmul(xp.matrix_transpose(G), lam[..., None])[..., 0]
+    for _ in range(2):
+        resid = S * (1.0 - _margins(xp, G, E, w, b, padding=0.0))
+        dlam, db = solve(xp.concat([resid, -xp.sum(yS * lam, axis=-1)[:, None]], axis=-1))
+        lam, b = lam + dlam, b + db
+        w = w + xp.matmul(xp.matrix_transpose(G), dlam[..., None])[..., 0]
+    return w, b, lam, _margins(xp, G, E, w, b)
+
+
+def _exact_on_support(xp: Any, Q: Any, G: Any, E: Any, alpha: Any, s: Any, rounds: int = 4
+                      ) -> tuple[Any, Any, Any, Any]:
+    """The exact optimum from the support the iterate names, and whether it is the optimum.
+
+    Given the support S (αᵢ > sᵢ), the optimum solves one linear system
+    (:func:`_solve_on_support`). It is accepted where λ ≥ 0 and every
+    constraint holds (:data:`VIOLATION_TOL` beyond rounding). Where the
+    iterate misnamed a few trials (degenerate ones, on the margin with
+    λ ≈ 0, are common in high dimension), up to ``rounds`` active-set
+    corrections drop the trials with λ < 0 and add the violated ones;
+    elsewhere the Newton steps go on.
+
+    Returns
+    -------
+    w (N, p), b (N,), λ (N, n), ok (N,) bool — in the scaled units of ``G``
+    """
+    dtype = G.dtype
+    trial = (E[..., 0] + E[..., 1]) > 0
+    S = trial & (alpha > s)
+    ok = xp.zeros(S.shape[0], dtype=xp.bool)
+    out = None
+    for _ in range(rounds):
+        w, b, lam, margin = _solve_on_support(xp, Q, G, E, xp.astype(S, dtype))
+        wnorm = xp.sqrt(xp.sum(w * w, axis=-1))
+        floor = VIOLATION_TOL + 64 * float(np.finfo(np.float64).eps) * wnorm  # ‖x̃ᵢ‖ ≤ 1
+        negative = S & (lam < -1e-9 * xp.max(xp.abs(lam), axis=-1, keepdims=True))
+        violated = trial & (margin < 1.0 - floor[:, None])
+        good = (~xp.any(negative, axis=-1) & ~xp.any(violated, axis=-1)
+                & (2.0 / xp.where(wnorm > 0, wnorm, xp.ones_like(wnorm)) > RESOLUTION)
+                & xp.all(xp.isfinite(w), axis=-1) & xp.isfinite(b))
+        new = good & ~ok
+        if out is None:
+            out = [w, b, lam]
+        else:
+            out = [xp.where(new[:, None], w, out[0]), xp.where(new, b, out[1]),
+                   xp.where(new[:, None], lam, out[2])]
+        ok = ok | good
+        if bool(to_numpy(xp.all(ok))):
+            break
+        S = xp.where(ok[:, None], S, (S & ~negative) | violated)
+    return out[0], out[1], xp.clip(out[2], 0.0, None), ok
+
+
+def _newton(xp: Any, Q: Any, E: Any, alpha: Any, s: Any, r_d: Any, r_p: Any, rc: Any
+            ) -> tuple[Any, Any, Any]:
+    """Newton direction (Δα, Δν, Δs) for the complementarity right-hand side ``rc``.
+
+    Q Δα − E Δν − Δs = −r_d, Eᵀ Δα = −r_p, s Δα + α Δs = −rc. Eliminating
+    Δs leaves the (n+2)-square system [H  E; Eᵀ  −δI] [Δα; −Δν] =
+    [−r_d − rc/α; −r_p] with H = Q + diag(s/α) + δI. The tiny δ (a standard
+    primal–dual regularisation) keeps it quasi-definite, so never singular,
+    when two opposite-class trials nearly coincide and H is singular along
+    their pair.
+    """
+    N, n = alpha.shape
+    dtype = Q.dtype
+    delta = 1e-13
+    H = Q + xp.eye(n, dtype=dtype) * (s / alpha + delta)[:, None, :]
+    top = xp.concat([H, E], axis=-1)
+    bottom = xp.concat([xp.matrix_transpose(E), -delta * xp.eye(2, dtype=dtype)
+                        + xp.zeros((N, 2, 2), dtype=dtype)], axis=-1)
+    K = xp.concat([top, bottom], axis=1)
+    rhs = xp.concat([-r_d - rc / alpha, -r_p], axis=-1)
+    sol = xp.linalg.solve(K, rhs[..., None])[..., 0]
+    dalpha, dnu = sol[:, :n], -sol[:, n:]
+    ds = (-rc - s * dalpha) / alpha
+    return dalpha, dnu, ds
+
+
+def _max_step(xp: Any, pairs: tuple[tuple[Any, Any], ...]) -> Any:
+    """Largest step ≤ 1 keeping every (v, dv) pair's v + step·dv ≥ 0, per problem."""
+    worst = xp.max(xp.stack([xp.max(-dv / v, axis=-1) for v, dv in pairs]), axis=0)
+    return 1.0 / xp.clip(worst, 1.0, None)
+
+
+def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float = 1e-14
+                    ) -> dict[str, Any]:
+    """Fit N hard-margin linear SVMs at once, in the dual (see the module notes).
+
+    Parameters
+    ----------
+    X : array (N, n, p)
+        Trials (zero rows and columns pad smaller problems).
+    y : array (N, n)
+        Labels ±1; 0 on padded trials. Each problem needs both classes.
+    max_iter : int, default 200
+        Interior-point iterations (most problems end in 10–30 through the
+        exact solve; problems still open after this are ``unconverged``).
+    tol : float, default 1e-14
+        Scaled KKT residuals at which an iterate whose exact solve is still
+        rejected stops as ``unconverged`` (it cannot improve further).
+
+    Returns
+    -------
+    dict of arrays over the N problems
+        ``coef`` (N, p), ``intercept`` (N,) — NaN where not separable;
+        ``margin`` (N,) — 1/‖w‖ in the units of X (NaN where not
+        separable); ``distance_bound`` (N,) — the last iterate's certified
+        bound on the hulls' distance (≥ 2·margin); ``dual`` (N, n) — the
+        SVM's multipliers λ (0 where not separable); ``separable``,
+        ``converged`` (N,) bool (``converged``: settled either way);
+        ``status`` (N,) int8 — 1 separable, 0 not separable, −1
+        unconverged; ``n_iter`` (int).
+    """
+    N, n, p = X.shape
+    dtype = X.dtype
+    E = xp.stack([xp.astype(y > 0, dtype), xp.astype(y < 0, dtype)], axis=-1)  # (N, n, 2)
+    # Scale-free: divide each problem by its largest trial norm.
+    scale = xp.max(xp.sqrt(xp.sum(X * X, axis=-1)), axis=-1)
+    scale = xp.where(scale > 0, scale, xp.ones_like(scale))
+    G = X * (y / scale[:, None])[..., None]  # gᵢ = yᵢxᵢ / scale
+    Q = xp.matmul(G, xp.matrix_transpose(G))
+    cost = 1.0 - xp.astype(y != 0, dtype)  # padding: unit cost, no constraint
+    counts = xp.clip(xp.sum(E, axis=1), 1.0, None)  # (every problem has both classes)
+    alpha = xp.sum(E / counts[:, None, :], axis=-1) + cost  # uniform on each simplex
+    s = xp.ones((N, n), dtype=dtype)
+    nu = xp.zeros((N, 2), dtype=dtype)
+    status = xp.full((N,), -1, dtype=xp.int8)
+    w = xp.full((N, p), float("nan"), dtype=dtype)
+    b = xp.full((N,), float("nan"), dtype=dtype)
+    lam = xp.zeros((N, n), dtype=dtype)
+    bound = xp.full((N,), float("inf"), dtype=dtype)
+    batch = _Batch(N)
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - Newton iterations, not problems
+        Qa = xp.matmul(Q, alpha[..., None])[..., 0]
+        r_d = Qa + cost - xp.matmul(E, nu[..., None])[..., 0] - s
+        r_p = xp.sum(E * alpha[..., None], axis=1) - 1.0
+        gap = xp.sum(alpha * s, axis=-1) / n
+        err = xp.max(xp.stack([xp.max(xp.abs(r_d), axis=-1), xp.max(xp.abs(r_p), axis=-1),
+                               n * gap]), axis=0)
+        # The certificate: α renormalised onto the two simplices joins a point
+        # of each hull, so the hulls are at most ‖u‖ apart.
+        on_simplex = alpha * xp.sum(E / xp.sum(E * alpha[..., None], axis=1)[:, None, :], axis=-1)
+        u = xp.matmul(xp.matrix_transpose(G), on_simplex[..., None])[..., 0]
+        bound = xp.minimum(bound, xp.sqrt(xp.sum(u * u, axis=-1)))
+        status = xp.where(bound <= RESOLUTION, xp.zeros_like(status), status)
+        if bool(to_numpy(xp.any((err < _EXACT_BELOW) & (status < 0)))):
+            wx, bx, lamx, ok = _exact_on_support(xp, Q, G, E, alpha, s)
+            ok = ok & (status < 0)
+            w, b = xp.where(ok[:, None], wx, w), xp.where(ok, bx, b)
+            lam = xp.where(ok[:, None], lamx, lam)
+            status = xp.where(ok, xp.ones_like(status), status)
+        stalled = (err < tol) & (status < 0)
+        finished = to_numpy((status >= 0) | stalled)
+        if finished.any():
+            keep = batch.retire(xp, finished, (w, b, lam, bound, status))
+            if not batch.ids.size:
+                break
+            (G, Q, E, cost, alpha, s, nu, status, w, b, lam, bound, r_d, r_p, gap) = (
+                xp.take(v, keep, axis=0) for v in (G, Q, E, cost, alpha, s, nu, status, w, b,
+                                                   lam, bound, r_d, r_p, gap))
+        # Mehrotra: affine predictor, then the centring corrector.
+        da, dn, ds = _newton(xp, Q, E, alpha, s, r_d, r_p, alpha * s)
+        step = _max_step(xp, ((alpha, da), (s, ds)))[:, None]
+        gap_aff = xp.sum((alpha + step * da) * (s + step * ds), axis=-1) / n
+        sigma = (gap_aff / xp.where(gap > 0, gap, xp.ones_like(gap))) ** 3
+        rc = alpha * s + da * ds - (sigma * gap)[:, None]
+        da, dn, ds = _newton(xp, Q, E, alpha, s, r_d, r_p, rc)
+        step = 0.99 * _max_step(xp, ((alpha, da), (s, ds)))[:, None]
+        alpha, s, nu = alpha + step * da, s + step * ds, nu + step * dn
+    w, b, lam, bound, status = batch.collect(xp, (w, b, lam, bound, status))
+    separable = status == 1
+    wnorm = xp.sqrt(xp.sum(w * w, axis=-1))
+    nan = xp.full_like(b, float("nan"))
+    # Back to the units of X: x = scale·x̃, so w = w̃/scale, b = b̃ and
+    # 1/‖w‖ = scale/‖w̃‖; the multipliers of w = Σλᵢyᵢxᵢ are λ̃/scale².
+    return {"coef": w / scale[:, None], "intercept": b,
+            "margin": xp.where(separable, scale / xp.where(separable, wnorm, 1.0 + nan * 0), nan),
+            "distance_bound": bound * scale, "dual": lam / (scale * scale)[:, None],
+            "separable": separable, "converged": status >= 0, "status": status,
+            "n_iter": n_iter}
