@@ -106,52 +106,73 @@ def _margins(xp: Any, G: Any, E: Any, w: Any, b: Any, padding: float = float("in
     return xp.where(y != 0, m, xp.full_like(m, padding))
 
 
-def _solve_on_support(xp: Any, Q: Any, G: Any, E: Any, S: Any
-                      ) -> tuple[Any, Any, Any, Any]:
+def _solve_on_support(xp: Any, G: Any, E: Any, S: Any) -> tuple[Any, Any, Any, Any]:
     """The hyperplane with yᵢ(w·xᵢ + b) = 1 on the support S, w = Σ_S λᵢyᵢxᵢ.
 
-    Solves [Q_SS  y_S; y_Sᵀ  0] [λ; b] = [1; 0] through a symmetric
+    Solves [Q_SS  y_S; y_Sᵀ  0] [λ; b] = [1; 0] (Q_SS = G_S G_Sᵀ, the support
+    gathered into the first m = max|S| slots) through a symmetric
     eigendecomposition with negligible eigenvalues cut (a support with more
     points than the hyperplane needs has many λ but one w), then refines it
-    twice against the *constraint residuals* 1 − yᵢ(w·xᵢ + b), computed from
-    w itself: where classes nearly touch, λ ~ 1/d² is only known to cond·ε,
-    but each refinement shrinks the residuals that decide feasibility by
-    that factor, down to the rounding of w·x.
+    twice against the *constraint residuals* 1 − yᵢ(w·xᵢ + b),
+    computed from w itself: where classes nearly touch, λ ~ 1/d² is only
+    known to cond·ε, but each refinement shrinks the residuals that decide
+    feasibility by that factor, down to the rounding of w·x.
 
     Returns
     -------
     w (N, p), b (N,), λ (N, n), margins yᵢ(w·xᵢ + b) (N, n)
     """
-    N, n, _ = G.shape
+    N, n, p = G.shape
     dtype = G.dtype
     yv = E[..., 0] - E[..., 1]
-    yS = yv * S
-    top = xp.concat([Q * S[:, :, None] * S[:, None, :]
-                     + xp.eye(n, dtype=dtype) * (1.0 - S)[:, None, :], yS[..., None]], axis=-1)
-    bottom = xp.concat([yS[:, None, :], xp.zeros((N, 1, 1), dtype=dtype)], axis=-1)
-    lam_M, V = xp.linalg.eigh(xp.concat([top, bottom], axis=1))  # (n+1)², symmetric
+    m = max(1, int(to_numpy(xp.max(xp.sum(xp.astype(S, xp.int32), axis=-1)))))
+    idx = xp.argsort(xp.astype(~S, xp.int8), axis=-1, stable=True)[:, :m]
+    slot = xp.astype(xp.take_along_axis(S, idx, axis=-1), dtype)  # (N, m)
+    G_S = xp.take_along_axis(G, xp.broadcast_to(idx[..., None], (N, m, p)), axis=1)
+    G_S = G_S * slot[..., None]
+    y_S = xp.take_along_axis(yv, idx, axis=-1) * slot
+    Q_S = xp.matmul(G_S, xp.matrix_transpose(G_S))
+    top = xp.concat([Q_S + xp.eye(m, dtype=dtype) * (1.0 - slot)[:, None, :], y_S[..., None]],
+                    axis=-1)
+    bottom = xp.concat([y_S[:, None, :], xp.zeros((N, 1, 1), dtype=dtype)], axis=-1)
+    lam_M, V = xp.linalg.eigh(xp.concat([top, bottom], axis=1))  # (m+1)², symmetric
     big = xp.max(xp.abs(lam_M), axis=-1, keepdims=True)
-    keep = xp.abs(lam_M) > float(np.finfo(np.float64).eps) * (n + 1) * big
+    keep = xp.abs(lam_M) > float(np.finfo(np.float64).eps) * (m + 1) * big
     inv = xp.where(keep, 1.0 / xp.where(keep, lam_M, xp.ones_like(lam_M)),
                    xp.zeros_like(lam_M))
 
     def solve(r: Any) -> tuple[Any, Any]:
         x = xp.matmul(V, (xp.matmul(xp.matrix_transpose(V), r[..., None])[..., 0]
                           * inv)[..., None])[..., 0]
-        return x[:, :n] * S, x[:, n]
+        return x[:, :m] * slot, x[:, m]
 
-    lam, b = solve(xp.concat([S, xp.zeros((N, 1), dtype=dtype)], axis=-1))
-    w = xp.matmul(xp.matrix_transpose(G), lam[..., None])[..., 0]
+    def weights(lam: Any) -> Any:
+        return xp.matmul(xp.matrix_transpose(G_S), lam[..., None])[..., 0]
+
+    lam, b = solve(xp.concat([slot, xp.zeros((N, 1), dtype=dtype)], axis=-1))
+    w = weights(lam)
     for _ in range(2):
-        resid = S * (1.0 - _margins(xp, G, E, w, b, padding=0.0))
-        dlam, db = solve(xp.concat([resid, -xp.sum(yS * lam, axis=-1)[:, None]], axis=-1))
+        resid = slot * (1.0 - xp.matmul(G_S, w[..., None])[..., 0] - y_S * b[:, None])
+        dlam, db = solve(xp.concat([resid, -xp.sum(y_S * lam, axis=-1)[:, None]], axis=-1))
         lam, b = lam + dlam, b + db
-        w = w + xp.matmul(xp.matrix_transpose(G), dlam[..., None])[..., 0]
-    return w, b, lam, _margins(xp, G, E, w, b)
+        w = w + weights(dlam)
+    # λ back on the trial axis: slot j of problem k is trial idx[k, j].
+    onehot = xp.astype(idx[..., None] == xp.arange(n)[None, None, :], dtype)
+    lam_x = xp.matmul((lam * slot)[:, None, :], onehot)[:, 0, :]
+    return w, b, lam_x, _margins(xp, G, E, w, b)
 
 
-def _exact_on_support(xp: Any, Q: Any, G: Any, E: Any, alpha: Any, s: Any, rounds: int = 4
-                      ) -> tuple[Any, Any, Any, Any]:
+def _put_rows(xp: Any, base: Any, hit: np.ndarray, values: Any) -> Any:
+    """``base`` with the rows where the host mask ``hit`` is True replaced by
+    ``values`` (one row per True entry, in order): the array API has no
+    indexed assignment, so a gather and a ``where``."""
+    pick = xp.asarray(np.maximum(np.cumsum(hit) - 1, 0))
+    mask = xp.reshape(xp.asarray(hit), (hit.size,) + (1,) * (base.ndim - 1))
+    return xp.where(mask, xp.take(values, pick, axis=0), base)
+
+
+def _exact_on_support(xp: Any, G: Any, E: Any, alpha: Any, s: Any, rounds: int = 4
+                      ) -> tuple[Any, Any, Any, np.ndarray]:
     """The exact optimum from the support the iterate names, and whether it is the optimum.
 
     Given the support S (αᵢ > sᵢ), the optimum solves one linear system
@@ -159,62 +180,90 @@ def _exact_on_support(xp: Any, Q: Any, G: Any, E: Any, alpha: Any, s: Any, round
     constraint holds (:data:`VIOLATION_TOL` beyond rounding). Where the
     iterate misnamed a few trials (degenerate ones, on the margin with
     λ ≈ 0, are common in high dimension), up to ``rounds`` active-set
-    corrections drop the trials with λ < 0 and add the violated ones;
-    elsewhere the Newton steps go on.
+    corrections drop the trials with λ < 0 and add the violated ones, on the
+    problems still open; elsewhere the Newton steps go on.
 
     Returns
     -------
-    w (N, p), b (N,), λ (N, n), ok (N,) bool — in the scaled units of ``G``
+    w (N, p), b (N,), λ (N, n) — in the scaled units of ``G``; ok (N,) host bool
     """
-    dtype = G.dtype
+    N, n, p = G.shape
     trial = (E[..., 0] + E[..., 1]) > 0
     S = trial & (alpha > s)
-    ok = xp.zeros(S.shape[0], dtype=xp.bool)
-    out = None
+    w = xp.zeros((N, p), dtype=G.dtype)
+    b = xp.zeros((N,), dtype=G.dtype)
+    lam = xp.zeros((N, n), dtype=G.dtype)
+    ok = np.zeros(N, dtype=bool)
+    rows = np.arange(N)  # the problems still open
     for _ in range(rounds):
-        w, b, lam, margin = _solve_on_support(xp, Q, G, E, xp.astype(S, dtype))
-        wnorm = xp.sqrt(xp.sum(w * w, axis=-1))
+        take = xp.asarray(rows)
+        Gr, Er, tr = (xp.take(v, take, axis=0) for v in (G, E, trial))
+        wr, br, lr, margin = _solve_on_support(xp, Gr, Er, S)
+        wnorm = xp.sqrt(xp.sum(wr * wr, axis=-1))
         floor = VIOLATION_TOL + 64 * float(np.finfo(np.float64).eps) * wnorm  # ‖x̃ᵢ‖ ≤ 1
-        negative = S & (lam < -1e-9 * xp.max(xp.abs(lam), axis=-1, keepdims=True))
-        violated = trial & (margin < 1.0 - floor[:, None])
-        good = (~xp.any(negative, axis=-1) & ~xp.any(violated, axis=-1)
-                & (2.0 / xp.where(wnorm > 0, wnorm, xp.ones_like(wnorm)) > RESOLUTION)
-                & xp.all(xp.isfinite(w), axis=-1) & xp.isfinite(b))
-        new = good & ~ok
-        if out is None:
-            out = [w, b, lam]
-        else:
-            out = [xp.where(new[:, None], w, out[0]), xp.where(new, b, out[1]),
-                   xp.where(new[:, None], lam, out[2])]
-        ok = ok | good
-        if bool(to_numpy(xp.all(ok))):
+        negative = S & (lr < -1e-9 * xp.max(xp.abs(lr), axis=-1, keepdims=True))
+        violated = tr & (margin < 1.0 - floor[:, None])
+        good = to_numpy(~xp.any(negative, axis=-1) & ~xp.any(violated, axis=-1)
+                        & (2.0 / xp.where(wnorm > 0, wnorm, xp.ones_like(wnorm)) > RESOLUTION)
+                        & xp.all(xp.isfinite(wr), axis=-1) & xp.isfinite(br))
+        if good.any():
+            hit = np.zeros(N, dtype=bool)
+            hit[rows[good]] = True
+            sel = xp.asarray(np.flatnonzero(good))
+            w = _put_rows(xp, w, hit, xp.take(wr, sel, axis=0))
+            b = _put_rows(xp, b, hit, xp.take(br, sel, axis=0))
+            lam = _put_rows(xp, lam, hit, xp.take(lr, sel, axis=0))
+            ok |= hit
+        if good.all():
             break
-        S = xp.where(ok[:, None], S, (S & ~negative) | violated)
-    return out[0], out[1], xp.clip(out[2], 0.0, None), ok
+        # Correct the supports of the problems still open.
+        still = xp.asarray(np.flatnonzero(~good))
+        S = xp.take((S & ~negative) | violated, still, axis=0)
+        rows = rows[~good]
+    return w, b, xp.clip(lam, 0.0, None), ok
 
 
-def _newton(xp: Any, Q: Any, E: Any, alpha: Any, s: Any, r_d: Any, r_p: Any, rc: Any
+def _newton(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, r_d: Any, r_p: Any, rc: Any
             ) -> tuple[Any, Any, Any]:
     """Newton direction (Δα, Δν, Δs) for the complementarity right-hand side ``rc``.
 
     Q Δα − E Δν − Δs = −r_d, Eᵀ Δα = −r_p, s Δα + α Δs = −rc. Eliminating
-    Δs leaves the (n+2)-square system [H  E; Eᵀ  −δI] [Δα; −Δν] =
-    [−r_d − rc/α; −r_p] with H = Q + diag(s/α) + δI. The tiny δ (a standard
-    primal–dual regularisation) keeps it quasi-definite, so never singular,
-    when two opposite-class trials nearly coincide and H is singular along
-    their pair.
+    Δs leaves [Q + D  E; Eᵀ  −δI] [Δα; −Δν] = [r₁; −r_p] with D = diag(s/α)
+    + δI and r₁ = −r_d − rc/α; the tiny δ (a standard primal–dual
+    regularisation) keeps it quasi-definite, so never singular, when two
+    opposite-class trials nearly coincide.
+
+    With fewer units than trials (p + 2 < n) the system is solved in the
+    units' space instead: Q = GGᵀ, so with v = GᵀΔα it reduces to the
+    (p+2)-square [I + GᵀD⁻¹G  GᵀD⁻¹E; EᵀD⁻¹G  EᵀD⁻¹E + δI] [Δv; −Δν] =
+    [GᵀD⁻¹r₁; EᵀD⁻¹r₁ + r_p], then Δα = D⁻¹(r₁ − GΔv + EΔν). Either way the
+    cost per problem is that of the smaller side, min(n, p + 2)³.
     """
     N, n = alpha.shape
-    dtype = Q.dtype
+    p = G.shape[-1]
+    dtype = G.dtype
     delta = 1e-13
-    H = Q + xp.eye(n, dtype=dtype) * (s / alpha + delta)[:, None, :]
-    top = xp.concat([H, E], axis=-1)
-    bottom = xp.concat([xp.matrix_transpose(E), -delta * xp.eye(2, dtype=dtype)
-                        + xp.zeros((N, 2, 2), dtype=dtype)], axis=-1)
-    K = xp.concat([top, bottom], axis=1)
-    rhs = xp.concat([-r_d - rc / alpha, -r_p], axis=-1)
-    sol = xp.linalg.solve(K, rhs[..., None])[..., 0]
-    dalpha, dnu = sol[:, :n], -sol[:, n:]
+    D = s / alpha + delta
+    r1 = -r_d - rc / alpha
+    if p + 2 < n:
+        F = xp.concat([G, E], axis=-1) / D[..., None]  # D⁻¹[G E], (N, n, p+2)
+        GE = xp.concat([G, E], axis=-1)
+        K = xp.matmul(xp.matrix_transpose(GE), F)
+        K = K + xp.eye(p + 2, dtype=dtype) * xp.concat([xp.ones(p, dtype=dtype),
+                                                        xp.full((2,), delta, dtype=dtype)])
+        rhs = xp.matmul(xp.matrix_transpose(F), r1[..., None])[..., 0]
+        rhs = rhs + xp.concat([xp.zeros((N, p), dtype=dtype), r_p], axis=-1)
+        sol = xp.linalg.solve(K, rhs[..., None])[..., 0]  # [Δv; −Δν]
+        dalpha = (r1 - xp.matmul(GE, sol[..., None])[..., 0]) / D
+        dnu = -sol[:, p:]
+    else:
+        H = Q + xp.eye(n, dtype=dtype) * D[:, None, :]
+        top = xp.concat([H, E], axis=-1)
+        bottom = xp.concat([xp.matrix_transpose(E), -delta * xp.eye(2, dtype=dtype)
+                            + xp.zeros((N, 2, 2), dtype=dtype)], axis=-1)
+        sol = xp.linalg.solve(xp.concat([top, bottom], axis=1),
+                              xp.concat([r1, -r_p], axis=-1)[..., None])[..., 0]
+        dalpha, dnu = sol[:, :n], -sol[:, n:]
     ds = (-rc - s * dalpha) / alpha
     return dalpha, dnu, ds
 
@@ -287,12 +336,23 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
         u = xp.matmul(xp.matrix_transpose(G), on_simplex[..., None])[..., 0]
         bound = xp.minimum(bound, xp.sqrt(xp.sum(u * u, axis=-1)))
         status = xp.where(bound <= RESOLUTION, xp.zeros_like(status), status)
-        if bool(to_numpy(xp.any((err < _EXACT_BELOW) & (status < 0)))):
-            wx, bx, lamx, ok = _exact_on_support(xp, Q, G, E, alpha, s)
-            ok = ok & (status < 0)
-            w, b = xp.where(ok[:, None], wx, w), xp.where(ok, bx, b)
-            lam = xp.where(ok[:, None], lamx, lam)
-            status = xp.where(ok, xp.ones_like(status), status)
+        near = to_numpy((err < _EXACT_BELOW) & (status < 0))
+        if near.any():
+            rows = xp.asarray(np.flatnonzero(near))
+            # One try per step while the iterate is rough; active-set corrections
+            # once it is nearly optimal (where a misnamed trial is degenerate).
+            late = bool(to_numpy(xp.max(xp.take(err, rows, axis=0)) < 1e-8))
+            wx, bx, lamx, ok = _exact_on_support(
+                xp, *(xp.take(v, rows, axis=0) for v in (G, E, alpha, s)),
+                rounds=4 if late else 1)
+            if ok.any():
+                hit = np.zeros(near.size, dtype=bool)
+                hit[np.flatnonzero(near)[ok]] = True
+                sel = xp.asarray(np.flatnonzero(ok))
+                w = _put_rows(xp, w, hit, xp.take(wx, sel, axis=0))
+                b = _put_rows(xp, b, hit, xp.take(bx, sel, axis=0))
+                lam = _put_rows(xp, lam, hit, xp.take(lamx, sel, axis=0))
+                status = xp.where(xp.asarray(hit), xp.ones_like(status), status)
         stalled = (err < tol) & (status < 0)
         finished = to_numpy((status >= 0) | stalled)
         if finished.any():
@@ -303,12 +363,12 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
                 xp.take(v, keep, axis=0) for v in (G, Q, E, cost, alpha, s, nu, status, w, b,
                                                    lam, bound, r_d, r_p, gap))
         # Mehrotra: affine predictor, then the centring corrector.
-        da, dn, ds = _newton(xp, Q, E, alpha, s, r_d, r_p, alpha * s)
+        da, dn, ds = _newton(xp, G, Q, E, alpha, s, r_d, r_p, alpha * s)
         step = _max_step(xp, ((alpha, da), (s, ds)))[:, None]
         gap_aff = xp.sum((alpha + step * da) * (s + step * ds), axis=-1) / n
         sigma = (gap_aff / xp.where(gap > 0, gap, xp.ones_like(gap))) ** 3
         rc = alpha * s + da * ds - (sigma * gap)[:, None]
-        da, dn, ds = _newton(xp, Q, E, alpha, s, r_d, r_p, rc)
+        da, dn, ds = _newton(xp, G, Q, E, alpha, s, r_d, r_p, rc)
         step = 0.99 * _max_step(xp, ((alpha, da), (s, ds)))[:, None]
         alpha, s, nu = alpha + step * da, s + step * ds, nu + step * dn
     w, b, lam, bound, status = batch.collect(xp, (w, b, lam, bound, status))

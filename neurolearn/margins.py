@@ -42,10 +42,10 @@ from neurolearn.errors import (
     SchemaError,
     warn_degenerate,
 )
+from neurolearn.hard_margin import RESOLUTION
 from neurolearn.parallel import map_items
 from neurolearn.params import Interval, Options, check_params
 from neurolearn.schema import check_classes, iter_sessions, session_table, validate
-from neurolearn.hard_margin import RESOLUTION
 from neurolearn.svm import fit_linear_svm_working_set
 
 __all__ = [
@@ -161,45 +161,72 @@ def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, Cs: tuple[float 
     return results
 
 
+def _size_groups(shapes: np.ndarray, ratio: float = 1.5) -> list[np.ndarray]:
+    """Indices of problems grouped by similar size, so padding costs little.
+
+    Problems are sorted by units then trials; a group closes when the next
+    problem has more than ``ratio`` times the group's smallest unit count or
+    trial count (an interior-point step costs ~n·p² per problem, so a
+    problem padded to 1.5× its size costs at most ~3.4× its own, and a mixed
+    batch costs about what its parts cost alone).
+    """
+    order = np.lexsort((shapes[:, 0], shapes[:, 1]))
+    groups, start = [], 0
+    for i in range(1, order.size + 1):
+        if (i == order.size
+                or shapes[order[i], 1] > ratio * max(shapes[order[start], 1], 1)
+                or shapes[order[i], 0] > ratio * max(shapes[order[start:i], 0].min(), 1)):
+            groups.append(order[start:i])
+            start = i
+    return groups
+
+
 def _solve_padded(problems: list[tuple[np.ndarray, np.ndarray]], *,
                   Cs: tuple[float | None, ...], device: Any, scheduler: Any, progress: bool,
                   desc: str) -> list[dict[str, np.ndarray]]:
-    """Solve many SVMs of different sizes in zero-padded batches.
+    """Solve many SVMs of different sizes in zero-padded batches of similar sizes.
 
-    Batches are capped near 256 MiB of trial data and its working copies
+    Problems are grouped by size (:func:`_size_groups`) and each group split
+    into batches capped near 256 MiB of trial data and its working copies
     (the solver's own arrays cover only the small working sets); fewer,
-    larger batches spend less of each Newton step in Python. On the CPU with a
-    Dask scheduler, the problems are also split into at least one batch per
+    larger batches spend less of each Newton step in Python. On the CPU with
+    a Dask scheduler, each group is also split into at least one batch per
     core and the batches run in parallel; an accelerator runs each batch
     whole, in turn.
 
     Returns
     -------
-    list, one per C in ``Cs``, of dicts of arrays over ``problems``, as from
-    :func:`_solve_block` (``coef`` padded with zeros to the most units of any
-    problem).
+    list, one per C in ``Cs``, of dicts of arrays over ``problems`` (in their
+    order), as from :func:`_solve_block` (``coef`` padded with zeros to the
+    most units of any problem).
     """
-    n = max(X.shape[0] for X, _ in problems)
-    p = max(X.shape[1] for X, _ in problems)
-    # Keep the (chunk, n, p+1) trial arrays and their copies near 256 MiB.
-    chunk = max(1, int(2**28 // (8 * max(n, 1) * (p + 2) * 4)))
+    shapes = np.array([X.shape for X, _ in problems])
+    p_max = int(shapes[:, 1].max())
     on_host = resolve_namespace(device) is resolve_namespace("cpu")
     if not on_host:
         scheduler = None
-    elif scheduler is not None:
-        # A whole number of equal batches per core keeps every core busy to the end.
-        cores = os.cpu_count() or 1
-        n_blocks = -(-len(problems) // chunk)
-        chunk = -(-len(problems) // (-(-n_blocks // cores) * cores))
-    blocks = [problems[i:i + chunk] for i in range(0, len(problems), chunk)]
-    solved = map_items(_solve_block, blocks, scheduler=scheduler,
-                       progress=progress and len(blocks) > 1, desc=desc, Cs=Cs, device=device)
+    cores = os.cpu_count() or 1
+    blocks: list[np.ndarray] = []
+    for group in _size_groups(shapes):
+        n, p = shapes[group].max(axis=0)
+        # Keep the (chunk, n, p+1) trial arrays and their copies near 256 MiB.
+        chunk = max(1, int(2**28 // (8 * max(n, 1) * (p + 2) * 4)))
+        if scheduler is not None:
+            # A whole number of equal batches per core keeps every core busy to the end.
+            n_blocks = -(-group.size // chunk)
+            chunk = -(-group.size // (-(-n_blocks // cores) * cores))
+        blocks.extend(group[i:i + chunk] for i in range(0, group.size, chunk))
+    solved = map_items(_solve_block, [[problems[i] for i in b] for b in blocks],
+                       scheduler=scheduler, progress=progress and len(blocks) > 1, desc=desc,
+                       Cs=Cs, device=device)
+    inverse = np.argsort(np.concatenate(blocks))
     merged = []
     for k in range(len(Cs)):
         parts = [block[k] for block in solved]
-        out = {key: np.concatenate([r[key] for r in parts]) for key in parts[0] if key != "coef"}
-        out["coef"] = np.concatenate([np.pad(r["coef"], ((0, 0), (0, p - r["coef"].shape[1])))
-                                      for r in parts])
+        out = {key: np.concatenate([r[key] for r in parts])[inverse]
+               for key in parts[0] if key != "coef"}
+        out["coef"] = np.concatenate([np.pad(r["coef"], ((0, 0), (0, p_max - r["coef"].shape[1])))
+                                      for r in parts])[inverse]
         merged.append(out)
     return merged
 

@@ -342,7 +342,9 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
     """
     N, n, p = X.shape
     valid = y != 0
-    k0 = min(n, initial_size or 4 * (p + 1) + 8)
+    # A hard margin has at most p + 1 support vectors in general position; a
+    # soft one has every margin violator too.
+    k0 = min(n, initial_size or (2 * (p + 1) + 4 if C is None else 4 * (p + 1) + 8))
     # Start from Fisher's direction (pooled within-class covariance, lightly
     # shrunk): it ranks trials by distance to the boundary much as the SVM
     # will, so the first working set usually holds every support vector.

@@ -52,7 +52,8 @@ def test_config_defaults_and_sources(tmp_path):
     ({"decoding": {"n_perms": 3}}, r"\[decoding\]: unknown key\(s\) \['n_perms'\]"),
     ({"decoding": {"n_permutations": -3}}, r"`n_permutations` must be an integer in \[0, inf\]; "
                                            r"got -3"),
-    ({"decoding": {"shrinkage": 1.7}}, r"`shrinkage` must be a number in \[0, 1\]; got 1.7"),
+    ({"decoding": {"shrinkage": 1.7}},
+     r"`shrinkage` must be a number in \[0, 1\] or 'auto'; got 1.7"),
     ({"decoding": {"C": -1.0}}, r"`C` must be a number in \(0, inf\)"),
     ({"decoding": {"method": "svm"}}, r"`method` must be one of 'lda'"),
     ({"margins": {"n_units": 0}}, r"`n_units` must be an integer in \[1, inf\] or None"),

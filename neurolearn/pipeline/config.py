@@ -145,7 +145,8 @@ class DecodingConfig(_Section):
     _name = "decoding"
     _constraints = {"method": [Options(("lda", "ridge", "lstsq", "logistic"))],
                     "n_folds": [Interval("int", 2, None)],
-                    "n_permutations": [Interval("int", 0, None)], "shrinkage": [_UNIT, Options(("auto",))],
+                    "n_permutations": [Interval("int", 0, None)],
+                    "shrinkage": [_UNIT, Options(("auto",))],
                     "alpha": [Interval("real", 0, None)], "C": [_POSITIVE]}
 
 
