@@ -336,15 +336,17 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
         u = xp.matmul(xp.matrix_transpose(G), on_simplex[..., None])[..., 0]
         bound = xp.minimum(bound, xp.sqrt(xp.sum(u * u, axis=-1)))
         status = xp.where(bound <= RESOLUTION, xp.zeros_like(status), status)
-        near = to_numpy((err < _EXACT_BELOW) & (status < 0))
-        if near.any():
+        # One exact try per step while an iterate is rough; active-set
+        # corrections once it is nearly optimal (where a misnamed trial is a
+        # degenerate one), per problem.
+        err_h, open_h = to_numpy(err), to_numpy(status < 0)
+        for near, rounds in (((err_h < _EXACT_BELOW) & (err_h >= 1e-8) & open_h, 1),
+                             ((err_h < 1e-8) & open_h, 4)):
+            if not near.any():
+                continue
             rows = xp.asarray(np.flatnonzero(near))
-            # One try per step while the iterate is rough; active-set corrections
-            # once it is nearly optimal (where a misnamed trial is degenerate).
-            late = bool(to_numpy(xp.max(xp.take(err, rows, axis=0)) < 1e-8))
             wx, bx, lamx, ok = _exact_on_support(
-                xp, *(xp.take(v, rows, axis=0) for v in (G, E, alpha, s)),
-                rounds=4 if late else 1)
+                xp, *(xp.take(v, rows, axis=0) for v in (G, E, alpha, s)), rounds=rounds)
             if ok.any():
                 hit = np.zeros(near.size, dtype=bool)
                 hit[np.flatnonzero(near)[ok]] = True

@@ -85,3 +85,21 @@ def test_decisions_are_scale_free(factor):
     res = fit_hard_margin(xnp, (factor * X_bad)[None], np.r_[y, 1.0][None])
     assert res["status"][0] == 0 and np.isnan(res["margin"][0])
     assert res["distance_bound"][0] <= 1e-6 * factor * np.linalg.norm(X_bad, axis=1).max()
+
+
+def test_one_padded_batch_equals_single_solves():
+    """Problems settle on their own, whatever else shares their batch (a rule
+    decided over the whole batch once left some problems unconverged)."""
+    problems = list(grid(subset=True))
+    n = max(X.shape[0] for _, X, _ in problems)
+    p = max(X.shape[1] for _, X, _ in problems)
+    Xb, yb = np.zeros((len(problems), n, p)), np.zeros((len(problems), n))
+    for i, (_, X, y) in enumerate(problems):
+        Xb[i, :X.shape[0], :X.shape[1]], yb[i, :y.size] = X, y
+    batch = fit_linear_svm_working_set(xnp, Xb, yb, C=None)
+    for i, (name, X, y) in enumerate(problems):
+        single = fit_linear_svm_working_set(xnp, X[None], y[None], C=None)
+        assert batch["status"][i] == single["status"][0] != -1, name
+        if single["status"][0] == 1:
+            assert np.linalg.norm(batch["coef"][i]) == pytest.approx(
+                np.linalg.norm(single["coef"][0]), rel=1e-9), name

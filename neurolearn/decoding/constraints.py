@@ -44,9 +44,9 @@ def check_decoder_params(where: str, **values: Any) -> None:
     Examples
     --------
     >>> check_decoder_params("decode", method="lda", n_folds=10)
-    >>> check_decoder_params("decode", shrinkage=1.7)
+    >>> check_decoder_params("decode", n_folds=1)
     Traceback (most recent call last):
     ...
-    neurolearn.errors.ParameterError: decode: `shrinkage` must be a number in [0, 1]; got 1.7.
+    neurolearn.errors.ParameterError: decode: `n_folds` must be an integer in [2, inf]; got 1.
     """
     check_params(values, DECODER_PARAMETERS, where=where)
