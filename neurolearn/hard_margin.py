@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from neurolearn._batch import RetiringBatch
 from neurolearn.backend import to_numpy
 
 __all__ = ["fit_hard_margin", "RESOLUTION", "VIOLATION_TOL"]
@@ -59,28 +60,6 @@ VIOLATION_TOL = 1e-10
 # Try the exact solve on the iterate's support once its residuals are below
 # this: earlier, the support is rarely named right.
 _EXACT_BELOW = 1e-3
-
-
-class _Batch:
-    """Rows of an iterating batch and those that have finished, in input order."""
-
-    def __init__(self, N: int) -> None:
-        self.ids = np.arange(N)
-        self.done: list[tuple[np.ndarray, tuple[Any, ...]]] = []
-
-    def retire(self, xp: Any, finished: np.ndarray, results: tuple[Any, ...]) -> Any:
-        """Keep the finished rows of ``results``; return the indices of the others."""
-        take = xp.asarray(np.flatnonzero(finished))
-        self.done.append((self.ids[finished], tuple(xp.take(v, take, axis=0) for v in results)))
-        self.ids = self.ids[~finished]
-        return xp.asarray(np.flatnonzero(~finished))
-
-    def collect(self, xp: Any, results: tuple[Any, ...]) -> list[Any]:
-        if self.ids.size:
-            self.done.append((self.ids, results))
-        order = xp.asarray(np.argsort(np.concatenate([ids for ids, _ in self.done])))
-        return [xp.take(xp.concat([r[k] for _, r in self.done], axis=0), order, axis=0)
-                for k in range(len(results))]
 
 
 def _hyperplane(xp: Any, G: Any, alpha: Any, E: Any) -> tuple[Any, Any, Any]:
@@ -321,7 +300,7 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
     b = xp.full((N,), float("nan"), dtype=dtype)
     lam = xp.zeros((N, n), dtype=dtype)
     bound = xp.full((N,), float("inf"), dtype=dtype)
-    batch = _Batch(N)
+    batch = RetiringBatch(N)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - Newton iterations, not problems
         Qa = xp.matmul(Q, alpha[..., None])[..., 0]

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from neurolearn._batch import RetiringBatch
 from neurolearn.backend import to_numpy
 from neurolearn.hard_margin import VIOLATION_TOL, fit_hard_margin
 
@@ -45,11 +46,6 @@ __all__ = ["fit_linear_svm", "fit_linear_svm_working_set"]
 _CROSSOVER_BELOW = 1e-3
 
 
-def _host_indices(xp: Any, mask: np.ndarray) -> Any:
-    """Integer indices (in namespace ``xp``) of the True entries of a host mask."""
-    return xp.asarray(np.flatnonzero(mask))
-
-
 def _constraints(xp: Any, X: Any, y: Any) -> tuple[Any, Any, Any, Any]:
     """Constraint rows aᵢ = yᵢ[xᵢ, 1] (N, n, p+1), their transpose, the right-hand
     sides (1 on trials, −1 — always met — on padding) and diag(P) = [1…1, 0]."""
@@ -59,33 +55,6 @@ def _constraints(xp: Any, X: Any, y: Any) -> tuple[Any, Any, Any, Any]:
     bound = 2 * xp.astype(y != 0, dtype) - 1
     Pdiag = xp.concat([xp.ones(p, dtype=dtype), xp.zeros(1, dtype=dtype)])
     return A, xp.matrix_transpose(A), bound, Pdiag
-
-
-class _Retired:
-    """Rows that leave an iterating batch, kept until they return in input order.
-
-    Finished problems leave the batch, so late iterations cost only what the
-    slow problems need; ``ids`` maps the rows still iterating to the input.
-    """
-
-    def __init__(self, N: int) -> None:
-        self.ids = np.arange(N)
-        self.blocks: list[tuple[Any, ...]] = []
-
-    def retire(self, xp: Any, finished: np.ndarray, results: tuple[Any, ...]) -> Any:
-        """Keep the finished rows of ``results``; return the indices of the others."""
-        self.blocks.append((self.ids[finished],
-                            *(xp.take(v, _host_indices(xp, finished), axis=0) for v in results)))
-        self.ids = self.ids[~finished]
-        return _host_indices(xp, ~finished)
-
-    def collect(self, xp: Any, results: tuple[Any, ...]) -> list[Any]:
-        """All rows in input order; ``results`` are those of the rows still iterating."""
-        if self.ids.size:
-            self.blocks.append((self.ids, *results))
-        inverse = xp.asarray(np.argsort(np.concatenate([b[0] for b in self.blocks])))
-        return [xp.take(xp.concat([b[k] for b in self.blocks], axis=0), inverse, axis=0)
-                for k in range(1, len(self.blocks[0]))]
 
 
 def _newton_direction(xp: Any, system: tuple[Any, ...], state: tuple[Any, ...], rs1: Any,
@@ -243,7 +212,7 @@ def _fit_soft(xp: Any, X: Any, y: Any, *, C: float, max_iter: int, tol: float
     xi = lam * s / mu
     scale = 1.0 + C
     n_iter = 0
-    batch = _Retired(N)
+    batch = RetiringBatch(N)
     converged = xp.zeros(N, dtype=xp.bool)
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - Newton iterations, not problems
         Az = xp.matmul(A, z[..., None])[..., 0]

@@ -1,0 +1,37 @@
+"""Bookkeeping for batched iterative solvers whose problems finish at different steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["RetiringBatch"]
+
+
+class RetiringBatch:
+    """Rows that leave an iterating batch, kept until they return in input order.
+
+    Finished problems leave the batch, so late iterations cost only what the
+    slow problems need; ``ids`` maps the rows still iterating to the input.
+    """
+
+    def __init__(self, N: int) -> None:
+        self.ids = np.arange(N)
+        self.done: list[tuple[np.ndarray, tuple[Any, ...]]] = []
+
+    def retire(self, xp: Any, finished: np.ndarray, results: tuple[Any, ...]) -> Any:
+        """Keep the finished rows of ``results`` (host mask ``finished``); return the
+        indices, in namespace ``xp``, of the rows that go on."""
+        take = xp.asarray(np.flatnonzero(finished))
+        self.done.append((self.ids[finished], tuple(xp.take(v, take, axis=0) for v in results)))
+        self.ids = self.ids[~finished]
+        return xp.asarray(np.flatnonzero(~finished))
+
+    def collect(self, xp: Any, results: tuple[Any, ...]) -> list[Any]:
+        """All rows in input order; ``results`` are those of the rows still iterating."""
+        if self.ids.size:
+            self.done.append((self.ids, results))
+        order = xp.asarray(np.argsort(np.concatenate([ids for ids, _ in self.done])))
+        return [xp.take(xp.concat([r[k] for _, r in self.done], axis=0), order, axis=0)
+                for k in range(len(results))]
