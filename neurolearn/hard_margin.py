@@ -25,16 +25,14 @@ The decisions are relative to the data's scale: the trials are divided by
 their largest norm before solving, so scaling the data by 10⁻⁴ changes no
 decision and scales the margin by 10⁻⁴.
 
-The problem lives on the n×n Gram matrix of the trials, so its cost does not
-grow with the number of units p beyond forming that matrix (n²p): at p ≥ n,
-where modern probes are, this is the cheap side. With fewer units than
-trials the working-set driver in :mod:`neurolearn.svm` keeps n small (only
-support vectors carry weight, at most p + 1 of them in general position).
-
 The interior-point method is Mehrotra's predictor–corrector on the KKT
-system of the QP; each Newton step is one (n × n) solve per problem with
-three right-hand sides (the two equality constraints reduce to a 2 × 2
-Schur complement), batched over problems. Padding trials (y = 0) get a unit
+system of the QP, batched over problems. Each Newton step is one linear
+solve per problem on the smaller side: (n + 2)-square on the trials' Gram
+matrix where units outnumber trials (its cost does not grow with p beyond
+forming the Gram matrix, n²p), (p + 2)-square in the units' space otherwise
+(see :func:`_newton`). With fewer units than trials the working-set driver
+in :mod:`neurolearn.svm` also keeps n small (only support vectors carry
+weight, at most p + 1 of them in general position). Padding trials (y = 0) get a unit
 linear cost and no constraint, so their αᵢ fall to 0 without touching the
 others.
 """
