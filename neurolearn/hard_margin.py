@@ -46,7 +46,7 @@ import numpy as np
 from neurolearn._batch import RetiringBatch
 from neurolearn.backend import to_numpy
 
-__all__ = ["fit_hard_margin", "RESOLUTION", "VIOLATION_TOL"]
+__all__ = ["fit_hard_margin", "violation_floor", "RESOLUTION", "VIOLATION_TOL"]
 
 #: Hull distances at or below this fraction of the largest trial norm are
 #: reported as "not separable": the iterate's certificate cannot tell them
@@ -55,6 +55,15 @@ RESOLUTION = 1e-6
 #: The largest constraint violation 1 − yᵢ(w·xᵢ + b) an accepted hyperplane
 #: may leave, beyond the rounding of w·x (64 ε ‖w‖ max‖xᵢ‖).
 VIOLATION_TOL = 1e-10
+
+
+def violation_floor(reach: Any) -> Any:
+    """The largest violation 1 − yᵢ(w·xᵢ + b) an accepted hyperplane may leave:
+    :data:`VIOLATION_TOL` plus the rounding of w·x, 64 ε ``reach`` with
+    ``reach`` = ‖w‖ maxᵢ‖xᵢ‖ (works on arrays of any namespace)."""
+    return VIOLATION_TOL + 64 * float(np.finfo(np.float64).eps) * reach
+
+
 # Try the exact solve on the iterate's support once its residuals are below
 # this: earlier, the support is rarely named right.
 _EXACT_BELOW = 1e-3
@@ -148,6 +157,20 @@ def _put_rows(xp: Any, base: Any, hit: np.ndarray, values: Any) -> Any:
     return xp.where(mask, xp.take(values, pick, axis=0), base)
 
 
+def _accept(xp: Any, base: tuple[Any, ...], rows: np.ndarray, good: np.ndarray,
+            values: tuple[Any, ...]) -> tuple[np.ndarray, list[Any]]:
+    """Write the accepted rows of ``values`` (computed for batch rows ``rows``;
+    accepted where the host mask ``good``) into the full-batch arrays ``base``.
+
+    Returns the host mask of the batch rows written and the updated arrays.
+    """
+    hit = np.zeros(base[0].shape[0], dtype=bool)
+    hit[rows[good]] = True
+    sel = xp.asarray(np.flatnonzero(good))
+    return hit, [_put_rows(xp, old, hit, xp.take(new, sel, axis=0))
+                 for old, new in zip(base, values, strict=True)]
+
+
 def _exact_on_support(xp: Any, G: Any, E: Any, alpha: Any, s: Any, rounds: int = 4
                       ) -> tuple[Any, Any, Any, np.ndarray]:
     """The exact optimum from the support the iterate names, and whether it is the optimum.
@@ -177,19 +200,14 @@ def _exact_on_support(xp: Any, G: Any, E: Any, alpha: Any, s: Any, rounds: int =
         Gr, Er, tr = (xp.take(v, take, axis=0) for v in (G, E, trial))
         wr, br, lr, margin = _solve_on_support(xp, Gr, Er, S)
         wnorm = xp.sqrt(xp.sum(wr * wr, axis=-1))
-        floor = VIOLATION_TOL + 64 * float(np.finfo(np.float64).eps) * wnorm  # ‖x̃ᵢ‖ ≤ 1
+        floor = violation_floor(wnorm)  # scaled trials: ‖x̃ᵢ‖ ≤ 1
         negative = S & (lr < -1e-9 * xp.max(xp.abs(lr), axis=-1, keepdims=True))
         violated = tr & (margin < 1.0 - floor[:, None])
         good = to_numpy(~xp.any(negative, axis=-1) & ~xp.any(violated, axis=-1)
                         & (2.0 / xp.where(wnorm > 0, wnorm, xp.ones_like(wnorm)) > RESOLUTION)
                         & xp.all(xp.isfinite(wr), axis=-1) & xp.isfinite(br))
         if good.any():
-            hit = np.zeros(N, dtype=bool)
-            hit[rows[good]] = True
-            sel = xp.asarray(np.flatnonzero(good))
-            w = _put_rows(xp, w, hit, xp.take(wr, sel, axis=0))
-            b = _put_rows(xp, b, hit, xp.take(br, sel, axis=0))
-            lam = _put_rows(xp, lam, hit, xp.take(lr, sel, axis=0))
+            hit, (w, b, lam) = _accept(xp, (w, b, lam), rows, good, (wr, br, lr))
             ok |= hit
         if good.all():
             break
@@ -325,12 +343,8 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
             wx, bx, lamx, ok = _exact_on_support(
                 xp, *(xp.take(v, rows, axis=0) for v in (G, E, alpha, s)), rounds=rounds)
             if ok.any():
-                hit = np.zeros(near.size, dtype=bool)
-                hit[np.flatnonzero(near)[ok]] = True
-                sel = xp.asarray(np.flatnonzero(ok))
-                w = _put_rows(xp, w, hit, xp.take(wx, sel, axis=0))
-                b = _put_rows(xp, b, hit, xp.take(bx, sel, axis=0))
-                lam = _put_rows(xp, lam, hit, xp.take(lamx, sel, axis=0))
+                hit, (w, b, lam) = _accept(xp, (w, b, lam), np.flatnonzero(near), ok,
+                                           (wx, bx, lamx))
                 status = xp.where(xp.asarray(hit), xp.ones_like(status), status)
         stalled = (err < tol) & (status < 0)
         finished = to_numpy((status >= 0) | stalled)
@@ -357,7 +371,8 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
     # Back to the units of X: x = scale·x̃, so w = w̃/scale, b = b̃ and
     # 1/‖w‖ = scale/‖w̃‖; the multipliers of w = Σλᵢyᵢxᵢ are λ̃/scale².
     return {"coef": w / scale[:, None], "intercept": b,
-            "margin": xp.where(separable, scale / xp.where(separable, wnorm, 1.0 + nan * 0), nan),
+            "margin": xp.where(separable, scale / xp.where(separable, wnorm, xp.ones_like(wnorm)),
+                               nan),
             "distance_bound": bound * scale, "dual": lam / (scale * scale)[:, None],
             "separable": separable, "converged": status >= 0, "status": status,
             "n_iter": n_iter}

@@ -35,7 +35,7 @@ import numpy as np
 
 from neurolearn._batch import RetiringBatch
 from neurolearn.backend import to_numpy
-from neurolearn.hard_margin import VIOLATION_TOL, fit_hard_margin
+from neurolearn.hard_margin import fit_hard_margin, violation_floor
 
 __all__ = ["fit_linear_svm", "fit_linear_svm_working_set"]
 
@@ -370,7 +370,7 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
         violation = np.where(valid[active] & ~mask, 1.0 - margins, -np.inf)
         if C is None:  # the hard solver's own acceptance test, beyond the rounding of w·x
             reach = np.linalg.norm(w, axis=1) * np.sqrt(np.max(np.sum(Xa * Xa, axis=2), axis=1))
-            limit = (VIOLATION_TOL + 64 * np.finfo(float).eps * np.nan_to_num(reach))[:, None]
+            limit = violation_floor(np.nan_to_num(reach))[:, None]
         else:
             limit = 1e-9
         bad = (violation > limit) & sep[:, None]
