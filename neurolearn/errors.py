@@ -6,10 +6,13 @@ and each also derives from the built-in class a generic caller would expect
 (``ValueError`` for bad values, ``OSError`` for unreadable files).
 """
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 
 __all__ = ["NeurolearnError", "SchemaError", "LoaderError", "InsufficientDataError",
-           "ParameterError", "DependencyError", "NeurolearnWarning", "warn_degenerate"]
+           "ParameterError", "DependencyError", "NeurolearnWarning", "warn_degenerate",
+           "collect_degenerate"]
 
 
 class NeurolearnError(Exception):
@@ -64,3 +67,28 @@ def warn_degenerate(where: str, reason: str) -> None:
         Why, e.g. "‖K_0‖ = 0: a constant kernel has no relative change".
     """
     warnings.warn(f"{where}: result is NaN: {reason}", NeurolearnWarning, stacklevel=3)
+
+
+@contextlib.contextmanager
+def collect_degenerate(where: str) -> Iterator[list[str]]:
+    """Gather the degenerate-result warnings of a loop into one warning and a record.
+
+    A loop over epochs or subsets would otherwise issue one
+    :class:`NeurolearnWarning` per NaN; inside this block they are caught, their
+    messages appended to the yielded list (which the caller stores, e.g. in
+    ``attrs["degenerate"]``), and one warning naming ``where``, the count and
+    the distinct reasons is issued on exit. Other warnings pass through.
+    """
+    reasons: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NeurolearnWarning)
+        yield reasons
+    for w in caught:
+        if issubclass(w.category, NeurolearnWarning):
+            reasons.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if reasons:
+        distinct = "; ".join(dict.fromkeys(reasons))
+        warnings.warn(f"{where}: {len(reasons)} results are NaN: {distinct}", NeurolearnWarning,
+                      stacklevel=3)

@@ -634,7 +634,8 @@ def compare_models(data: xr.DataTree | xr.Dataset, *, models: dict[str, dict] | 
     -------
     Dataset with dim ``model`` (best first)
         ``loss`` (mean standardised squared error), ``bic`` (n·log(loss) +
-        k·log(n), n = measures × days, k = free parameters), ``n_free``,
+        k·log(n), n = measures × days, k = free parameters; NaN, ranked last,
+        where the loss is 0), ``status`` ("ok" or why the BIC is NaN), ``n_free``,
         ``estimate`` (model, parameter) and ``model_curve`` (model, measure,
         day); ``data_curve`` and ``data_sem`` (measure, day).
     """
@@ -653,14 +654,16 @@ def compare_models(data: xr.DataTree | xr.Dataset, *, models: dict[str, dict] | 
     # A loss of exactly 0 (the model reproduces the data to the last digit)
     # has no log: NaN and a warning, not −inf ranking it first silently.
     bic = np.where(loss > 0, n * np.log(np.where(loss > 0, loss, 1.0)) + k * np.log(n), np.nan)
-    for name, value in zip(names, loss, strict=True):
+    status = np.array(["ok" if value > 0 else f"its loss is {value}; no BIC"
+                       for value in loss], dtype=object)
+    for name, value, why in zip(names, loss, status, strict=True):
         if not value > 0:
-            warn_degenerate(f"compare_models, model {name}", f"its loss is {value}; no BIC")
+            warn_degenerate(f"compare_models, model {name}", why)
     order = np.argsort(bic)
     first = fits[names[0]]
     return xr.Dataset(
         {"loss": ("model", loss[order]), "bic": ("model", bic[order]),
-         "n_free": ("model", k[order]),
+         "n_free": ("model", k[order]), "status": ("model", status[order]),
          "estimate": (("model", "parameter"),
                       np.stack([fits[names[i]]["estimate"].values for i in order])),
          "model_curve": (("model", "measure", "day"),

@@ -55,7 +55,10 @@ def rsm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = Fals
     -------
     DataArray with dims (trial, trial_2)
         Trials sorted by label (targets first), then stimulus, with ``label``
-        and ``stimulus`` coordinates on both dims.
+        and ``stimulus`` coordinates on both dims. A trial whose population
+        vector is flat (the same z-score on every unit, e.g. every unit
+        constant) has no correlation: its row and column are NaN, with one
+        ``NeurolearnWarning`` naming the session and the count.
     """
     if include_heldout:
         X = np.asarray(ds[variable].transpose("trial", "neuron").values, dtype=float)
@@ -66,13 +69,30 @@ def rsm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = Fals
     order = np.lexsort((np.asarray(sub["stimulus"].values).astype(str),
                         -np.asarray(sub["label"].values)))
     Z = Z[order]
-    R = np.corrcoef(Z) if Z.shape[1] > 1 else np.ones((Z.shape[0], Z.shape[0]))
+    R = _trial_correlations(Z, f"rsm, session {session_info(ds)['session']}")
     label = np.asarray(sub["label"].values)[order]
     stim = np.asarray(sub["stimulus"].values)[order]
     return xr.DataArray(R, dims=("trial", "trial_2"),
                         coords={"label": ("trial", label), "stimulus": ("trial", stim),
                                 "label_2": ("trial_2", label), "stimulus_2": ("trial_2", stim)},
                         name="rsm", attrs={**session_info(ds), "measure": "Pearson r"})
+
+
+def _trial_correlations(Z: np.ndarray, where: str) -> np.ndarray:
+    """Pearson r between the rows of Z (trials × units); NaN rows for flat trials."""
+    if Z.shape[1] == 1:  # one unit: every pair of trials is trivially aligned
+        return np.ones((Z.shape[0], Z.shape[0]))
+    C = Z - Z.mean(axis=1, keepdims=True)  # two-pass: centre, then the norms
+    norm = np.sqrt(np.sum(C * C, axis=1))
+    flat = norm <= 1e-12 * (1.0 + np.abs(Z).max(axis=1))
+    if flat.any():
+        warn_degenerate(where, f"{int(flat.sum())} of {flat.size} trials have a flat "
+                               "population vector (the same z-score on every unit)")
+    U = C / np.where(flat, 1.0, norm)[:, None]
+    R = np.clip(U @ U.T, -1.0, 1.0)
+    R[flat, :] = np.nan
+    R[:, flat] = np.nan
+    return R
 
 
 def rdm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = False
@@ -125,26 +145,32 @@ def class_similarity(data: xr.DataTree | xr.Dataset, *, variable: str = "rates"
     Dataset with dim ``session``
         ``between`` (mean target–non-target trial correlation; falls as the
         classes separate), ``within_target``, ``within_nontarget`` (off-diagonal
-        means) and ``separation`` = mean within − between.
+        means), ``separation`` = mean within − between, and ``n_flat_trials``
+        (trials left out because their population vector is flat; see
+        :func:`rsm`).
     """
     validate(data)
-    rows = []
+    rows, flat_trials = [], []
     for _, ds in iter_sessions(data):
         R = rsm(ds, variable=variable)
         lab = R["label"].values
         t, n = lab == 1, lab == 0
         off = ~np.eye(lab.size, dtype=bool)
-        between = R.values[np.ix_(t, n)].mean()
-        within_t = R.values[np.ix_(t, t)][off[np.ix_(t, t)]].mean()
-        within_n = R.values[np.ix_(n, n)][off[np.ix_(n, n)]].mean()
-        rows.append((between, within_t, within_n))
+        blocks = (R.values[np.ix_(t, n)].ravel(), R.values[np.ix_(t, t)][off[np.ix_(t, t)]],
+                  R.values[np.ix_(n, n)][off[np.ix_(n, n)]])
+        # Flat trials (NaN rows, already warned about by rsm) are left out of
+        # the means, not averaged in; a block with no pair left is NaN.
+        rows.append(tuple(float(b[np.isfinite(b)].mean()) if np.isfinite(b).any()
+                          else np.nan for b in blocks))
+        flat_trials.append(int(np.isnan(np.diag(R.values)).sum()))
     arr = np.array(rows)
     table = session_table(data)
     coords = {k: table[k] for k in ("session", "mouse", "day", "phase")}
     return xr.Dataset({"between": ("session", arr[:, 0]),
                        "within_target": ("session", arr[:, 1]),
                        "within_nontarget": ("session", arr[:, 2]),
-                       "separation": ("session", 0.5 * (arr[:, 1] + arr[:, 2]) - arr[:, 0])},
+                       "separation": ("session", 0.5 * (arr[:, 1] + arr[:, 2]) - arr[:, 0]),
+                       "n_flat_trials": ("session", np.array(flat_trials))},
                       coords=coords, attrs={"measure": "Pearson r of z-scored population "
                                                        "vectors", "neurolearn_version":
                                             __version__})

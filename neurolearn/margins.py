@@ -667,24 +667,35 @@ def fisher_separation(data: xr.DataTree | xr.Dataset, *, shrinkage: float = 0.0,
     -------
     DataArray with dim ``session``
         J (squared Mahalanobis distance between class means), averaged over
-        unit subsamples when ``n_units`` is given.
+        unit subsamples when ``n_units`` is given; coordinate ``status``: "ok",
+        or why the session's J is NaN (fewer units than ``n_units``; every
+        unit constant), each such session with one ``NeurolearnWarning``.
     """
     _check("fisher_separation", shrinkage=shrinkage, n_units=n_units, n_subsamples=n_subsamples,
            seed=seed, variable=variable)
     validate(data)
-    values = []
+    values, status = [], []
     for _, ds in iter_sessions(data):
         X, y = _trained(ds, variable)
         Z = _zscore(X, np.ones(y.size, bool))
+        session = str(ds["session"].values[0])
         subsets = _unit_subsets(Z.shape[1], n_units, n_subsamples,
-                                make_rng(session_seed(seed, str(ds["session"].values[0]))))
+                                make_rng(session_seed(seed, session)))
         if subsets is None:
-            values.append(np.nan)
+            reason = f"too few units ({Z.shape[1]} < n_units = {n_units})"
+        elif not np.any(Z):
+            reason = "every unit is constant over the trained trials (S_w = 0, Δμ = 0)"
+        else:
+            J = [fisher_discriminant(Z[y > 0][:, units], Z[y < 0][:, units],
+                                     shrinkage=shrinkage)
+                 for units in subsets]  # a few dozen p×p solves per session
+            values.append(float(np.mean(J)))
+            status.append("ok")
             continue
-        J = [fisher_discriminant(Z[y > 0][:, units], Z[y < 0][:, units], shrinkage=shrinkage)
-             for units in subsets]  # a few dozen p×p solves per session
-        values.append(float(np.mean(J)))
-    coords = _session_coords(data)
+        warn_degenerate(f"fisher_separation, session {session}", reason)
+        values.append(np.nan)
+        status.append(reason)
+    coords = {**_session_coords(data), "status": ("session", np.array(status, dtype=object))}
     return xr.DataArray(np.array(values), dims="session", coords=coords, name="fisher_J",
                         attrs={"shrinkage": shrinkage, "n_units": "all" if n_units is None
                                else n_units, "seed": seed, "neurolearn_version": __version__})
@@ -701,6 +712,9 @@ def dprime(data: xr.DataTree | xr.Dataset, method: str = "lda", *, n_folds: int 
     Returns
     -------
     DataArray with dim ``session``
+        d′; coordinate ``status``: "ok", or why the session's d′ is NaN
+        (decision values constant within the classes, with one
+        ``NeurolearnWarning``).
     """
     unknown = sorted(set(params) - {"shrinkage", "alpha", "C"})
     if unknown:
@@ -710,7 +724,7 @@ def dprime(data: xr.DataTree | xr.Dataset, method: str = "lda", *, n_folds: int 
                          **params)
     validate(data)
     xp = resolve_namespace(device)
-    values = []
+    values, status = [], []
     for _, ds in iter_sessions(data):
         prob = session_problem(ds, n_folds=n_folds, seed=seed, variable=variable)
         _, dec = cv_scores(xp, method, xp.asarray(prob.X[None, :, :]), prob.train, prob.test,
@@ -718,12 +732,15 @@ def dprime(data: xr.DataTree | xr.Dataset, method: str = "lda", *, n_folds: int 
         d, y = dec[0][prob.trained], prob.y[prob.trained]
         spread = np.sqrt(0.5 * (d[y > 0.5].var() + d[y < 0.5].var()))
         if not spread > 0:
-            warn_degenerate(f"dprime, session {prob.session}",
-                            "the decision values do not vary within the classes")
+            reason = "the decision values do not vary within the classes"
+            warn_degenerate(f"dprime, session {prob.session}", reason)
             values.append(np.nan)
+            status.append(reason)
             continue
         values.append((d[y > 0.5].mean() - d[y < 0.5].mean()) / spread)
-    return xr.DataArray(np.array(values), dims="session", coords=_session_coords(data),
+        status.append("ok")
+    coords = {**_session_coords(data), "status": ("session", np.array(status, dtype=object))}
+    return xr.DataArray(np.array(values), dims="session", coords=coords,
                         name="dprime", attrs={"method": method, "n_folds": n_folds,
                                               "seed": seed, "neurolearn_version": __version__})
 
@@ -744,10 +761,13 @@ def normalize_per_mouse(per_session: xr.DataArray, *, by: str = "first_overtrain
     -------
     DataArray with dim ``session``
         The values divided by their mouse's reference; NaN for a mouse whose
-        reference is 0 or NaN (with a ``NeurolearnWarning`` naming it).
+        reference is 0 or NaN (with a ``NeurolearnWarning`` naming it, and the
+        mouse and reason in ``attrs["degenerate"]``, a JSON object; "{}" when
+        every mouse had a reference).
     """
     _check("normalize_per_mouse", by=by)
     out = per_session.copy()
+    degenerate: dict[str, str] = {}
     for mouse in np.unique(per_session["mouse"].values.astype(str)):
         sel = per_session["mouse"].values.astype(str) == mouse
         values = per_session.values[sel]
@@ -760,12 +780,13 @@ def normalize_per_mouse(per_session: xr.DataArray, *, by: str = "first_overtrain
             days = per_session["day"].values[sel]
             ref = np.nanmean(values[over & (days == days[over].min())])
         if not np.isfinite(ref) or ref == 0:
-            warn_degenerate(f"normalize_per_mouse, mouse {mouse}",
-                            f"its reference value ({by}) is {ref}")
+            degenerate[mouse] = f"its reference value ({by}) is {ref}"
+            warn_degenerate(f"normalize_per_mouse, mouse {mouse}", degenerate[mouse])
             out.values[sel] = np.nan
             continue
         out.values[sel] = values / ref
-    out.attrs = {**per_session.attrs, "normalized_by": by}
+    out.attrs = {**per_session.attrs, "normalized_by": by,
+                 "degenerate": json.dumps(degenerate)}
     return out
 
 

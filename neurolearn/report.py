@@ -246,6 +246,15 @@ def _sentences(results: xr.DataTree) -> dict[str, list[str]]:
     s["separation"] = [
         trend_sentence(trends, "fisher_J", "Fisher's J"),
         trend_sentence(trends, "between", "Target–non-target similarity")]
+    separation = _node(results, "separation")
+    for var, label in (("fisher_status", "Fisher's J"), ("dprime_status", "d′")):
+        if separation is not None and var in separation:
+            reasons = [str(r) for r in separation[var].values if str(r) != "ok"]
+            if reasons:
+                counts = ", ".join(f"{n} {why}" for why, n in
+                                   zip(*np.unique(reasons, return_counts=True), strict=True))
+                s["separation"].append(f"{label} is NaN, and left out, for {len(reasons)} "
+                                       f"sessions: {counts}.")
     change = _node(results, "separation/first_vs_last")
     if change is not None:
         s["separation"].append(

@@ -284,6 +284,72 @@ def test_degenerate_results_are_nan_with_one_warning(call, where):
     assert len([w for w in record if issubclass(w.category, NeurolearnWarning)]) == 1
 
 
+def _constant_session():
+    label = np.arange(40) % 2
+    return _session(label=label, rates=np.ones((40, 3)))
+
+
+@pytest.mark.parametrize("call, reason", [
+    (lambda: margins.fisher_separation(_constant_session()),
+     "every unit is constant over the trained trials (S_w = 0, Δμ = 0)"),
+    (lambda: margins.fisher_separation(_session(), n_units=9), "too few units (5 < n_units = 9)"),
+    (lambda: margins.dprime(_session(label=np.arange(40) % 2,
+                                     rates=np.repeat((np.arange(40) % 2)[:, None], 2, axis=1)
+                                     .astype(float)), n_folds=4),
+     "the decision values do not vary within the classes"),
+])
+def test_degenerate_sessions_record_their_reason(call, reason):
+    """The NaN, the reason in the result's per-session `status`, and one warning."""
+    from neurolearn.errors import NeurolearnWarning
+
+    with pytest.warns(NeurolearnWarning, match="session S1: result is NaN: ") as record:
+        out = call()
+    assert len([w for w in record if issubclass(w.category, NeurolearnWarning)]) == 1
+    assert np.isnan(out.values).all()
+    assert out["status"].values.tolist() == [reason]
+
+
+def test_healthy_sessions_are_ok_and_warning_free(recwarn):
+    out = margins.fisher_separation(_session())
+    assert np.isfinite(out.values).all() and out["status"].values.tolist() == ["ok"]
+    assert out.values[0] > 0
+    assert not recwarn.list
+
+
+def test_normalisation_records_the_mouse_without_a_reference():
+    import json
+
+    from neurolearn.errors import NeurolearnWarning
+
+    with pytest.warns(NeurolearnWarning):
+        per = xr.DataArray([0.0, 2.0, 1.0, 3.0], dims="session", coords={
+            "mouse": ("session", ["a", "a", "b", "b"]), "day": ("session", [1, 2, 1, 2]),
+            "phase": ("session", ["overtraining"] * 4)})
+        out = margins.normalize_per_mouse(per)
+    assert json.loads(out.attrs["degenerate"]) == {
+        "a": "its reference value (first_overtraining) is 0.0"}
+
+
+def test_a_silent_network_warns_once_and_records_why():
+    """All-zero inputs leave every ReLU silent: the hidden kernel is 0 at every
+    recorded epoch, so its alignment, distance and margin are NaN."""
+    import dataclasses
+
+    from neurolearn.errors import NeurolearnWarning
+
+    task = models.make_odour_task(n_odorants=12, n_hot=3, n_train=20, n_test=40, seed=0)
+    dead = dataclasses.replace(task, X_train=np.zeros_like(task.X_train))
+    with pytest.warns(NeurolearnWarning, match=r"train \(gamma=1.0, seed=0\): \d+ results "
+                                               r"are NaN") as record:
+        hist = models.train(dead, gamma=1.0, width=16, n_epochs=5, n_records=3, progress=False)
+    assert len([w for w in record if issubclass(w.category, NeurolearnWarning)]) == 1
+    assert np.isnan(hist["kernel_alignment"]).all() and np.isnan(hist["kernel_distance"]).all()
+    assert "every hidden unit is silent" in hist.attrs["degenerate"]
+    assert "kernel_target_alignment" in hist.attrs["degenerate"]
+    healthy = models.train(task, gamma=1.0, width=16, n_epochs=5, n_records=3, progress=False)
+    assert healthy.attrs["degenerate"] == "none"
+
+
 def test_losses_do_not_overflow_far_from_the_boundary():
     """Outputs of ±1000 (a long-overtrained network, a separable logistic fit)."""
     import array_api_compat.numpy as xp
@@ -299,3 +365,25 @@ def test_losses_do_not_overflow_far_from_the_boundary():
     X = np.r_[np.linspace(-3, -1, 20), np.linspace(1, 3, 20)][:, None] * 1e3
     model = LogisticDecoder(C=1e6).fit(X, np.repeat([0, 1], 20))
     assert (model.predict(X) == np.repeat([0, 1], 20)).all()
+
+
+def test_flat_trials_are_left_out_of_the_similarity_with_one_warning():
+    """Every unit constant but one, and that one constant on trial 0 too: trial
+    0's population vector is flat, so it has no correlation with any trial."""
+    from neurolearn.errors import NeurolearnWarning
+
+    rng = np.random.default_rng(1)
+    label = np.arange(40) % 2
+    rates = rng.normal(size=(40, 4))
+    rates[0] = rates[1:].mean(axis=0)  # z = 0 on every unit
+    ds = _session(label=label, rates=rates)
+    with pytest.warns(NeurolearnWarning, match="rsm, session S1: result is NaN: 1 of 40 trials "
+                                               "have a flat population vector") as record:
+        sim = geometry.class_similarity(ds)
+    assert len([w for w in record if issubclass(w.category, NeurolearnWarning)]) == 1
+    assert sim["n_flat_trials"].values.tolist() == [1]
+    # The other 39 trials give exactly the similarity computed without trial 0.
+    Z = (rates - rates.mean(axis=0)) / rates.std(axis=0)
+    R = np.corrcoef(Z[1:])
+    t, n = label[1:] == 1, label[1:] == 0
+    assert sim["between"].values[0] == pytest.approx(R[np.ix_(t, n)].mean(), rel=1e-12)

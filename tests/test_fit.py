@@ -132,6 +132,7 @@ def test_compare_models_prefers_the_generating_model(model_data):
     assert loss["rich-ce"] < loss["lazy"]
     assert res["model"].values[0] != "lazy"
     assert res["model_curve"].dims == ("model", "measure", "day")
+    assert res["status"].values.tolist() == ["ok"] * res.sizes["model"]
     import matplotlib
 
     matplotlib.use("Agg")

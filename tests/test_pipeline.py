@@ -115,6 +115,11 @@ def test_nodes_equal_the_functions_they_compose(results, study):
                                   hard["separable"].values)
     sim = geometry.class_similarity(study)
     np.testing.assert_array_equal(results["separation"]["between"].values, sim["between"].values)
+    fisher = margins.fisher_separation(study)
+    np.testing.assert_array_equal(results["separation"]["fisher_J"].values, fisher.values)
+    np.testing.assert_array_equal(results["separation"]["fisher_status"].values,
+                                  fisher["status"].values)
+    assert set(results["separation"]["dprime_status"].values) == {"ok"}
     trend = trends.day_trend(held["heldout_margin"], n_boot=300, n_permutations=300)
     row = results["trends"].to_dataset().sel(measure="heldout_margin")
     for key in ("slope", "ci_low", "ci_high", "pvalue", "spearman_rho", "detectable_slope"):

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from neurolearn._version import __version__
 from neurolearn.backend import resolve_namespace, to_numpy
-from neurolearn.errors import ParameterError
+from neurolearn.errors import ParameterError, collect_degenerate, warn_degenerate
 from neurolearn.geometry import kernel_distance, kernel_target_alignment
 from neurolearn.margins import fisher_discriminant
 from neurolearn.models.network import (
@@ -63,6 +63,7 @@ def hidden_margin(phi: np.ndarray, y: np.ndarray) -> float:
     """
     scale = np.sqrt(np.mean(np.sum(phi ** 2, axis=1)))
     if scale == 0:
+        warn_degenerate("hidden_margin", "every hidden unit is silent (a zero representation)")
         return np.nan
     res = fit_linear_svm(xnp, (phi / scale)[None], np.where(y > 0.5, 1.0, -1.0)[None],
                          C=None)
@@ -142,7 +143,8 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
         after training accuracy has reached 100 %); and ``hidden_pca``
         (epoch, sample, component): the training inputs' hidden
         representations on their first two principal components. Parameters
-        in ``attrs``.
+        in ``attrs``; ``attrs["degenerate"]`` gives the reasons of any NaN
+        kernel measure (e.g. a dead, all-silent hidden layer), or "none".
     """
     check_params({"gamma": gamma, "width": width, "eta0": eta0, "loss": loss,
                   "activation": activation, "n_epochs": n_epochs, "n_records": n_records,
@@ -160,33 +162,36 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
     rows, probe_rows, distractor_rows, snapshots = [], [], [], []
     K0 = None
     y_pm = np.where(task.y_train > 0.5, 1.0, -1.0)
-    for epoch in tqdm(range(n_epochs + 1), desc=f"training (gamma={gamma}, {loss})",
-                      disable=not progress):
-        value, grad_W, grad_a, f = loss_and_grads(xp, net, Xtr, ytr, loss)
-        if epoch in epochs:
-            f_test, _ = forward(xp, net, Xte)
-            _, phi = forward(xp, net, Xtr)
-            phi = to_numpy(phi)
-            K = phi @ phi.T
-            K0 = K if K0 is None else K0
-            f_np, ft_np = to_numpy(f), to_numpy(f_test)
-            test_loss = float(to_numpy(output_loss(xp, f_test, yte, loss)[0]))
-            f_probe, phi_probe = forward(xp, net, Xpr)
-            probe_rows.append(_probe_measures(to_numpy(phi_probe), to_numpy(f_probe),
-                                              phi[task.y_train < 0.5], task.probe_overlap,
-                                              levels, probe_shrinkage, is_target=True))
-            f_dis, phi_dis = forward(xp, net, Xdis)
-            distractor_rows.append(_probe_measures(
-                to_numpy(phi_dis), to_numpy(f_dis), phi[task.y_train > 0.5],
-                task.distractor_overlap, dis_levels, probe_shrinkage, is_target=False))
-            snapshots.append(_pca_scores(phi))
-            rows.append((float(to_numpy(value)), test_loss,
-                         float(np.mean((f_np > 0) == (task.y_train > 0.5))),
-                         float(np.mean((ft_np > 0) == (task.y_test > 0.5))),
-                         float(np.min(y_pm * f_np)), hidden_margin(phi, task.y_train),
-                         kernel_target_alignment(K, y_pm), kernel_distance(K, K0)))
-        if epoch < n_epochs:
-            net = step(net, grad_W, grad_a, eta)
+    # A dead (all-silent) or constant hidden layer makes the kernel measures
+    # 0/0 at every recorded epoch: one warning for the run, its reasons in attrs.
+    with collect_degenerate(f"train (gamma={gamma}, seed={seed})") as degenerate:
+        for epoch in tqdm(range(n_epochs + 1), desc=f"training (gamma={gamma}, {loss})",
+                          disable=not progress):
+            value, grad_W, grad_a, f = loss_and_grads(xp, net, Xtr, ytr, loss)
+            if epoch in epochs:
+                f_test, _ = forward(xp, net, Xte)
+                _, phi = forward(xp, net, Xtr)
+                phi = to_numpy(phi)
+                K = phi @ phi.T
+                K0 = K if K0 is None else K0
+                f_np, ft_np = to_numpy(f), to_numpy(f_test)
+                test_loss = float(to_numpy(output_loss(xp, f_test, yte, loss)[0]))
+                f_probe, phi_probe = forward(xp, net, Xpr)
+                probe_rows.append(_probe_measures(to_numpy(phi_probe), to_numpy(f_probe),
+                                                  phi[task.y_train < 0.5], task.probe_overlap,
+                                                  levels, probe_shrinkage, is_target=True))
+                f_dis, phi_dis = forward(xp, net, Xdis)
+                distractor_rows.append(_probe_measures(
+                    to_numpy(phi_dis), to_numpy(f_dis), phi[task.y_train > 0.5],
+                    task.distractor_overlap, dis_levels, probe_shrinkage, is_target=False))
+                snapshots.append(_pca_scores(phi))
+                rows.append((float(to_numpy(value)), test_loss,
+                             float(np.mean((f_np > 0) == (task.y_train > 0.5))),
+                             float(np.mean((ft_np > 0) == (task.y_test > 0.5))),
+                             float(np.min(y_pm * f_np)), hidden_margin(phi, task.y_train),
+                             kernel_target_alignment(K, y_pm), kernel_distance(K, K0)))
+            if epoch < n_epochs:
+                net = step(net, grad_W, grad_a, eta)
     names = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "output_margin",
              "hidden_margin", "kernel_alignment", "kernel_distance")
     values = np.array(rows)
@@ -207,6 +212,7 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
                              "loss": loss, "activation": activation, "n_epochs": n_epochs,
                              "seed": seed, "n_train": int(task.y_train.size),
                              "probe_shrinkage": probe_shrinkage,
+                             "degenerate": "; ".join(dict.fromkeys(degenerate)) or "none",
                              "neurolearn_version": __version__})
 
 

@@ -140,7 +140,11 @@ def _separation(tree: xr.DataTree, config: AnalysisConfig, *, device: Any,
                device=device, shrinkage=config.decoding.shrinkage, alpha=config.decoding.alpha,
                C=config.decoding.C)
     sim = class_similarity(tree)
-    out = xr.merge([fisher.to_dataset(), d.to_dataset(), sim], compat="override",
+    # Each measure's per-session `status` ("ok" or why it is NaN) becomes a
+    # variable of its own, so the two do not collide.
+    fisher_ds = fisher.to_dataset().reset_coords("status").rename(status="fisher_status")
+    d_ds = d.to_dataset().reset_coords("status").rename(status="dprime_status")
+    out = xr.merge([fisher_ds, d_ds, sim], compat="override",
                    join="exact", combine_attrs="drop")
     out.attrs = {"fisher_separation": json.dumps(fisher.attrs), "dprime": json.dumps(d.attrs),
                  "class_similarity": json.dumps(sim.attrs)}
