@@ -25,6 +25,7 @@ __all__ = [
     "array_device",
     "softplus",
     "sigmoid",
+    "spd_solver",
 ]
 
 
@@ -150,3 +151,49 @@ def sigmoid(xp: Any, z: Any) -> Any:
     """
     e = xp.exp(-xp.abs(z))
     return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def spd_solver(xp: Any, A: Any) -> Any:
+    """Factor a stack of symmetric positive-definite matrices once; solve many times.
+
+    Parameters
+    ----------
+    A : array (N, m, m)
+        Symmetric positive definite.
+
+    Returns
+    -------
+    callable
+        ``solve(B)`` with B (N, m, k) returns A⁻¹B (N, m, k). On NumPy, A is
+        Cholesky-factored once (m³/3 flops) and each solve is two triangular
+        solves (2m²k), so an interior-point step's predictor and corrector
+        share one factorisation; other namespaces (CuPy, ``array_api_strict``:
+        the array API has no triangular solve) solve A afresh each call.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        On NumPy, where some matrix is not positive definite to rounding.
+    """
+    if xp is not namespace_for_device("cpu"):
+        return lambda B: xp.linalg.solve(A, B)
+    from scipy.linalg import lapack
+
+    # LAPACK's potrf/potrs per matrix: NumPy's batched cholesky measured 1.5-2×
+    # slower at m = 300, and SciPy's batched triangular solves loop in Python
+    # anyway. A is symmetric, so its transpose (Fortran-ordered, no copy) is A.
+    factors = []
+    for a in A:
+        c, info = lapack.dpotrf(a.T, lower=1, clean=0, overwrite_a=0)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"matrix not positive definite (potrf info {info})")
+        factors.append(c)
+
+    def solve(B: Any) -> Any:
+        out = np.empty(np.broadcast_shapes(A.shape[:-1], B.shape[:-2] + (A.shape[-1],))
+                       + B.shape[-1:])
+        for k, c in enumerate(factors):
+            out[k], info = lapack.dpotrs(c, B[k], lower=1)
+        return out
+
+    return solve

@@ -26,15 +26,19 @@ their largest norm before solving, so scaling the data by 10⁻⁴ changes no
 decision and scales the margin by 10⁻⁴.
 
 The interior-point method is Mehrotra's predictor–corrector on the KKT
-system of the QP, batched over problems. Each Newton step is one linear
-solve per problem on the smaller side: (n + 2)-square on the trials' Gram
-matrix where units outnumber trials (its cost does not grow with p beyond
-forming the Gram matrix, n²p), (p + 2)-square in the units' space otherwise
-(see :func:`_newton`). With fewer units than trials the working-set driver
-in :mod:`neurolearn.svm` also keeps n small (only support vectors carry
-weight, at most p + 1 of them in general position). Padding trials (y = 0) get a unit
-linear cost and no constraint, so their αᵢ fall to 0 without touching the
-others.
+system of the QP, batched over problems. Each iteration factors one
+positive-definite matrix per problem on the smaller side, shared by the
+predictor and the corrector: n-square on the trials' Gram matrix where units
+outnumber trials (its cost does not grow with p beyond forming the Gram
+matrix, n²p), (p + 2)-square in the units' space otherwise (see
+:func:`_newton_system`). The exact solve is tried on a rough iterate only
+once its support has held for two steps, and never twice on one support;
+:func:`fit_from_support` finishes a problem from a guessed support with no
+Newton steps at all (the working-set driver's warm start). With fewer
+units than trials the working-set driver in :mod:`neurolearn.svm` also keeps
+n small (only support vectors carry weight, at most p + 1 of them in general
+position). Padding trials (y = 0) get a unit linear cost and no constraint,
+so their αᵢ fall to 0 without touching the others.
 """
 
 from __future__ import annotations
@@ -44,9 +48,10 @@ from typing import Any
 import numpy as np
 
 from neurolearn._batch import RetiringBatch
-from neurolearn.backend import to_numpy
+from neurolearn.backend import spd_solver, to_numpy
 
-__all__ = ["fit_hard_margin", "violation_floor", "RESOLUTION", "VIOLATION_TOL"]
+__all__ = ["fit_hard_margin", "fit_from_support", "violation_floor", "RESOLUTION",
+           "VIOLATION_TOL"]
 
 #: Hull distances at or below this fraction of the largest trial norm are
 #: reported as "not separable": the iterate's certificate cannot tell them
@@ -67,6 +72,10 @@ def violation_floor(reach: Any) -> Any:
 # Try the exact solve on the iterate's support once its residuals are below
 # this: earlier, the support is rarely named right.
 _EXACT_BELOW = 1e-3
+
+
+# Systems up to this order are small for :func:`_factor`.
+_SMALL = 96
 
 
 def _hyperplane(xp: Any, G: Any, alpha: Any, E: Any) -> tuple[Any, Any, Any]:
@@ -92,17 +101,18 @@ def _margins(xp: Any, G: Any, E: Any, w: Any, b: Any, padding: float = float("in
     return xp.where(y != 0, m, xp.full_like(m, padding))
 
 
-def _solve_on_support(xp: Any, G: Any, E: Any, S: Any) -> tuple[Any, Any, Any, Any]:
+def _solve_on_support(xp: Any, G: Any, Q: Any, E: Any, S: Any) -> tuple[Any, Any, Any, Any]:
     """The hyperplane with yᵢ(w·xᵢ + b) = 1 on the support S, w = Σ_S λᵢyᵢxᵢ.
 
-    Solves [Q_SS  y_S; y_Sᵀ  0] [λ; b] = [1; 0] (Q_SS = G_S G_Sᵀ, the support
-    gathered into the first m = max|S| slots) through a symmetric
-    eigendecomposition with negligible eigenvalues cut (a support with more
-    points than the hyperplane needs has many λ but one w), then refines it
-    twice against the *constraint residuals* 1 − yᵢ(w·xᵢ + b),
-    computed from w itself: where classes nearly touch, λ ~ 1/d² is only
-    known to cond·ε, but each refinement shrinks the residuals that decide
-    feasibility by that factor, down to the rounding of w·x.
+    Solves [Q_SS  y_S; y_Sᵀ  0] [λ; b] = [1; 0] (Q_SS gathered from the Gram
+    matrix Q into the first m = max|S| slots) through one factorisation of
+    Q_SS plus a rounding-level ridge (a support with more points than the
+    hyperplane needs has many λ but one w) and the Schur complement on b,
+    then refines it twice against the *constraint residuals*
+    1 − yᵢ(w·xᵢ + b), computed from w itself: where classes nearly touch,
+    λ ~ 1/d² is only known to cond·ε, but each refinement shrinks the
+    residuals that decide feasibility by that factor, down to the rounding
+    of w·x.
 
     Returns
     -------
@@ -112,40 +122,61 @@ def _solve_on_support(xp: Any, G: Any, E: Any, S: Any) -> tuple[Any, Any, Any, A
     dtype = G.dtype
     yv = E[..., 0] - E[..., 1]
     m = max(1, int(to_numpy(xp.max(xp.sum(xp.astype(S, xp.int32), axis=-1)))))
-    idx = xp.argsort(xp.astype(~S, xp.int8), axis=-1, stable=True)[:, :m]
-    slot = xp.astype(xp.take_along_axis(S, idx, axis=-1), dtype)  # (N, m)
-    G_S = xp.take_along_axis(G, xp.broadcast_to(idx[..., None], (N, m, p)), axis=1)
-    G_S = G_S * slot[..., None]
-    y_S = xp.take_along_axis(yv, idx, axis=-1) * slot
-    Q_S = xp.matmul(G_S, xp.matrix_transpose(G_S))
-    top = xp.concat([Q_S + xp.eye(m, dtype=dtype) * (1.0 - slot)[:, None, :], y_S[..., None]],
-                    axis=-1)
-    bottom = xp.concat([y_S[:, None, :], xp.zeros((N, 1, 1), dtype=dtype)], axis=-1)
-    lam_M, V = xp.linalg.eigh(xp.concat([top, bottom], axis=1))  # (m+1)², symmetric
-    big = xp.max(xp.abs(lam_M), axis=-1, keepdims=True)
-    keep = xp.abs(lam_M) > float(np.finfo(np.float64).eps) * (m + 1) * big
-    inv = xp.where(keep, 1.0 / xp.where(keep, lam_M, xp.ones_like(lam_M)),
-                   xp.zeros_like(lam_M))
+    gather = 4 * m < 3 * n  # else the trials stay in place, the support masked
+    if gather:
+        # The support first (stable: in trial order), and the way back.
+        order = xp.argsort(xp.astype(~S, xp.int8), axis=-1, stable=True)
+        back = xp.argsort(order, axis=-1)
+        idx = order[:, :m]
+        rows = xp.take_along_axis(Q, xp.broadcast_to(idx[..., None], (N, m, n)), axis=1)
+        Q_S = xp.take_along_axis(rows, xp.broadcast_to(idx[:, None, :], (N, m, m)), axis=2)
+        slot = xp.astype(xp.take_along_axis(S, idx, axis=-1), dtype)  # (N, m)
+        y_S = xp.take_along_axis(yv, idx, axis=-1) * slot
+    else:
+        m, Q_S = n, Q
+        slot = xp.astype(S, dtype)
+        y_S = yv * slot
+    Q_S = Q_S * slot[:, :, None] * slot[:, None, :]
+    # Empty slots get a unit diagonal (λ = 0 there); a ridge at the rounding
+    # level keeps a support with more points than the hyperplane needs (Q_SS
+    # singular) positive definite; its λ is then the near-minimum-norm one,
+    # and the refinements below remove the ridge's effect on w.
+    ridge = float(np.finfo(np.float64).eps) * (m + 1)
+    big = xp.max(xp.linalg.diagonal(Q_S), axis=-1)
+    A = (Q_S + xp.eye(m, dtype=dtype) * (1.0 - slot)[:, None, :]
+         + xp.eye(m, dtype=dtype) * (ridge * big)[:, None, None])
+    solve_A = _factor(xp, A)
+    Ay = solve_A(y_S[..., None])[..., 0]  # A⁻¹y
+    yAy = xp.sum(y_S * Ay, axis=-1)
+    yAy = xp.where(yAy > 0, yAy, xp.ones_like(yAy))
 
-    def solve(r: Any) -> tuple[Any, Any]:
-        x = xp.matmul(V, (xp.matmul(xp.matrix_transpose(V), r[..., None])[..., 0]
-                          * inv)[..., None])[..., 0]
-        return x[:, :m] * slot, x[:, m]
+    def solve(r: Any, t: Any) -> tuple[Any, Any]:
+        # [A y; yᵀ 0][λ; b] = [r; t] through the Schur complement on b.
+        Ar = solve_A(r[..., None])[..., 0]
+        b = (xp.sum(y_S * Ar, axis=-1) - t) / yAy
+        return (Ar - Ay * b[:, None]) * slot, b
+
+    def on_trials(v: Any) -> Any:  # slot j of problem k is trial idx[k, j]
+        if not gather:
+            return v * slot
+        full = xp.concat([v * slot, xp.zeros((N, n - m), dtype=dtype)], axis=-1)
+        return xp.take_along_axis(full, back, axis=-1)
+
+    def on_slots(v: Any) -> Any:
+        return xp.take_along_axis(v, idx, axis=-1) if gather else v
 
     def weights(lam: Any) -> Any:
-        return xp.matmul(xp.matrix_transpose(G_S), lam[..., None])[..., 0]
+        return xp.matmul(xp.matrix_transpose(G), on_trials(lam)[..., None])[..., 0]
 
-    lam, b = solve(xp.concat([slot, xp.zeros((N, 1), dtype=dtype)], axis=-1))
+    lam, b = solve(slot, xp.zeros((N,), dtype=dtype))
     w = weights(lam)
     for _ in range(2):
-        resid = slot * (1.0 - xp.matmul(G_S, w[..., None])[..., 0] - y_S * b[:, None])
-        dlam, db = solve(xp.concat([resid, -xp.sum(y_S * lam, axis=-1)[:, None]], axis=-1))
+        Gw = on_slots(xp.matmul(G, w[..., None])[..., 0])
+        resid = slot * (1.0 - Gw - y_S * b[:, None])
+        dlam, db = solve(resid, -xp.sum(y_S * lam, axis=-1))
         lam, b = lam + dlam, b + db
         w = w + weights(dlam)
-    # λ back on the trial axis: slot j of problem k is trial idx[k, j].
-    onehot = xp.astype(idx[..., None] == xp.arange(n)[None, None, :], dtype)
-    lam_x = xp.matmul((lam * slot)[:, None, :], onehot)[:, 0, :]
-    return w, b, lam_x, _margins(xp, G, E, w, b)
+    return w, b, on_trials(lam), _margins(xp, G, E, w, b)
 
 
 def _put_rows(xp: Any, base: Any, hit: np.ndarray, values: Any) -> Any:
@@ -155,6 +186,16 @@ def _put_rows(xp: Any, base: Any, hit: np.ndarray, values: Any) -> Any:
     pick = xp.asarray(np.maximum(np.cumsum(hit) - 1, 0))
     mask = xp.reshape(xp.asarray(hit), (hit.size,) + (1,) * (base.ndim - 1))
     return xp.where(mask, xp.take(values, pick, axis=0), base)
+
+
+def _take_rows(xp: Any, arrays: tuple[Any, ...], rows: np.ndarray, total: int | None = None
+               ) -> tuple[Any, ...]:
+    """The ``rows`` (host indices) of each array; the arrays themselves, uncopied,
+    when ``rows`` is all ``total`` of them in order."""
+    if total is not None and rows.size == total:
+        return arrays
+    take = xp.asarray(rows)
+    return tuple(xp.take(v, take, axis=0) for v in arrays)
 
 
 def _accept(xp: Any, base: tuple[Any, ...], rows: np.ndarray, good: np.ndarray,
@@ -171,8 +212,15 @@ def _accept(xp: Any, base: tuple[Any, ...], rows: np.ndarray, good: np.ndarray,
                  for old, new in zip(base, values, strict=True)]
 
 
-def _exact_on_support(xp: Any, G: Any, E: Any, alpha: Any, s: Any, rounds: int = 4
-                      ) -> tuple[Any, Any, Any, np.ndarray]:
+def _argmax_mask(xp: Any, v: Any) -> Any:
+    """Boolean mask (N, n) of each row's largest entry of ``v`` (where positive)."""
+    top = xp.max(v, axis=-1, keepdims=True)
+    first = xp.cumulative_sum(xp.astype(v == top, xp.int32), axis=-1) == 1
+    return (v == top) & first & (top > 0)
+
+
+def _exact_on_support(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, rounds: int = 4,
+                      one_at_a_time: bool = False) -> tuple[Any, Any, Any, np.ndarray]:
     """The exact optimum from the support the iterate names, and whether it is the optimum.
 
     Given the support S (αᵢ > sᵢ), the optimum solves one linear system
@@ -196,9 +244,8 @@ def _exact_on_support(xp: Any, G: Any, E: Any, alpha: Any, s: Any, rounds: int =
     ok = np.zeros(N, dtype=bool)
     rows = np.arange(N)  # the problems still open
     for _ in range(rounds):
-        take = xp.asarray(rows)
-        Gr, Er, tr = (xp.take(v, take, axis=0) for v in (G, E, trial))
-        wr, br, lr, margin = _solve_on_support(xp, Gr, Er, S)
+        Gr, Qr, Er, tr = _take_rows(xp, (G, Q, E, trial), rows, N)
+        wr, br, lr, margin = _solve_on_support(xp, Gr, Qr, Er, S)
         wnorm = xp.sqrt(xp.sum(wr * wr, axis=-1))
         floor = violation_floor(wnorm)  # scaled trials: ‖x̃ᵢ‖ ≤ 1
         negative = S & (lr < -1e-9 * xp.max(xp.abs(lr), axis=-1, keepdims=True))
@@ -211,62 +258,169 @@ def _exact_on_support(xp: Any, G: Any, E: Any, alpha: Any, s: Any, rounds: int =
             ok |= hit
         if good.all():
             break
-        # Correct the supports of the problems still open.
+        # Correct the supports of the problems still open: all at once (a
+        # nearly optimal iterate misnames few trials), or, from a rougher
+        # guess, as a primal active-set method does: drop the most negative
+        # λ, else add the most violated trial.
         still = xp.asarray(np.flatnonzero(~good))
-        S = xp.take((S & ~negative) | violated, still, axis=0)
+        if one_at_a_time:
+            drop = _argmax_mask(xp, xp.where(negative, -lr, xp.zeros_like(lr)))
+            add = _argmax_mask(xp, xp.where(violated, 1.0 - margin, xp.zeros_like(margin)))
+            any_negative = xp.any(negative, axis=-1)[:, None]
+            S = (S & ~(drop & any_negative)) | (add & ~any_negative)
+            S = xp.take(S, still, axis=0)
+        else:
+            S = xp.take((S & ~negative) | violated, still, axis=0)
         rows = rows[~good]
     return w, b, xp.clip(lam, 0.0, None), ok
 
 
-def _newton(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, r_d: Any, r_p: Any, rc: Any
-            ) -> tuple[Any, Any, Any]:
-    """Newton direction (Δα, Δν, Δs) for the complementarity right-hand side ``rc``.
+def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any) -> Any:
+    """Factor the Newton matrix of the iterate (α, s) once; return its solver.
 
-    Q Δα − E Δν − Δs = −r_d, Eᵀ Δα = −r_p, s Δα + α Δs = −rc. Eliminating
-    Δs leaves [Q + D  E; Eᵀ  −δI] [Δα; −Δν] = [r₁; −r_p] with D = diag(s/α)
-    + δI and r₁ = −r_d − rc/α; the tiny δ (a standard primal–dual
-    regularisation) keeps it quasi-definite, so never singular, when two
-    opposite-class trials nearly coincide.
+    The step (Δα, Δν, Δs) solves Q Δα − E Δν − Δs = −r_d, Eᵀ Δα = −r_p,
+    s Δα + α Δs = −rc. Eliminating Δs leaves [H  E; Eᵀ  −δI] [Δα; −Δν] =
+    [r₁; −r_p] with H = Q + D, D = diag(s/α) + δI and r₁ = −r_d − rc/α; the
+    tiny δ (a standard primal–dual regularisation) keeps the system
+    quasi-definite, so never singular, when two opposite-class trials nearly
+    coincide. Only rc differs between Mehrotra's predictor and corrector, so
+    the matrix is factored once per iteration (:func:`neurolearn.backend.spd_solver`):
 
-    With fewer units than trials (p + 2 < n) the system is solved in the
-    units' space instead: Q = GGᵀ, so with v = GᵀΔα it reduces to the
-    (p+2)-square [I + GᵀD⁻¹G  GᵀD⁻¹E; EᵀD⁻¹G  EᵀD⁻¹E + δI] [Δv; −Δν] =
-    [GᵀD⁻¹r₁; EᵀD⁻¹r₁ + r_p], then Δα = D⁻¹(r₁ − GΔv + EΔν). Either way the
-    cost per problem is that of the smaller side, min(n, p + 2)³.
+    * units at least trials (p + 2 ≥ n): H is positive definite, and the
+      Schur complement on the two class multipliers gives
+      Δν = (EᵀH⁻¹E + δI)⁻¹(−r_p − EᵀH⁻¹r₁), Δα = H⁻¹(r₁ + EΔν);
+    * fewer units than trials: Q = GGᵀ, so with v = GᵀΔα the system reduces
+      to the positive-definite (p+2)-square
+      [I + GᵀD⁻¹G  GᵀD⁻¹E; EᵀD⁻¹G  EᵀD⁻¹E + δI] [Δv; −Δν] =
+      [GᵀD⁻¹r₁; EᵀD⁻¹r₁ + r_p], then Δα = D⁻¹(r₁ − GΔv + EΔν).
+
+    Either way the cost per problem is that of the smaller side,
+    min(n, p + 2)³/3, once per iteration.
+
+    Returns
+    -------
+    callable
+        ``step(r_d, r_p, rc)`` → (Δα, Δν, Δs).
     """
     N, n = alpha.shape
     p = G.shape[-1]
     dtype = G.dtype
     delta = 1e-13
     D = s / alpha + delta
-    r1 = -r_d - rc / alpha
     if p + 2 < n:
-        F = xp.concat([G, E], axis=-1) / D[..., None]  # D⁻¹[G E], (N, n, p+2)
         GE = xp.concat([G, E], axis=-1)
+        F = GE / D[..., None]  # D⁻¹[G E], (N, n, p+2)
         K = xp.matmul(xp.matrix_transpose(GE), F)
         K = K + xp.eye(p + 2, dtype=dtype) * xp.concat([xp.ones(p, dtype=dtype),
                                                         xp.full((2,), delta, dtype=dtype)])
-        rhs = xp.matmul(xp.matrix_transpose(F), r1[..., None])[..., 0]
-        rhs = rhs + xp.concat([xp.zeros((N, p), dtype=dtype), r_p], axis=-1)
-        sol = xp.linalg.solve(K, rhs[..., None])[..., 0]  # [Δv; −Δν]
-        dalpha = (r1 - xp.matmul(GE, sol[..., None])[..., 0]) / D
-        dnu = -sol[:, p:]
+        solve_K = _factor(xp, K)
+
+        def step(r_d: Any, r_p: Any, rc: Any) -> tuple[Any, Any, Any]:
+            r1 = -r_d - rc / alpha
+            rhs = xp.matmul(xp.matrix_transpose(F), r1[..., None])[..., 0]
+            rhs = rhs + xp.concat([xp.zeros((N, p), dtype=dtype), r_p], axis=-1)
+            sol = solve_K(rhs[..., None])[..., 0]  # [Δv; −Δν]
+            dalpha = (r1 - xp.matmul(GE, sol[..., None])[..., 0]) / D
+            return dalpha, -sol[:, p:], (-rc - s * dalpha) / alpha
     else:
-        H = Q + xp.eye(n, dtype=dtype) * D[:, None, :]
-        top = xp.concat([H, E], axis=-1)
-        bottom = xp.concat([xp.matrix_transpose(E), -delta * xp.eye(2, dtype=dtype)
-                            + xp.zeros((N, 2, 2), dtype=dtype)], axis=-1)
-        sol = xp.linalg.solve(xp.concat([top, bottom], axis=1),
-                              xp.concat([r1, -r_p], axis=-1)[..., None])[..., 0]
-        dalpha, dnu = sol[:, :n], -sol[:, n:]
-    ds = (-rc - s * dalpha) / alpha
-    return dalpha, dnu, ds
+        solve_H = _factor(xp, Q + xp.eye(n, dtype=dtype) * D[:, None, :])
+        HE = solve_H(E)  # H⁻¹E, (N, n, 2)
+        schur = xp.matmul(xp.matrix_transpose(E), HE) + delta * xp.eye(2, dtype=dtype)
+
+        def step(r_d: Any, r_p: Any, rc: Any) -> tuple[Any, Any, Any]:
+            r1 = -r_d - rc / alpha
+            h = solve_H(r1[..., None])[..., 0]
+            dnu = xp.linalg.solve(schur, (-r_p - xp.matmul(xp.matrix_transpose(E),
+                                                           h[..., None])[..., 0])[..., None])
+            dalpha = h + xp.matmul(HE, dnu)[..., 0]
+            return dalpha, dnu[..., 0], (-rc - s * dalpha) / alpha
+    return step
+
+
+def _factor(xp: Any, A: Any) -> Any:
+    """A solver for a stack of positive-definite systems.
+
+    Large systems (order > :data:`_SMALL`) are Cholesky-factored once and
+    solved by triangular solves (:func:`neurolearn.backend.spd_solver`), so
+    repeated solves cost m² each; small ones are re-solved by batched LU on
+    each call, where SciPy's triangular solves, which loop over the stack in
+    Python, would cost more than the flops they save. (An explicit inverse
+    would be cheaper still, but its cond·ε error stalls the interior-point
+    method near the optimum: measured, 13 of the grid subset's 68 problems.)
+    Where rounding has cost a matrix its definiteness (it is still
+    non-singular), plain solves.
+    """
+    if A.shape[-1] > _SMALL:
+        try:
+            return spd_solver(xp, A)
+        except np.linalg.LinAlgError:
+            pass
+    return lambda B: xp.linalg.solve(A, B)
 
 
 def _max_step(xp: Any, pairs: tuple[tuple[Any, Any], ...]) -> Any:
     """Largest step ≤ 1 keeping every (v, dv) pair's v + step·dv ≥ 0, per problem."""
     worst = xp.max(xp.stack([xp.max(-dv / v, axis=-1) for v, dv in pairs]), axis=0)
     return 1.0 / xp.clip(worst, 1.0, None)
+
+
+def _scaled(xp: Any, X: Any, y: Any) -> tuple[Any, Any, Any, Any]:
+    """(E, scale, G, Q): class indicators (N, n, 2), each problem's largest trial
+    norm, gᵢ = yᵢxᵢ/scale and their Gram matrix."""
+    dtype = X.dtype
+    E = xp.stack([xp.astype(y > 0, dtype), xp.astype(y < 0, dtype)], axis=-1)
+    scale = xp.max(xp.sqrt(xp.sum(X * X, axis=-1)), axis=-1)
+    scale = xp.where(scale > 0, scale, xp.ones_like(scale))
+    G = X * (y / scale[:, None])[..., None]
+    return E, scale, G, xp.matmul(G, xp.matrix_transpose(G))
+
+
+def _in_units_of_x(xp: Any, w: Any, b: Any, lam: Any, scale: Any, separable: Any
+                   ) -> dict[str, Any]:
+    """``coef``, ``intercept``, ``margin`` and ``dual`` back in the units of X:
+    x = scale·x̃, so w = w̃/scale, b = b̃, 1/‖w‖ = scale/‖w̃‖ and the
+    multipliers of w = Σλᵢyᵢxᵢ are λ̃/scale²."""
+    wnorm = xp.sqrt(xp.sum(w * w, axis=-1))
+    margin = xp.where(separable, scale / xp.where(separable, wnorm, xp.ones_like(wnorm)),
+                      xp.full_like(b, float("nan")))
+    return {"coef": w / scale[:, None], "intercept": b, "margin": margin,
+            "dual": lam / (scale * scale)[:, None]}
+
+
+def fit_from_support(xp: Any, X: Any, y: Any, support: Any, *, rounds: int = 12
+                     ) -> dict[str, Any]:
+    """The exact hard margin from a guessed support, without interior-point steps.
+
+    Solves for the hyperplane with yᵢ(w·xᵢ + b) = 1 on ``support`` and
+    corrects the support up to ``rounds`` times as a primal active-set method
+    does (drop the trial with the most negative λ, else add the most violated
+    one), accepting a problem only as :func:`fit_hard_margin` does: λ ≥ 0 and
+    every constraint met to :data:`VIOLATION_TOL` beyond rounding. A warm
+    start: the working-set driver (:mod:`neurolearn.svm`) calls it with the
+    last set's support and the trials that joined (measured on 30
+    study-shaped sessions: 8 of the 9 problems that needed a second round
+    finished here).
+
+    Parameters
+    ----------
+    X : array (N, n, p), y : array (N, n)
+        As in :func:`fit_hard_margin` (±1 labels, 0 on padding).
+    support : bool array (N, n)
+
+    Returns
+    -------
+    dict
+        ``coef``, ``intercept``, ``margin``, ``dual`` as from
+        :func:`fit_hard_margin` where ``accepted`` (N,) (host bool); other
+        problems are undecided (not "not separable"): solve them in full.
+    """
+    E, scale, G, Q = _scaled(xp, X, y)
+    alpha = xp.astype(support, X.dtype)
+    w, b, lam, ok = _exact_on_support(xp, G, Q, E, alpha, xp.full_like(alpha, 0.5),
+                                      rounds=rounds, one_at_a_time=True)
+    out = _in_units_of_x(xp, w, b, lam, scale, xp.asarray(ok))
+    out["accepted"] = ok
+    return out
 
 
 def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float = 1e-14
@@ -300,12 +454,7 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
     """
     N, n, p = X.shape
     dtype = X.dtype
-    E = xp.stack([xp.astype(y > 0, dtype), xp.astype(y < 0, dtype)], axis=-1)  # (N, n, 2)
-    # Scale-free: divide each problem by its largest trial norm.
-    scale = xp.max(xp.sqrt(xp.sum(X * X, axis=-1)), axis=-1)
-    scale = xp.where(scale > 0, scale, xp.ones_like(scale))
-    G = X * (y / scale[:, None])[..., None]  # gᵢ = yᵢxᵢ / scale
-    Q = xp.matmul(G, xp.matrix_transpose(G))
+    E, scale, G, Q = _scaled(xp, X, y)  # scale-free: each problem over its largest norm
     cost = 1.0 - xp.astype(y != 0, dtype)  # padding: unit cost, no constraint
     counts = xp.clip(xp.sum(E, axis=1), 1.0, None)  # (every problem has both classes)
     alpha = xp.sum(E / counts[:, None, :], axis=-1) + cost  # uniform on each simplex
@@ -316,6 +465,8 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
     b = xp.full((N,), float("nan"), dtype=dtype)
     lam = xp.zeros((N, n), dtype=dtype)
     bound = xp.full((N,), float("inf"), dtype=dtype)
+    tried = xp.zeros((N, n), dtype=xp.bool)  # the support of the last rejected exact try
+    previous = tried  # the support at the previous step
     batch = RetiringBatch(N)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - Newton iterations, not problems
@@ -334,17 +485,24 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
         # One exact try per step while an iterate is rough; active-set
         # corrections once it is nearly optimal (where a misnamed trial is a
         # degenerate one), per problem.
+        # The exact solve depends on the iterate only through its support: a
+        # rough iterate's is tried once it has held for two steps (early on it
+        # changes every step, and tries on it fail), and never twice.
+        support = (alpha > s) & (cost == 0)
+        fresh = to_numpy(xp.any(support != tried, axis=-1)
+                         & xp.all(support == previous, axis=-1))
+        previous = support
         err_h, open_h = to_numpy(err), to_numpy(status < 0)
-        for near, rounds in (((err_h < _EXACT_BELOW) & (err_h >= 1e-8) & open_h, 1),
+        for near, rounds in (((err_h < _EXACT_BELOW) & (err_h >= 1e-8) & open_h & fresh, 1),
                              ((err_h < 1e-8) & open_h, 4)):
             if not near.any():
                 continue
-            rows = xp.asarray(np.flatnonzero(near))
+            rows = np.flatnonzero(near)
             wx, bx, lamx, ok = _exact_on_support(
-                xp, *(xp.take(v, rows, axis=0) for v in (G, E, alpha, s)), rounds=rounds)
+                xp, *_take_rows(xp, (G, Q, E, alpha, s), rows, near.size), rounds=rounds)
+            tried = _put_rows(xp, tried, near, _take_rows(xp, (support,), rows, near.size)[0])
             if ok.any():
-                hit, (w, b, lam) = _accept(xp, (w, b, lam), np.flatnonzero(near), ok,
-                                           (wx, bx, lamx))
+                hit, (w, b, lam) = _accept(xp, (w, b, lam), rows, ok, (wx, bx, lamx))
                 status = xp.where(xp.asarray(hit), xp.ones_like(status), status)
         stalled = (err < tol) & (status < 0)
         finished = to_numpy((status >= 0) | stalled)
@@ -352,27 +510,23 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
             keep = batch.retire(xp, finished, (w, b, lam, bound, status))
             if not batch.ids.size:
                 break
-            (G, Q, E, cost, alpha, s, nu, status, w, b, lam, bound, r_d, r_p, gap) = (
-                xp.take(v, keep, axis=0) for v in (G, Q, E, cost, alpha, s, nu, status, w, b,
-                                                   lam, bound, r_d, r_p, gap))
-        # Mehrotra: affine predictor, then the centring corrector.
-        da, dn, ds = _newton(xp, G, Q, E, alpha, s, r_d, r_p, alpha * s)
+            (G, Q, E, cost, alpha, s, nu, status, w, b, lam, bound, r_d, r_p, gap, tried,
+             previous) = (xp.take(v, keep, axis=0) for v in (
+                G, Q, E, cost, alpha, s, nu, status, w, b, lam, bound, r_d, r_p, gap, tried,
+                previous))
+        # Mehrotra: affine predictor, then the centring corrector, on one factorisation.
+        newton = _newton_system(xp, G, Q, E, alpha, s)
+        da, dn, ds = newton(r_d, r_p, alpha * s)
         step = _max_step(xp, ((alpha, da), (s, ds)))[:, None]
         gap_aff = xp.sum((alpha + step * da) * (s + step * ds), axis=-1) / n
         sigma = (gap_aff / xp.where(gap > 0, gap, xp.ones_like(gap))) ** 3
         rc = alpha * s + da * ds - (sigma * gap)[:, None]
-        da, dn, ds = _newton(xp, G, Q, E, alpha, s, r_d, r_p, rc)
+        da, dn, ds = newton(r_d, r_p, rc)
         step = 0.99 * _max_step(xp, ((alpha, da), (s, ds)))[:, None]
         alpha, s, nu = alpha + step * da, s + step * ds, nu + step * dn
     w, b, lam, bound, status = batch.collect(xp, (w, b, lam, bound, status))
     separable = status == 1
-    wnorm = xp.sqrt(xp.sum(w * w, axis=-1))
-    nan = xp.full_like(b, float("nan"))
-    # Back to the units of X: x = scale·x̃, so w = w̃/scale, b = b̃ and
-    # 1/‖w‖ = scale/‖w̃‖; the multipliers of w = Σλᵢyᵢxᵢ are λ̃/scale².
-    return {"coef": w / scale[:, None], "intercept": b,
-            "margin": xp.where(separable, scale / xp.where(separable, wnorm, xp.ones_like(wnorm)),
-                               nan),
-            "distance_bound": bound * scale, "dual": lam / (scale * scale)[:, None],
-            "separable": separable, "converged": status >= 0, "status": status,
-            "n_iter": n_iter}
+    out = _in_units_of_x(xp, w, b, lam, scale, separable)
+    out.update({"distance_bound": bound * scale, "separable": separable,
+                "converged": status >= 0, "status": status, "n_iter": n_iter})
+    return out

@@ -45,7 +45,14 @@ from neurolearn.errors import (
 from neurolearn.hard_margin import RESOLUTION
 from neurolearn.parallel import map_items
 from neurolearn.params import Interval, Options, check_params
-from neurolearn.schema import check_classes, iter_sessions, session_table, validate
+from neurolearn.schema import (
+    check_classes,
+    checked_sessions,
+    iter_sessions,
+    session_coords,
+    session_table,
+    validate,
+)
 from neurolearn.svm import fit_linear_svm_working_set
 
 __all__ = [
@@ -321,10 +328,9 @@ def svm_margin(
            variable=variable, progress=progress)
     if C is not None:
         _check("svm_margin", C=C)
-    validate(data)
+    sessions = checked_sessions(data)
     problems, index = [], []
     n_sub = 1 if n_units is None else n_subsamples
-    sessions = list(iter_sessions(data))
     for s, (_, ds) in enumerate(sessions):
         X, y = _trained(ds, variable)
         Z = _zscore(X, np.ones(y.size, bool))
@@ -362,14 +368,13 @@ def svm_margin(
     n_settled = settled.sum(axis=1)
     frac = np.where(n_settled > 0, separable.sum(axis=1) / np.maximum(n_settled, 1), np.nan)
     unconverged = (solved & ~settled).sum(axis=1)
+    coords = session_coords(sessions)
     if unconverged.any():
-        bad = [str(n) for n, u in zip(session_table(data)["session"].values, unconverged,
-                                      strict=True) if u]
+        bad = [str(n) for n, u in zip(coords["session"][1], unconverged, strict=True) if u]
         warnings.warn(f"svm_margin: {int(unconverged.sum())} problems did not converge and are "
                       f"left out of `fraction_separable`, in sessions {bad[:5]}; see "
                       "`n_unconverged`.", NeurolearnWarning, stacklevel=2)
     mean = _mean_over_subsamples(np.where(separable, margin, np.nan))
-    coords = _session_coords(data)
     coords["subsample"] = np.arange(n_sub)
     out = xr.Dataset(
         {"margin": (("session", "subsample"), margin,
@@ -395,15 +400,18 @@ def svm_margin(
             "long_name": f"soft margin 1/||w|| at C={C}",
             "note": "not a separation measure where classes overlap: it can fall as they "
                     "separate; use `margin` (separable sessions) or heldout_margin"})
-    by_day = out["fraction_separable"].groupby("day").mean()
+    days, day_of = np.unique(coords["day"][1], return_inverse=True)
+    # NaN-skipping mean per day (a day with no settled session: NaN).
+    total = np.bincount(day_of, weights=np.nan_to_num(frac))
+    counted = np.bincount(day_of, weights=np.isfinite(frac).astype(float))
+    by_day = np.divide(total, counted, out=np.full(days.size, np.nan), where=counted > 0)
     out.attrs = {"separable": "hard-margin problem feasible: the classes' convex hulls more "
                               f"than {RESOLUTION:g} x the largest trial norm apart",
                  "C_soft": "none" if C is None else float(C),
                  "n_units": "all" if n_units is None else n_units, "n_subsamples": n_sub,
                  "seed": seed, "variable": variable, "zscore": "per session, trained trials",
                  "fraction_separable_by_day": json.dumps(
-                     {int(d): float(v) for d, v in zip(by_day["day"].values, by_day.values,
-                                                       strict=True)}),
+                     {int(d): float(v) for d, v in zip(days, by_day, strict=True)}),
                  "neurolearn_version": __version__}
     return out
 

@@ -40,6 +40,8 @@ __all__ = [
     "PHASES",
     "make_session",
     "validate",
+    "checked_sessions",
+    "session_coords",
     "validate_session",
     "session_info",
     "iter_sessions",
@@ -260,7 +262,10 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
             _fail(where, f"coordinate `{name}` must lie on dim 'trial'; got dims "
                   f"{ds.variables[name].dims}.")
     for name in _SESSION_KEYS:
-        uniq = np.unique(np.asarray(ds.variables[name].values).astype(str))
+        values = np.asarray(ds.variables[name].values)
+        if values.size and (values == values[0]).all():
+            continue  # constant: the common case, without sorting strings
+        uniq = np.unique(values.astype(str))
         if uniq.size != 1:
             _fail(where, f"coordinate `{name}` must be constant within a session; found "
                   f"{uniq.size} values ({', '.join(uniq[:5])}). Split the Dataset into one per "
@@ -323,9 +328,25 @@ def validate(obj: Any, *, require_rates: bool = True) -> None:
     >>> validate(make_overtraining_dataset(n_mice=1, n_training_days=1,
     ...                                    n_overtraining_days=1))
     """
+    checked_sessions(obj, require_rates=require_rates)
+
+
+def checked_sessions(obj: Any, *, require_rates: bool = True) -> list[tuple[str, xr.Dataset]]:
+    """:func:`validate` and :func:`iter_sessions` in one walk of the tree.
+
+    Returns
+    -------
+    list of (path, session Dataset)
+        Ordered by mouse and day, as :func:`iter_sessions` yields them.
+
+    Raises
+    ------
+    SchemaError
+        As :func:`validate`.
+    """
     if isinstance(obj, xr.Dataset):
         validate_session(obj, require_rates=require_rates)
-        return
+        return list(iter_sessions(obj))
     if not isinstance(obj, xr.DataTree):
         raise SchemaError(f"expected an xarray.Dataset (one session) or xarray.DataTree "
                           f"(a study); got {type(obj).__name__}.")
@@ -334,6 +355,7 @@ def validate(obj: Any, *, require_rates: bool = True) -> None:
         raise SchemaError("the DataTree holds no session: no node has `rates` or `binned`. "
                           "Sessions live at /<mouse>/<session>.")
     seen: dict[str, str] = {}
+    items = []
     for node in nodes:
         ds = node.to_dataset(inherit=False)
         validate_session(ds, where=node.path, require_rates=require_rates)
@@ -347,6 +369,20 @@ def validate(obj: Any, *, require_rates: bool = True) -> None:
             raise SchemaError(f"{node.path}: session name {info['session']!r} is also used at "
                               f"{seen[info['session']]}; session names must be unique.")
         seen[info["session"]] = node.path
+        items.append(((info["mouse"], info["day"], node.path), ds))
+    items.sort(key=lambda item: item[0])
+    return [(path, ds) for (_, _, path), ds in items]
+
+
+def session_coords(sessions: Iterable[tuple[str, xr.Dataset]]) -> dict[str, Any]:
+    """``session``, ``mouse``, ``day`` and ``phase`` coordinates (dim ``session``) of
+    the (path, Dataset) pairs, in their order: those of :func:`session_table`,
+    without walking the tree again."""
+    rows = [session_info(ds) for _, ds in sessions]
+    return {"session": ("session", np.array([r["session"] for r in rows], dtype=object)),
+            "mouse": ("session", np.array([r["mouse"] for r in rows], dtype=object)),
+            "day": ("session", np.array([r["day"] for r in rows], dtype=np.int64)),
+            "phase": ("session", np.array([r["phase"] for r in rows], dtype=object))}
 
 
 def iter_sessions(tree: xr.DataTree | xr.Dataset) -> Iterator[tuple[str, xr.Dataset]]:

@@ -259,3 +259,54 @@ def test_hard_margin_working_set_and_padding():
             1 / np.linalg.norm(model.coef_), rel=1e-4)
     for k in np.flatnonzero(~sep):
         assert not _lp_separable(X[k][y[k] != 0], y[k][y[k] != 0])
+
+
+def test_warm_start_from_a_support_is_the_full_optimum_or_declines():
+    """fit_from_support given the true support (and extra trials) returns the
+    interior-point optimum exactly; given a support that misses the optimum's
+    by more than its corrections can mend, it declines rather than guesses."""
+    from neurolearn.hard_margin import fit_from_support, fit_hard_margin
+
+    rng = np.random.default_rng(11)
+    N, n, p = 12, 80, 6
+    X = rng.normal(size=(N, n, p))
+    y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)[None, :].repeat(N, 0)
+    X[..., 0] += 3.0 * y
+    full = fit_hard_margin(xnp, X, y)
+    assert full["separable"].all()
+    support = full["dual"] > 1e-9 * full["dual"].max(axis=1, keepdims=True)
+    extra = support | (rng.random((N, n)) < 0.1)  # ~8 trials too many, dropped one a round
+    for guess, rounds in ((support, 1), (extra, 40)):
+        warm = fit_from_support(xnp, X, y, guess, rounds=rounds)
+        assert warm["accepted"].all()
+        np.testing.assert_allclose(warm["margin"], full["margin"], rtol=1e-10)
+        np.testing.assert_allclose(warm["coef"], full["coef"], rtol=1e-8, atol=1e-12)
+    # Only the class means' nearest trial of one class: not the optimum, and
+    # whatever is not verified optimal is not accepted.
+    poor = np.zeros((N, n), bool)
+    poor[:, :2] = True
+    warm = fit_from_support(xnp, X, y, poor, rounds=1)
+    margins = y * (np.einsum("knp,kp->kn", X, warm["coef"]) + warm["intercept"][:, None])
+    accepted = warm["accepted"]
+    assert (margins[accepted] >= 1 - 1e-9).all()
+    np.testing.assert_allclose(warm["margin"][accepted], full["margin"][accepted], rtol=1e-10)
+    assert not accepted.all()
+
+
+@pytest.mark.parametrize("m", [5, 150])
+def test_spd_solver_equals_solve_on_every_backend(m):
+    import array_api_compat.numpy as xp
+
+    from neurolearn.backend import spd_solver
+
+    rng = np.random.default_rng(m)
+    A = rng.normal(size=(4, m, m))
+    A = A @ A.transpose(0, 2, 1) + m * np.eye(m)
+    B = rng.normal(size=(4, m, 3))
+    expected = np.linalg.solve(A, B)
+    np.testing.assert_allclose(spd_solver(xp, A)(B), expected, rtol=1e-10, atol=1e-12)
+    strict = spd_solver(array_api_strict, array_api_strict.asarray(A))
+    np.testing.assert_allclose(to_numpy(strict(array_api_strict.asarray(B))), expected,
+                               rtol=1e-10, atol=1e-12)
+    with pytest.raises(np.linalg.LinAlgError):
+        spd_solver(xp, -A)
