@@ -34,8 +34,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from neurolearn.margins import _zscore, svm_margin
+from neurolearn.margins import svm_margin
 from neurolearn.schema import make_session, to_tree
+from neurolearn.session_arrays import zscore_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -69,7 +70,7 @@ def _reference(problems):
     margins = []
     t0 = time.perf_counter()
     for X, y in problems:
-        Z = _zscore(X, np.ones(y.size, bool))
+        Z = zscore_rows(X, np.ones(y.size, bool))
         with warnings.catch_warnings():
             # libsvm at C = 1e6 on overlapping classes can run for minutes: capped.
             warnings.simplefilter("ignore", ConvergenceWarning)

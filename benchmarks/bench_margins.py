@@ -29,8 +29,9 @@ from sklearn.svm import SVC
 from data_loaders.synthetic import make_overtraining_dataset
 from neurolearn.backend import make_rng
 from neurolearn.decoding.cv import session_seed
-from neurolearn.margins import _trained, _unit_subsets, _zscore, svm_margin
+from neurolearn.margins import svm_margin
 from neurolearn.schema import iter_sessions, to_tree
+from neurolearn.session_arrays import trained_trials, unit_subsets, zscore_rows
 
 # libsvm's stand-in for the hard margin (C -> infinity).
 HARD_MARGIN_C = 1e6
@@ -44,11 +45,11 @@ except ImportError:  # run from the repository root
 def reference(tree, C, n_units, n_subsamples, seed, tol=1e-3, n_sessions=None):
     margins, t0 = [], time.perf_counter()
     for _, ds in list(iter_sessions(tree))[:n_sessions]:
-        X, y = _trained(ds, "rates")
-        Z = _zscore(X, np.ones(y.size, bool))
+        X, y = trained_trials(ds, "rates")
+        Z = zscore_rows(X, np.ones(y.size, bool))
         rng = make_rng(session_seed(seed, str(ds["session"].values[0])))
         row = []
-        for units in _unit_subsets(Z.shape[1], n_units, n_subsamples, rng):
+        for units in unit_subsets(Z.shape[1], n_units, n_subsamples, rng):
             svc = SVC(kernel="linear", C=C, tol=tol).fit(Z[:, units], y)
             w = np.linalg.norm(svc.coef_)
             if C == HARD_MARGIN_C:

@@ -21,6 +21,7 @@ import xarray as xr
 from neurolearn._version import __version__
 from neurolearn.errors import InsufficientDataError, warn_degenerate
 from neurolearn.schema import iter_sessions, session_info, session_table, validate
+from neurolearn.session_arrays import zscore_rows
 
 __all__ = [
     "rsm",
@@ -40,8 +41,7 @@ def _trained_z(ds: xr.Dataset, variable: str) -> tuple[np.ndarray, xr.Dataset]:
     if "heldout" in ds.coords:
         trained = ds.isel(trial=~np.asarray(ds["heldout"].values, bool))
     X = np.asarray(trained[variable].transpose("trial", "neuron").values, dtype=float)
-    sd = X.std(axis=0)
-    return (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0), trained
+    return zscore_rows(X), trained
 
 
 def rsm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = False
@@ -62,8 +62,7 @@ def rsm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = Fals
     """
     if include_heldout:
         X = np.asarray(ds[variable].transpose("trial", "neuron").values, dtype=float)
-        sd = X.std(axis=0)
-        Z, sub = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0), ds
+        Z, sub = zscore_rows(X), ds
     else:
         Z, sub = _trained_z(ds, variable)
     order = np.lexsort((np.asarray(sub["stimulus"].values).astype(str),

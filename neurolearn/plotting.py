@@ -297,7 +297,7 @@ def plot_flips(flips: xr.Dataset, *, ax: Any = None) -> Any:
     Parameters
     ----------
     flips : Dataset with dims (mouse, stimulus)
-        From :func:`neurolearn.margins.stimulus_flips` (``early``, ``late``,
+        From :func:`neurolearn.summary.stimulus_flips` (``early``, ``late``,
         ``flipped``; an optional ``heldout`` coordinate on ``stimulus``
         selects the held-out stimuli).
     ax : matplotlib Axes, optional

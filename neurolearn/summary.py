@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import xarray as xr
 
-from neurolearn.errors import SchemaError
+from neurolearn.errors import SchemaError, warn_degenerate
+from neurolearn.params import Interval, Options, check_params
 
-__all__ = ["across_mice", "phase_summary"]
+__all__ = ["across_mice", "phase_summary", "normalize_per_mouse", "stimulus_flips",
+           "SUMMARY_PARAMETERS"]
+
+#: The summaries' parameters, declared once (see :mod:`neurolearn.params`).
+SUMMARY_PARAMETERS = {
+    "by": [Options(("first_overtraining", "mean"))],
+    "n_days": [Interval("int", 1, None)],
+    "threshold": [Interval("real", 0, 1)],
+}
 
 
 def across_mice(per_session: xr.DataArray) -> xr.Dataset:
@@ -98,3 +109,99 @@ def phase_summary(per_session: xr.DataArray) -> xr.Dataset:
     out.attrs = {"aggregation": "mean over sessions per mouse and phase, then mean ± SE "
                                 "across mice"}
     return out
+
+
+def normalize_per_mouse(per_session: xr.DataArray, *, by: str = "first_overtraining"
+                        ) -> xr.DataArray:
+    """Divide each mouse's values by its reference value.
+
+    Parameters
+    ----------
+    per_session : DataArray with dim ``session``
+        With ``mouse``, ``day`` and ``phase`` coordinates.
+    by : {"first_overtraining", "mean"}
+        The mouse's value on its first overtraining day (mean over that day's
+        sessions), or its mean over all sessions.
+
+    Returns
+    -------
+    DataArray with dim ``session``
+        The values divided by their mouse's reference; NaN for a mouse whose
+        reference is 0 or NaN (with a ``NeurolearnWarning`` naming it, and the
+        mouse and reason in ``attrs["degenerate"]``, a JSON object; "{}" when
+        every mouse had a reference).
+    """
+    check_params({"by": by}, SUMMARY_PARAMETERS, where="normalize_per_mouse")
+    out = per_session.copy()
+    degenerate: dict[str, str] = {}
+    for mouse in np.unique(per_session["mouse"].values.astype(str)):
+        sel = per_session["mouse"].values.astype(str) == mouse
+        values = per_session.values[sel]
+        if by == "mean":
+            ref = np.nanmean(values)
+        else:
+            over = per_session["phase"].values[sel] == "overtraining"
+            if not over.any():
+                raise SchemaError(f"mouse {mouse} has no overtraining session to normalise by.")
+            days = per_session["day"].values[sel]
+            ref = np.nanmean(values[over & (days == days[over].min())])
+        if not np.isfinite(ref) or ref == 0:
+            degenerate[mouse] = f"its reference value ({by}) is {ref}"
+            warn_degenerate(f"normalize_per_mouse, mouse {mouse}", degenerate[mouse])
+            out.values[sel] = np.nan
+            continue
+        out.values[sel] = values / ref
+    out.attrs = {**per_session.attrs, "normalized_by": by,
+                 "degenerate": json.dumps(degenerate)}
+    return out
+
+
+def stimulus_flips(stimulus_accuracy: xr.DataArray, *, n_days: int = 3,
+                   threshold: float = 0.5) -> xr.Dataset:
+    """Stimuli decoded wrongly on a mouse's first days and correctly on its last.
+
+    Parameters
+    ----------
+    stimulus_accuracy : DataArray with dims (session, stimulus)
+        E.g. ``decode(tree)["stimulus_accuracy"]``; needs ``mouse`` and
+        ``day`` coordinates on ``session``.
+    n_days : int, default 3
+        Days (with data for that stimulus) averaged at each end.
+    threshold : float, default 0.5
+        Accuracy separating wrong from right.
+
+    Returns
+    -------
+    Dataset with dims (mouse, stimulus)
+        ``early`` and ``late`` mean accuracy, ``flipped`` (early < threshold ≤
+        late) and ``flip_day``: the first day from which accuracy stays at or
+        above ``threshold`` (NaN unless flipped).
+    """
+    check_params({"n_days": n_days, "threshold": threshold}, SUMMARY_PARAMETERS,
+                 where="stimulus_flips")
+    mice = np.unique(stimulus_accuracy["mouse"].values.astype(str))
+    stimuli = stimulus_accuracy["stimulus"].values
+    early = np.full((mice.size, stimuli.size), np.nan)
+    late, flip_day = early.copy(), early.copy()
+    for i, mouse in enumerate(mice):
+        sel = stimulus_accuracy.where(stimulus_accuracy["mouse"] == mouse, drop=True)
+        by_day = sel.groupby("day").mean()
+        for j in range(stimuli.size):
+            series = by_day.isel(stimulus=j)
+            days, acc = series["day"].values, series.values
+            ok = ~np.isnan(acc)
+            days, acc = days[ok], acc[ok]
+            if acc.size < 2:
+                continue
+            k = min(n_days, acc.size // 2)
+            early[i, j], late[i, j] = acc[:k].mean(), acc[-k:].mean()
+            if early[i, j] < threshold <= late[i, j]:
+                below = np.flatnonzero(acc < threshold)
+                flip_day[i, j] = days[below[-1] + 1] if below[-1] + 1 < days.size else np.nan
+    flipped = (early < threshold) & (late >= threshold)
+    return xr.Dataset(
+        {"early": (("mouse", "stimulus"), early), "late": (("mouse", "stimulus"), late),
+         "flipped": (("mouse", "stimulus"), flipped),
+         "flip_day": (("mouse", "stimulus"), flip_day)},
+        coords={"mouse": mice, "stimulus": stimuli},
+        attrs={"n_days": n_days, "threshold": threshold})

@@ -20,7 +20,7 @@ from data_loaders import (
     save_npz,
 )
 from data_loaders._matfile import write_mat
-from neurolearn import geometry, margins, models, trends
+from neurolearn import geometry, margins, models, separation, summary, trends
 from neurolearn.decoding import LDADecoder, decode_time
 from neurolearn.errors import (
     DependencyError,
@@ -99,9 +99,9 @@ def _cases(tree, tmp):
         ("no SVM subsets", lambda: margins.svm_margin(tree, n_units=4, n_subsamples=0,
                                                       progress=False),
          ParameterError, r"svm_margin: `n_subsamples`"),
-        ("Fisher shrinkage", lambda: margins.fisher_separation(tree, shrinkage=2.0),
+        ("Fisher shrinkage", lambda: separation.fisher_separation(tree, shrinkage=2.0),
          ParameterError, r"fisher_separation: `shrinkage`"),
-        ("d′ with an unknown option", lambda: margins.dprime(tree, foo=1),
+        ("d′ with an unknown option", lambda: separation.dprime(tree, foo=1),
          ParameterError, r"dprime: unknown decoder parameter\(s\) \['foo'\]"),
         ("time window of 0 bins", lambda: decode_time(tree, window=0, progress=False),
          ParameterError, r"decode_time: `window` must be an integer in \[1, inf\]; got 0"),
@@ -109,9 +109,9 @@ def _cases(tree, tmp):
          ParameterError, r"day_trend: `method` must be one of 'two_stage', 'sessions'"),
         ("trend confidence", lambda: trends.day_trend(hm["heldout_margin"], confidence=1.5),
          ParameterError, r"day_trend: `confidence`"),
-        ("normalise by", lambda: margins.normalize_per_mouse(hm["heldout_margin"], by="max"),
+        ("normalise by", lambda: summary.normalize_per_mouse(hm["heldout_margin"], by="max"),
          ParameterError, r"normalize_per_mouse: `by` must be one of 'first_overtraining'"),
-        ("flip threshold", lambda: margins.stimulus_flips(
+        ("flip threshold", lambda: summary.stimulus_flips(
             nl.decode(tree, n_permutations=0, progress=False)["stimulus_accuracy"],
             threshold=2.0), ParameterError, r"stimulus_flips: `threshold`"),
         ("model loss", lambda: models.train(models.make_odour_task(n_train=10, n_test=10),
@@ -145,7 +145,7 @@ def _cases(tree, tmp):
             _session(label=np.arange(40) % 3), progress=False),
          SchemaError, r"S1: coordinate `label` must be 0 \(non-target\) or 1 \(target\); "
                       r"got values \[0, 1, 2\]"),
-        ("label 2, Fisher", lambda: margins.fisher_separation(_session(label=np.arange(40) % 3)),
+        ("label 2, Fisher", lambda: separation.fisher_separation(_session(label=np.arange(40) % 3)),
          SchemaError, r"S1: coordinate `label` must be 0"),
         ("label -1, decoding", lambda: nl.decode(_session(label=np.where(np.arange(40) % 2, 1, -1)),
                                                  progress=False),
@@ -252,7 +252,7 @@ def _normalised_with_a_zero_reference():
     per = xr.DataArray([0.0, 2.0, 1.0, 3.0], dims="session", coords={
         "mouse": ("session", ["a", "a", "b", "b"]), "day": ("session", [1, 2, 1, 2]),
         "phase": ("session", ["overtraining"] * 4)})
-    out = margins.normalize_per_mouse(per)
+    out = summary.normalize_per_mouse(per)
     assert out.values[2:].tolist() == [1.0, 3.0]  # mouse b is fine
     return out.values[:2]
 
@@ -260,7 +260,7 @@ def _normalised_with_a_zero_reference():
 def _dprime_of_a_constant_decoder():
     label = np.arange(40) % 2
     rates = np.repeat(label[:, None], 2, axis=1).astype(float)  # no spread within classes
-    return margins.dprime(_session(label=label, rates=rates), n_folds=4).values
+    return separation.dprime(_session(label=label, rates=rates), n_folds=4).values
 
 
 @pytest.mark.parametrize("call, where", [
@@ -290,12 +290,12 @@ def _constant_session():
 
 
 @pytest.mark.parametrize("call, reason", [
-    (lambda: margins.fisher_separation(_constant_session()),
+    (lambda: separation.fisher_separation(_constant_session()),
      "every unit is constant over the trained trials (S_w = 0, Δμ = 0)"),
-    (lambda: margins.fisher_separation(_session(), n_units=9), "too few units (5 < n_units = 9)"),
-    (lambda: margins.dprime(_session(label=np.arange(40) % 2,
-                                     rates=np.repeat((np.arange(40) % 2)[:, None], 2, axis=1)
-                                     .astype(float)), n_folds=4),
+    (lambda: separation.fisher_separation(_session(), n_units=9),
+     "too few units (5 < n_units = 9)"),
+    (lambda: separation.dprime(_session(label=np.arange(40) % 2, rates=np.repeat(
+        (np.arange(40) % 2)[:, None], 2, axis=1).astype(float)), n_folds=4),
      "the decision values do not vary within the classes"),
 ])
 def test_degenerate_sessions_record_their_reason(call, reason):
@@ -310,7 +310,7 @@ def test_degenerate_sessions_record_their_reason(call, reason):
 
 
 def test_healthy_sessions_are_ok_and_warning_free(recwarn):
-    out = margins.fisher_separation(_session())
+    out = separation.fisher_separation(_session())
     assert np.isfinite(out.values).all() and out["status"].values.tolist() == ["ok"]
     assert out.values[0] > 0
     assert not recwarn.list
@@ -325,7 +325,7 @@ def test_normalisation_records_the_mouse_without_a_reference():
         per = xr.DataArray([0.0, 2.0, 1.0, 3.0], dims="session", coords={
             "mouse": ("session", ["a", "a", "b", "b"]), "day": ("session", [1, 2, 1, 2]),
             "phase": ("session", ["overtraining"] * 4)})
-        out = margins.normalize_per_mouse(per)
+        out = summary.normalize_per_mouse(per)
     assert json.loads(out.attrs["degenerate"]) == {
         "a": "its reference value (first_overtraining) is 0.0"}
 

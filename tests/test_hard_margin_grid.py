@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 from svm_grid import grid, qp_margin
 
-from neurolearn.hard_margin import VIOLATION_TOL, fit_hard_margin
 from neurolearn.svm import fit_linear_svm_working_set
+from neurolearn.svm.hard_margin import VIOLATION_TOL, fit_hard_margin
 
 pytest.importorskip("cvxpy")
 

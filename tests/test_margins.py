@@ -8,16 +8,10 @@ from sklearn.svm import SVC
 from data_loaders.synthetic import make_overtraining_dataset
 from neurolearn.decoding import decode
 from neurolearn.errors import InsufficientDataError
-from neurolearn.margins import (
-    dprime,
-    fisher_separation,
-    heldout_margin,
-    normalize_per_mouse,
-    signed_margins,
-    stimulus_flips,
-    svm_margin,
-)
+from neurolearn.margins import heldout_margin, signed_margins, svm_margin
 from neurolearn.schema import iter_sessions, make_session, to_tree
+from neurolearn.separation import dprime, fisher_separation
+from neurolearn.summary import normalize_per_mouse, stimulus_flips
 from neurolearn.trends import day_trend
 
 
@@ -219,7 +213,7 @@ def test_trend_matches_linregress(study_tree):
 
 
 def test_fisher_discriminant_by_hand(rng):
-    from neurolearn.margins import fisher_discriminant
+    from neurolearn.separation import fisher_discriminant
 
     A = rng.normal(size=(30, 4)) + [1.0, 0, 0, 0]
     B = rng.normal(size=(50, 4))
@@ -232,7 +226,7 @@ def test_fisher_discriminant_by_hand(rng):
 
 
 def test_unconverged_svms_are_left_out_and_reported(small_tree, monkeypatch):
-    import neurolearn.margins as m
+    import neurolearn.svm.batches as m
     from neurolearn.errors import NeurolearnWarning
 
     real = m.fit_linear_svm_working_set
@@ -246,7 +240,7 @@ def test_unconverged_svms_are_left_out_and_reported(small_tree, monkeypatch):
     clean = heldout_margin(small_tree, n_units=4, n_subsamples=3, progress=False)
     monkeypatch.setattr(m, "fit_linear_svm_working_set", first_fails)
     # One batch in input order, so "the first problem" is session 0's.
-    monkeypatch.setattr(m, "_size_groups", lambda shapes: [np.arange(len(shapes))])
+    monkeypatch.setattr(m, "size_groups", lambda shapes: [np.arange(len(shapes))])
     with pytest.warns(NeurolearnWarning, match="1 unit subsets with an SVM that did not "
                                                "converge"):
         res = heldout_margin(small_tree, n_units=4, n_subsamples=3, progress=False)

@@ -8,7 +8,7 @@ import xarray as xr
 
 import neurolearn as nl
 from data_loaders import make_overtraining_dataset
-from neurolearn import geometry, margins, trends
+from neurolearn import geometry, margins, separation, trends
 from neurolearn.errors import ParameterError
 from neurolearn.pipeline import AnalysisConfig, analyze, load_config
 
@@ -115,7 +115,7 @@ def test_nodes_equal_the_functions_they_compose(results, study):
                                   hard["separable"].values)
     sim = geometry.class_similarity(study)
     np.testing.assert_array_equal(results["separation"]["between"].values, sim["between"].values)
-    fisher = margins.fisher_separation(study)
+    fisher = separation.fisher_separation(study)
     np.testing.assert_array_equal(results["separation"]["fisher_J"].values, fisher.values)
     np.testing.assert_array_equal(results["separation"]["fisher_status"].values,
                                   fisher["status"].values)

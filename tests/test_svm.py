@@ -146,7 +146,7 @@ def _kkt_violation(X, y, C, w, b, alpha):
 
 @pytest.mark.parametrize("C, shift", [(BIG_C, 4.0), (1.0, 1.0), (0.1, 0.5)])
 def test_crossover_solutions_are_exact(C, shift, monkeypatch):
-    import neurolearn.svm as svm
+    import neurolearn.svm.soft_margin as soft
 
     probs = [_problem(s, 60, 6, shift) for s in range(20)]
     X, y = np.stack([p[0] for p in probs]), np.stack([p[1] for p in probs])
@@ -157,14 +157,14 @@ def test_crossover_solutions_are_exact(C, shift, monkeypatch):
     worst = max(_kkt_violation(X[k], y[k], C, exact["coef"][k], exact["intercept"][k],
                                exact["dual"][k]) for k in range(len(probs)))
     assert worst < 1e-8
-    monkeypatch.setattr(svm, "_CROSSOVER_BELOW", -1.0)  # Newton steps only
+    monkeypatch.setattr(soft, "_CROSSOVER_BELOW", -1.0)  # Newton steps only
     newton = fit_linear_svm(xnp, X, y, C=C)
     assert newton["n_iter"] > exact["n_iter"]
     np.testing.assert_allclose(exact["coef"], newton["coef"], rtol=1e-4, atol=1e-5)
 
 
 def test_crossover_rejects_a_wrong_support_set():
-    from neurolearn.svm import _crossover
+    from neurolearn.svm.soft_margin import crossover
 
     X, y = _problem(3, 50, 3, 3.0)
     sk = SVC(kernel="linear", C=BIG_C, tol=1e-12).fit(X, y)
@@ -177,7 +177,7 @@ def test_crossover_rejects_a_wrong_support_set():
     s = np.where(on, 1e-6, np.maximum(margin - 1, 1e-3))
     xi, mu = np.full(len(y), 1e-9), BIG_C - lam
     bound = np.ones((1, len(y)))
-    z, _, lam_x, ok = _crossover(xnp, A, bound, BIG_C,
+    z, _, lam_x, ok = crossover(xnp, A, bound, BIG_C,
                                  (xi[None], s[None], lam[None], mu[None]), 1e-9)
     assert ok[0]
     np.testing.assert_allclose(z[0, :3], sk.coef_[0], rtol=1e-5)
@@ -187,7 +187,7 @@ def test_crossover_rejects_a_wrong_support_set():
     lam_wrong[sk.support_[0]] = 1e-6
     s_wrong = s.copy()
     s_wrong[sk.support_[0]] = 1.0
-    *_, ok_wrong = _crossover(xnp, A, bound, BIG_C,
+    *_, ok_wrong = crossover(xnp, A, bound, BIG_C,
                               (xi[None], s_wrong[None], lam_wrong[None], mu[None]), 1e-9)
     assert not ok_wrong[0]
 
@@ -265,7 +265,7 @@ def test_warm_start_from_a_support_is_the_full_optimum_or_declines():
     """fit_from_support given the true support (and extra trials) returns the
     interior-point optimum exactly; given a support that misses the optimum's
     by more than its corrections can mend, it declines rather than guesses."""
-    from neurolearn.hard_margin import fit_from_support, fit_hard_margin
+    from neurolearn.svm.hard_margin import fit_from_support, fit_hard_margin
 
     rng = np.random.default_rng(11)
     N, n, p = 12, 80, 6

@@ -2,7 +2,7 @@
 
 Every decoding entry point — :func:`~neurolearn.decoding.decode`,
 :func:`~neurolearn.decoding.decode_time`,
-:func:`~neurolearn.decoding.cross_temporal`, :func:`~neurolearn.margins.dprime`
+:func:`~neurolearn.decoding.cross_temporal`, :func:`~neurolearn.separation.dprime`
 and the estimator classes — checks its arguments against :data:`DECODER_PARAMETERS`
 on entry, so a bad value raises :class:`~neurolearn.errors.ParameterError`
 naming the parameter, the value and what is allowed.

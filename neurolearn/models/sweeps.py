@@ -26,7 +26,7 @@ from neurolearn.models.network import (
     output_loss,
     step,
 )
-from neurolearn.models.task import _mixtures
+from neurolearn.models.task import sample_mixtures
 from neurolearn.parallel import map_items
 
 __all__ = ["richness_sweep"]
@@ -42,7 +42,7 @@ def _online_run(params: tuple[float, float], *, n_odorants: int, n_hot: int, dim
 
     def draw(count: int) -> tuple[Any, Any]:
         y = (rng.random(count) < 0.5).astype(float)
-        X = _mixtures(rng, count, n_odorants, n_hot, 0, y > 0) @ projection
+        X = sample_mixtures(rng, count, n_odorants, n_hot, 0, y > 0) @ projection
         return xp.asarray(X), xp.asarray(y)
 
     X_eval, y_eval = draw(n_eval)

@@ -14,7 +14,7 @@ import numpy as np
 from neurolearn.backend import make_rng
 from neurolearn.errors import ParameterError
 
-__all__ = ["OdourTask", "make_odour_task", "PRESETS"]
+__all__ = ["OdourTask", "make_odour_task", "sample_mixtures", "PRESETS"]
 
 #: Task sizes: the recordings' (3-hot over 13) and the paper model's (10-hot over 100).
 PRESETS = {"data": {"n_odorants": 13, "n_hot": 3}, "paper": {"n_odorants": 100, "n_hot": 10}}
@@ -68,8 +68,13 @@ class OdourTask:
     distractor_overlap: np.ndarray
 
 
-def _mixtures(rng: np.random.Generator, count: int, k: int, n: int, target: int,
-              positive: np.ndarray) -> np.ndarray:
+def sample_mixtures(rng: np.random.Generator, count: int, k: int, n: int, target: int,
+                    positive: np.ndarray) -> np.ndarray:
+    """``count`` random n-hot mixtures of k odorants, (count, k) of 0/1.
+
+    Row i contains the ``target`` odorant (plus n − 1 others) where
+    ``positive[i]``, else n odorants other than the target.
+    """
     others = np.setdiff1d(np.arange(k), [target])
     mix = np.zeros((count, k))
     for i, pos in enumerate(positive):
@@ -132,8 +137,8 @@ def make_odour_task(*, n_odorants: int = 100, n_hot: int = 10, n_train: int = 60
     target = 0
     y_train = (np.arange(n_train) % 2 == 0).astype(float)
     y_test = (np.arange(n_test) % 2 == 0).astype(float)
-    mix_train = _mixtures(rng, n_train, n_odorants, n_hot, target, y_train > 0)
-    mix_test = _mixtures(rng, n_test, n_odorants, n_hot, target, y_test > 0)
+    mix_train = sample_mixtures(rng, n_train, n_odorants, n_hot, target, y_train > 0)
+    mix_test = sample_mixtures(rng, n_test, n_odorants, n_hot, target, y_test > 0)
     # Scaled so projected inputs have entries of order one.
     projection = rng.normal(size=(n_odorants, d)) / np.sqrt(n_hot)
     X_train = mix_train @ projection

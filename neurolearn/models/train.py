@@ -13,7 +13,6 @@ from neurolearn._version import __version__
 from neurolearn.backend import resolve_namespace, to_numpy
 from neurolearn.errors import ParameterError, collect_degenerate, warn_degenerate
 from neurolearn.geometry import kernel_distance, kernel_target_alignment
-from neurolearn.margins import fisher_discriminant
 from neurolearn.models.network import (
     ACTIVATIONS,
     LOSSES,
@@ -28,6 +27,7 @@ from neurolearn.models.network import (
 )
 from neurolearn.models.task import OdourTask
 from neurolearn.params import Interval, Options, check_params
+from neurolearn.separation import fisher_discriminant
 from neurolearn.svm import fit_linear_svm
 
 __all__ = ["train", "train_networks", "train_snapshots", "record_epochs", "hidden_margin",

@@ -24,11 +24,12 @@ from neurolearn.behavior import days_to_criterion, performance
 from neurolearn.decoding import decode
 from neurolearn.errors import InsufficientDataError, SchemaError
 from neurolearn.geometry import class_similarity, first_vs_last_days
-from neurolearn.margins import dprime, fisher_separation, heldout_margin, stimulus_flips, svm_margin
+from neurolearn.margins import heldout_margin, svm_margin
 from neurolearn.pipeline.config import AnalysisConfig, load_config
 from neurolearn.preprocess import preprocess
 from neurolearn.schema import check_classes, iter_sessions, session_table, to_tree, validate
-from neurolearn.summary import across_mice, phase_summary
+from neurolearn.separation import dprime, fisher_separation
+from neurolearn.summary import across_mice, phase_summary, stimulus_flips
 from neurolearn.trends import day_trend
 
 __all__ = ["analyze", "MEASURES", "package_versions"]

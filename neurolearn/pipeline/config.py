@@ -203,7 +203,7 @@ class SeparationConfig(_Section):
 
 @dataclass(frozen=True)
 class FlipConfig(_Section):
-    """Stimuli decoded wrongly early and correctly late (:func:`neurolearn.margins.stimulus_flips`).
+    """Stimuli decoded wrongly early and correctly late (:func:`neurolearn.summary.stimulus_flips`).
 
     Attributes
     ----------

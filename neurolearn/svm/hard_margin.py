@@ -35,7 +35,7 @@ matrix, n²p), (p + 2)-square in the units' space otherwise (see
 once its support has held for two steps, and never twice on one support;
 :func:`fit_from_support` finishes a problem from a guessed support with no
 Newton steps at all (the working-set driver's warm start). With fewer
-units than trials the working-set driver in :mod:`neurolearn.svm` also keeps
+units than trials the working-set driver in :mod:`neurolearn.svm.working_set` also keeps
 n small (only support vectors carry weight, at most p + 1 of them in general
 position). Padding trials (y = 0) get a unit linear cost and no constraint,
 so their αᵢ fall to 0 without touching the others.
@@ -47,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from neurolearn._batch import RetiringBatch
 from neurolearn.backend import spd_solver, to_numpy
+from neurolearn.svm.retiring import RetiringBatch
 
 __all__ = ["fit_hard_margin", "fit_from_support", "violation_floor", "RESOLUTION",
            "VIOLATION_TOL"]
@@ -396,7 +396,7 @@ def fit_from_support(xp: Any, X: Any, y: Any, support: Any, *, rounds: int = 12
     does (drop the trial with the most negative λ, else add the most violated
     one), accepting a problem only as :func:`fit_hard_margin` does: λ ≥ 0 and
     every constraint met to :data:`VIOLATION_TOL` beyond rounding. A warm
-    start: the working-set driver (:mod:`neurolearn.svm`) calls it with the
+    start: the working-set driver (:mod:`neurolearn.svm.working_set`) calls it with the
     last set's support and the trials that joined (measured on 30
     study-shaped sessions: 8 of the 9 problems that needed a second round
     finished here).

@@ -1,0 +1,107 @@
+"""A session's trained trials as arrays: population matrix, ±1 labels, z-scores, unit subsets.
+
+The building blocks every per-session analysis (margins, separation,
+geometry) starts from, written once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from neurolearn.schema import check_classes
+
+__all__ = ["trained_trials", "zscore_rows", "unit_subsets", "pooled_fisher_direction"]
+
+
+def zscore_rows(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Z-score each unit (column) with the statistics of ``rows`` (population SD, ddof = 0).
+
+    Parameters
+    ----------
+    X : ndarray (n_trials, n_units)
+    rows : bool ndarray (n_trials,), optional
+        The trials whose mean and SD are used (a training fold); default all.
+
+    Returns
+    -------
+    ndarray (n_trials, n_units)
+        Unit-free z-scores of every trial.
+
+    Notes
+    -----
+    A unit constant over those rows, to rounding, is set to 0 on every trial:
+    it carries nothing a decoder fit there could use, and dividing by its
+    rounding-error SD (~1e-17) would blow its other trials up to ~1e17, where
+    the solver's ~1e-10 weight on it decides their distances.
+    """
+    fit = X if rows is None else X[rows]
+    mean = fit.mean(axis=0)
+    sd = fit.std(axis=0)  # two-pass
+    constant = sd <= 1e-12 * (1.0 + np.abs(mean))
+    Z = (X - mean) / np.where(constant, 1.0, sd)
+    Z[:, constant] = 0.0
+    return Z
+
+
+def unit_subsets(n_available: int, n_units: int | None, n_subsamples: int,
+                 rng: np.random.Generator) -> np.ndarray | None:
+    """(n_subsamples, n_units) unit indices; all units when n_units is None; None if too few."""
+    if n_units is None:
+        return np.arange(n_available)[None, :]
+    if n_units > n_available:
+        return None
+    keys = rng.random((n_subsamples, n_available))
+    return np.sort(np.argsort(keys, axis=1)[:, :n_units], axis=1)
+
+
+def trained_trials(ds: xr.Dataset, variable: str = "rates") -> tuple[np.ndarray, np.ndarray]:
+    """The session's trained (non-held-out) trials: X (n, n_units) and y = ±1 (1 target).
+
+    Raises
+    ------
+    SchemaError, InsufficientDataError
+        From :func:`neurolearn.schema.check_classes` (labels not 0/1, one
+        class, fewer than 2 trials in a class).
+    """
+    check_classes(ds, min_per_class=2)
+    keep = (~np.asarray(ds.variables["heldout"].values, bool) if "heldout" in ds.coords
+            else np.ones(ds.sizes["trial"], bool))
+    X = np.asarray(ds.variables[variable].transpose("trial", "neuron").values, dtype=float)[keep]
+    y = np.where(np.asarray(ds.variables["label"].values)[keep] == 1, 1.0, -1.0)
+    return X, y
+
+
+def pooled_fisher_direction(X: np.ndarray, y: np.ndarray, *, shrinkage: float = 0.0
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fisher's discriminant direction w = S_w⁻¹(μ₊ − μ₋) of N problems at once.
+
+    S_w = π₊C₊ + π₋C₋ (biased class covariances, two-pass, π from the class
+    sizes), shrunk as (1 − α)S_w + α·tr(S_w)/p·I, pseudo-inverted where
+    singular.
+
+    Parameters
+    ----------
+    X : ndarray (N, n, p)
+    y : ndarray (N, n)
+        +1 / −1 class of each trial; 0 on padding (ignored).
+    shrinkage : float in [0, 1], default 0
+
+    Returns
+    -------
+    w, mu_pos, mu_neg : ndarray (N, p) each
+    """
+    pos, neg = (y > 0).astype(float), (y < 0).astype(float)
+    n1 = np.maximum(pos.sum(axis=1), 1)[:, None]
+    n0 = np.maximum(neg.sum(axis=1), 1)[:, None]
+    mu1 = (pos[:, None, :] @ X)[:, 0] / n1
+    mu0 = (neg[:, None, :] @ X)[:, 0] / n0
+    # Two-pass: centre each trial on its class mean, then the scatter.
+    centred = (X - pos[..., None] * mu1[:, None, :] - neg[..., None] * mu0[:, None, :]) * (
+        (pos + neg)[..., None])
+    Sw = np.swapaxes(centred, 1, 2) @ centred / (n1 + n0)[..., None]
+    p = X.shape[-1]
+    Sw = ((1 - shrinkage) * Sw
+          + shrinkage * np.trace(Sw, axis1=1, axis2=2)[:, None, None] / p * np.eye(p))
+    w = (np.linalg.pinv(Sw, hermitian=True) @ (mu1 - mu0)[..., None])[..., 0]
+    return w, mu1, mu0
