@@ -126,10 +126,10 @@ def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
 
 
 def softplus(xp: Any, z: Any) -> Any:
-    """log(1 + eᶻ), elementwise, without overflow: max(z, 0) + log1p(e^−|z|).
+    """log(1 + eᶻ), elementwise, without overflow: ``max(z, 0) + log1p(exp(-abs(z)))``.
 
     (Both branches of an ``xp.where`` are evaluated, so the textbook
-    ``where(z > 0, z + log1p(e^−z), log1p(eᶻ))`` overflows for |z| ≳ 710.)
+    ``where(z > 0, z + log1p(e^−z), log1p(eᶻ))`` overflows for ``abs(z)`` ≳ 710.)
 
     Examples
     --------
@@ -141,7 +141,7 @@ def softplus(xp: Any, z: Any) -> Any:
 
 
 def sigmoid(xp: Any, z: Any) -> Any:
-    """1 / (1 + e^−z), elementwise, without overflow (e^−|z| ≤ 1 on both sides).
+    """1 / (1 + e^−z), elementwise, without overflow (``exp(-abs(z))`` ≤ 1 on both sides).
 
     Examples
     --------

@@ -34,6 +34,16 @@ def performance(data: xr.DataTree | xr.Dataset, *, include_heldout: bool = False
     ------
     SchemaError
         If a session has no ``correct`` coordinate.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> perf = performance(tree)
+    >>> perf["fraction_correct"].dims
+    ('session',)
+    >>> bool(perf["fraction_correct"].where(perf["phase"] == "overtraining", drop=True).min() > 0.8)
+    True
     """
     validate(data, require_rates=False)
     rows = []
@@ -87,6 +97,14 @@ def days_to_criterion(fraction_correct: xr.DataArray, *, criterion: float = 0.8,
     -------
     DataArray with dim ``mouse``
         The first day of the first qualifying run; NaN if never reached.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> days = days_to_criterion(performance(tree)["fraction_correct"], criterion=0.8)
+    >>> days.dims, days.values.tolist()
+    (('mouse',), [2.0, 2.0])
     """
     if not 0 < criterion <= 1 or n_consecutive < 1:
         raise ParameterError("criterion must be in (0, 1] and n_consecutive >= 1.")

@@ -51,6 +51,16 @@ def rsm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = Fals
     Units are z-scored over the session's trials; entry (i, j) is the Pearson
     correlation of trials i and j across units.
 
+    Parameters
+    ----------
+    ds : Dataset
+        One session in the canonical layout (:mod:`neurolearn.schema`).
+    variable : str, default "rates"
+        The (trial, neuron) variable to use.
+    include_heldout : bool, default False
+        Include held-out trials (z-scored with all trials) instead of only the
+        trained ones.
+
     Returns
     -------
     DataArray with dims (trial, trial_2)
@@ -59,6 +69,17 @@ def rsm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = Fals
         vector is flat (the same z-score on every unit, e.g. every unit
         constant) has no correlation: its row and column are NaN, with one
         ``NeurolearnWarning`` naming the session and the count.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> ds = tree["A/A-d04"].to_dataset()
+    >>> R = rsm(ds)
+    >>> R.dims, R.shape[0] == R.shape[1]
+    (('trial', 'trial_2'), True)
+    >>> bool(abs(float(R[0, 0]) - 1.0) < 1e-12)
+    True
     """
     if include_heldout:
         X = np.asarray(ds[variable].transpose("trial", "neuron").values, dtype=float)
@@ -97,7 +118,26 @@ def _trial_correlations(Z: np.ndarray, where: str) -> np.ndarray:
 def rdm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = False
         ) -> xr.DataArray:
     """Representational dissimilarity matrix 1 − r of :func:`rsm` (rsatoolbox's
-    "correlation" RDM; not squared)."""
+    "correlation" RDM; not squared).
+
+    Parameters
+    ----------
+    ds : Dataset
+        One session in the canonical layout (:mod:`neurolearn.schema`).
+    variable : str, default "rates"
+        The (trial, neuron) variable to use.
+    include_heldout : bool, default False
+        As in :func:`rsm`.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> ds = tree["A/A-d04"].to_dataset()
+    >>> D = rdm(ds)
+    >>> bool(abs(float(D[0, 0])) < 1e-12), D.attrs["measure"]
+    (True, '1 - Pearson r')
+    """
     R = rsm(ds, variable=variable, include_heldout=include_heldout)
     out = 1.0 - R
     out.attrs = {**R.attrs, "measure": "1 - Pearson r"}
@@ -117,6 +157,14 @@ def first_vs_last_days(per_session: xr.DataArray, *, n_days: int = 3) -> xr.Data
     -------
     Dataset with dim ``mouse``
         ``first``, ``last`` and ``change`` (last − first).
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> change = first_vs_last_days(class_similarity(tree)["between"], n_days=2)
+    >>> change["change"].dims, bool((change["change"] < 0).all())
+    (('mouse',), True)
     """
     mice = np.unique(per_session["mouse"].values.astype(str))
     first, last = [], []
@@ -139,6 +187,13 @@ def class_similarity(data: xr.DataTree | xr.Dataset, *, variable: str = "rates"
                      ) -> xr.Dataset:
     """Mean RSM correlation between and within classes, per session.
 
+    Parameters
+    ----------
+    data : DataTree or Dataset
+        Sessions in the canonical layout.
+    variable : str, default "rates"
+        The (trial, neuron) variable to use.
+
     Returns
     -------
     Dataset with dim ``session``
@@ -147,6 +202,15 @@ def class_similarity(data: xr.DataTree | xr.Dataset, *, variable: str = "rates"
         means), ``separation`` = mean within − between, and ``n_flat_trials``
         (trials left out because their population vector is flat; see
         :func:`rsm`).
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> sim = class_similarity(tree)
+    >>> over = sim["phase"] == "overtraining"
+    >>> bool(sim["between"][over].mean() < sim["between"][~over].mean())  # classes separate
+    True
     """
     validate(data)
     rows, flat_trials = [], []
@@ -203,6 +267,13 @@ def linear_cka(X: Any, Y: Any, *, debiased: bool = False) -> float:
         CKA similarity in [0, 1] (the debiased estimate can dip below 0); a
         scalar describing the pair. NaN, with a ``NeurolearnWarning``, where a
         representation is constant over trials.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(50, 5))
+    >>> round(linear_cka(X, 3 * X @ np.linalg.qr(np.ones((5, 5)) + np.eye(5))[0]), 12)
+    1.0
     """
     X, Y = np.asarray(X, float), np.asarray(Y, float)
     if X.shape[0] != Y.shape[0]:
@@ -245,6 +316,13 @@ def kernel_target_alignment(K: Any, y: Any) -> float:
     float
         A in [−1, 1]; NaN, with a ``NeurolearnWarning``, for a constant kernel
         or a single class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([1.0, 1.0, -1.0, -1.0])
+    >>> round(kernel_target_alignment(np.outer(y, y), y), 12)  # the ideal kernel
+    1.0
     """
     K, y = np.asarray(K, float), np.asarray(y, float)
     Kc = _centre_gram(K)
@@ -259,6 +337,20 @@ def participation_ratio(X: Any) -> float:
 
     Between 1 (one dimension) and n_units (isotropic); NaN, with a
     ``NeurolearnWarning``, when every unit is constant or there is one trial.
+
+    Parameters
+    ----------
+    X : array (n_trials, n_units)
+        Responses; the covariance is over trials (ddof = 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(20000, 4))
+    >>> round(participation_ratio(X), 1)  # isotropic: about the number of units
+    4.0
+    >>> participation_ratio(np.c_[X[:, 0], 2 * X[:, 0]])  # one dimension
+    1.0
     """
     X = np.asarray(X, float)
     if X.shape[0] < 2:
@@ -272,11 +364,29 @@ def participation_ratio(X: Any) -> float:
 def pca(ds: xr.Dataset, *, n_components: int = 2, variable: str = "rates") -> xr.Dataset:
     """PCA of one session's z-scored trained trials (units differ per session).
 
+    Parameters
+    ----------
+    ds : Dataset
+        One session in the canonical layout (:mod:`neurolearn.schema`).
+    n_components : int, default 2
+        Components kept (at most min(trials, units)).
+    variable : str, default "rates"
+        The (trial, neuron) variable to use.
+
     Returns
     -------
     Dataset
         ``scores`` (trial, component), ``explained_variance_ratio``
         (component); ``label`` and ``stimulus`` coordinates on ``trial``.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> ds = tree["A/A-d04"].to_dataset()
+    >>> scores = pca(ds, n_components=2)
+    >>> scores["scores"].dims, bool(scores["explained_variance_ratio"].sum() <= 1)
+    (('trial', 'component'), True)
     """
     Z, sub = _trained_z(ds, variable)
     U, S, _ = np.linalg.svd(Z, full_matrices=False)
@@ -294,6 +404,17 @@ def kernel_distance(K_t: Any, K_0: Any) -> float:
     """Relative kernel change ‖K_t − K_0‖_F / ‖K_0‖_F (how far features moved from init).
 
     NaN, with a ``NeurolearnWarning``, when K_0 is zero.
+
+    Parameters
+    ----------
+    K_t, K_0 : array (n, n)
+        The kernel (Gram matrix) now and at initialisation, on the same inputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kernel_distance(2 * np.eye(3), np.eye(3))
+    1.0
     """
     K_t, K_0 = np.asarray(K_t, float), np.asarray(K_0, float)
     return _ratio(np.linalg.norm(K_t - K_0), np.linalg.norm(K_0), "kernel_distance",

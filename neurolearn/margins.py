@@ -154,6 +154,18 @@ def svm_margin(
     interior-point method in the dual, on working sets of the trials nearest
     the boundary (:mod:`neurolearn.svm`), in batches of problems of similar
     size.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> res = svm_margin(tree, progress=False)
+    >>> res["margin"].dims, res.sizes["session"]
+    (('session', 'subsample'), 8)
+    >>> sorted(set(res["status"].values.ravel().tolist()))
+    ['not separable', 'separable']
+    >>> bool((res["margin"] > 0).where(res["separable"], True).all())
+    True
     """
     _check("svm_margin", n_units=n_units, n_subsamples=n_subsamples, seed=seed,
            variable=variable, progress=progress)
@@ -385,6 +397,17 @@ def heldout_margin(
         SVM of one of their folds did not converge, or had w = 0 (units
         constant in that fold) — never averaged in; a ``NeurolearnWarning``
         says when any was.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> res = heldout_margin(tree, n_units=4, n_subsamples=3, progress=False)
+    >>> res["heldout_margin"].dims
+    ('session',)
+    >>> over = res["phase"] == "overtraining"
+    >>> bool(res["heldout_margin"][over].mean() > res["heldout_margin"][~over].mean())
+    True
     """
     _check("heldout_margin", n_units=n_units, n_subsamples=n_subsamples, n_folds=n_folds, C=C,
            seed=seed, variable=variable, progress=progress)
@@ -437,11 +460,26 @@ def signed_margins(
     on the correct side of the boundary. Use them for margin distributions per
     day.
 
+    Parameters
+    ----------
+    data : DataTree or Dataset
+        Sessions in the canonical layout.
+    n_units, n_subsamples, n_folds, C, seed, device, variable, progress, scheduler
+        As in :func:`heldout_margin`.
+
     Returns
     -------
     Dataset with dim ``sample`` (one per trained trial of every session)
         ``signed_margin`` with coordinates ``session``, ``mouse``, ``day``,
         ``phase``, ``stimulus``, ``label``.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> res = signed_margins(tree, n_units=4, n_subsamples=3, progress=False)
+    >>> res["signed_margin"].dims, len(set(res["session"].values))
+    (('sample',), 8)
     """
     _check("signed_margins", n_units=n_units, n_subsamples=n_subsamples, n_folds=n_folds, C=C,
            seed=seed, variable=variable, progress=progress)

@@ -217,6 +217,15 @@ def window_counts(binned: xr.DataArray, window: tuple[float, float]) -> xr.DataA
     ------
     SchemaError
         If ``bin_size`` is missing or the window does not fall on bin edges.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> ds = tree["A/A-d04"].to_dataset()
+    >>> counts = window_counts(ds["binned"], (0.0, 2.0))
+    >>> counts.dims, bool((counts >= 0).all())
+    (('trial', 'neuron'), True)
     """
     if "bin_size" not in binned.attrs:
         raise SchemaError("`binned.attrs['bin_size']` (bin width in s) is missing.")
@@ -241,6 +250,15 @@ def window_rates(binned: xr.DataArray, window: tuple[float, float]) -> xr.DataAr
     -------
     DataArray with dims (trial, neuron)
         Rates in Hz.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> ds = tree["A/A-d04"].to_dataset()
+    >>> rates = window_rates(ds["binned"], (0.0, 2.0))
+    >>> bool((rates * 2.0 == window_counts(ds["binned"], (0.0, 2.0))).all())  # Hz over 2 s
+    True
     """
     rates = window_counts(binned, window) / (float(window[1]) - float(window[0]))
     rates.attrs["units"] = "Hz"
@@ -268,6 +286,17 @@ def zscore_units(rates: xr.DataArray, *, ddof: int = 1) -> xr.DataArray:
     InsufficientDataError
         For a unit with a constant response: drop it first (see
         :func:`preprocess_session`, which does so and records it).
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> ds = tree["A/A-d04"].to_dataset()
+    >>> z = zscore_units(ds["rates"])
+    >>> bool(abs(z.mean("trial")).max() < 1e-12)
+    True
+    >>> bool(abs(z.std("trial", ddof=1) - 1).max() < 1e-12)  # ddof = 1 by default
+    True
     """
     values = np.asarray(rates.transpose("trial", "neuron").values, dtype=float)
     mean = values.mean(axis=0)
@@ -456,6 +485,16 @@ def filter_sessions(sessions: xr.DataTree | Iterable[xr.Dataset], *,
     ------
     InsufficientDataError
         If no session keeps enough units.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> kept = filter_sessions(tree, min_units=1000)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    InsufficientDataError: no session keeps at least 1000 units
+    >>> len(filter_sessions(tree, min_units=4).leaves)
+    8
     """
     if isinstance(sessions, xr.DataTree):
         attrs = dict(sessions.attrs) if attrs is None else attrs

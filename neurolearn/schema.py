@@ -124,6 +124,15 @@ def make_session(
     ------
     SchemaError
         If the arrays disagree in shape or hold invalid values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = make_session(np.random.default_rng(0).poisson(5.0, (40, 3)).astype(float),
+    ...                   stimulus=["A", "B"] * 20, label=[1, 0] * 20, session="m1-d01",
+    ...                   mouse="m1", day=1, phase="training")
+    >>> ds["rates"].dims, ds.sizes["trial"], ds["unit_id"].values.tolist()
+    (('trial', 'neuron'), 40, ['m1-d01-u000', 'm1-d01-u001', 'm1-d01-u002'])
     """
     if rates is None and binned is None:
         raise SchemaError("make_session needs `rates` (trial, neuron) or `binned` "
@@ -389,6 +398,13 @@ def iter_sessions(tree: xr.DataTree | xr.Dataset) -> Iterator[tuple[str, xr.Data
     """Yield ``(path, session Dataset)`` for every session, ordered by mouse and day.
 
     A single Dataset is yielded as ``("/<mouse>/<session>", ds)``.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> [path for path, _ in iter_sessions(tree)][:3]
+    ['/A/A-d01', '/A/A-d02', '/A/A-d03']
     """
     if isinstance(tree, xr.Dataset):
         info = session_info(tree)
@@ -420,6 +436,16 @@ def to_tree(sessions: Iterable[xr.Dataset], *, attrs: Mapping[str, Any] | None =
     Returns
     -------
     DataTree
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rates = np.arange(8.0).reshape(4, 2)
+    >>> sessions = [make_session(rates, stimulus=list("ABAB"), label=[1, 0, 1, 0],
+    ...                          session=f"m1-d0{d}", mouse="m1", day=d, phase="training")
+    ...             for d in (1, 2)]
+    >>> [node.path for node in to_tree(sessions).leaves]
+    ['/m1/m1-d01', '/m1/m1-d02']
     """
     nodes: dict[str, xr.Dataset] = {}
     for ds in sessions:
@@ -444,6 +470,16 @@ def session_table(tree: xr.DataTree | xr.Dataset) -> xr.Dataset:
     -------
     Dataset with dim ``session``
         Ordered by mouse, then day.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> table = session_table(tree)
+    >>> table["mouse"].values.tolist()
+    ['A', 'A', 'A', 'A', 'B', 'B', 'B', 'B']
+    >>> table["phase"].values.tolist()[:2]
+    ['training', 'overtraining']
     """
     rows = []
     for path, ds in iter_sessions(tree):
@@ -520,6 +556,17 @@ def check_classes(ds: xr.Dataset, *, min_per_class: int = 2, use_heldout: bool =
         If a label is not 0 or 1.
     InsufficientDataError
         If there is only one class or a class has too few trials.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> ds = tree["A/A-d04"].to_dataset()
+    >>> check_classes(ds, min_per_class=10)  # passes silently
+    >>> check_classes(ds.isel(trial=ds["label"].values == 1))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    neurolearn.errors.InsufficientDataError: A-d04: coordinate `label` has a single class ...
     """
     label = np.asarray(ds.variables["label"].values)
     if not use_heldout and "heldout" in ds.coords:

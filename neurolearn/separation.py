@@ -50,6 +50,20 @@ def fisher_discriminant(A: np.ndarray, B: np.ndarray, *, shrinkage: float = 0.0)
     as (1−α)S_w + α·tr(S_w)/p·I, pseudo-inverted where singular
     (:func:`neurolearn.session_arrays.pooled_fisher_direction`). With α > 0,
     J is invariant to rescaling the vectors.
+
+    Parameters
+    ----------
+    A, B : array (n_a, p), (n_b, p)
+        The two sets of vectors (rows), e.g. z-scored population responses.
+    shrinkage : float in [0, 1], default 0
+        α of the shrinkage toward a scaled identity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.array([[1.0, 0.0], [3.0, 0.0], [2.0, 1.0], [2.0, -1.0]])
+    >>> fisher_discriminant(A, A - [4.0, 0.0])  # Δμ = (4, 0), S_w = diag(0.5, 0.5)
+    32.0
     """
     A, B = np.asarray(A, float), np.asarray(B, float)
     X = np.concatenate([A, B])[None]
@@ -67,6 +81,22 @@ def fisher_separation(data: xr.DataTree | xr.Dataset, *, shrinkage: float = 0.0,
     Σ_k π_k C_k (biased), shrunk as (1−α)S_w + α·tr(S_w)/p·I; pseudo-inverse
     where singular.
 
+    Parameters
+    ----------
+    data : DataTree or Dataset
+        Sessions in the canonical layout.
+    shrinkage : float in [0, 1], default 0
+        α of :func:`fisher_discriminant`.
+    n_units : int, optional
+        Average J over random subsets of this many units (``n_subsamples`` per
+        session), so sessions with different unit counts compare; default all
+        units.
+    n_subsamples : int, default 20
+    seed : int, default 0
+        Seeds the unit subsets (per session).
+    variable : str, default "rates"
+        The (trial, neuron) variable to use.
+
     Returns
     -------
     DataArray with dim ``session``
@@ -74,6 +104,16 @@ def fisher_separation(data: xr.DataTree | xr.Dataset, *, shrinkage: float = 0.0,
         unit subsamples when ``n_units`` is given; coordinate ``status``: "ok",
         or why the session's J is NaN (fewer units than ``n_units``; every
         unit constant), each such session with one ``NeurolearnWarning``.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> J = fisher_separation(tree)
+    >>> J.dims, J["status"].values.tolist().count("ok")
+    (('session',), 8)
+    >>> bool((J > 0).all())
+    True
     """
     check_params({"shrinkage": shrinkage, "n_units": n_units, "n_subsamples": n_subsamples,
                   "seed": seed, "variable": variable}, SEPARATION_PARAMETERS,
@@ -114,12 +154,35 @@ def dprime(data: xr.DataTree | xr.Dataset, method: str = "lda", *, n_folds: int 
     d′ = (m₁ − m₀)/√(½(v₁ + v₀)) of the held-out decision values of the
     decoder of :func:`neurolearn.decoding.decode` (same folds and seed).
 
+    Parameters
+    ----------
+    data : DataTree or Dataset
+        Sessions in the canonical layout.
+    method : {"lda", "ridge", "lstsq", "logistic"}, default "lda"
+        The decoder of :func:`neurolearn.decoding.decode`.
+    n_folds : int, default 10
+    seed : int, default 0
+        Seeds the folds (as ``decode``).
+    device : {"cpu", "cuda"} or namespace
+    variable : str, default "rates"
+        The (trial, neuron) variable to use.
+    **params
+        The decoder's ``shrinkage``, ``alpha`` or ``C``.
+
     Returns
     -------
     DataArray with dim ``session``
         d′; coordinate ``status``: "ok", or why the session's d′ is NaN
         (decision values constant within the classes, with one
         ``NeurolearnWarning``).
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> d = dprime(tree, "lda", n_folds=5)
+    >>> d.dims, bool(d.max() > 1)
+    (('session',), True)
     """
     unknown = sorted(set(params) - {"shrinkage", "alpha", "C"})
     if unknown:

@@ -34,6 +34,13 @@ def zscore_rows(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     it carries nothing a decoder fit there could use, and dividing by its
     rounding-error SD (~1e-17) would blow its other trials up to ~1e17, where
     the solver's ~1e-10 weight on it decides their distances.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z = zscore_rows(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    >>> Z.tolist()  # the constant second unit is 0, not 0/0
+    [[-1.0, 0.0], [1.0, 0.0]]
     """
     fit = X if rows is None else X[rows]
     mean = fit.mean(axis=0)
@@ -46,7 +53,28 @@ def zscore_rows(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
 
 def unit_subsets(n_available: int, n_units: int | None, n_subsamples: int,
                  rng: np.random.Generator) -> np.ndarray | None:
-    """(n_subsamples, n_units) unit indices; all units when n_units is None; None if too few."""
+    """(n_subsamples, n_units) unit indices; all units when n_units is None; None if too few.
+
+    Parameters
+    ----------
+    n_available : int
+        Units in the session.
+    n_units : int or None
+        Units per subset; None for one subset of all units.
+    n_subsamples : int
+        Subsets drawn (without replacement within a subset).
+    rng : numpy.random.Generator
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unit_subsets(5, 3, n_subsamples=2, rng=np.random.default_rng(0)).shape
+    (2, 3)
+    >>> unit_subsets(5, None, n_subsamples=2, rng=np.random.default_rng(0)).tolist()
+    [[0, 1, 2, 3, 4]]
+    >>> unit_subsets(2, 3, n_subsamples=2, rng=np.random.default_rng(0)) is None
+    True
+    """
     if n_units is None:
         return np.arange(n_available)[None, :]
     if n_units > n_available:
@@ -58,11 +86,27 @@ def unit_subsets(n_available: int, n_units: int | None, n_subsamples: int,
 def trained_trials(ds: xr.Dataset, variable: str = "rates") -> tuple[np.ndarray, np.ndarray]:
     """The session's trained (non-held-out) trials: X (n, n_units) and y = ±1 (1 target).
 
+    Parameters
+    ----------
+    ds : Dataset
+        One session in the canonical layout (:mod:`neurolearn.schema`).
+    variable : str, default "rates"
+        The (trial, neuron) variable.
+
     Raises
     ------
     SchemaError, InsufficientDataError
         From :func:`neurolearn.schema.check_classes` (labels not 0/1, one
         class, fewer than 2 trials in a class).
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> ds = tree["A/A-d04"].to_dataset()
+    >>> X, y = trained_trials(ds)
+    >>> X.shape[1] == ds.sizes["neuron"], sorted(set(y.tolist()))
+    (True, [-1.0, 1.0])
     """
     check_classes(ds, min_per_class=2)
     keep = (~np.asarray(ds.variables["heldout"].values, bool) if "heldout" in ds.coords
@@ -90,6 +134,16 @@ def pooled_fisher_direction(X: np.ndarray, y: np.ndarray, *, shrinkage: float = 
     Returns
     -------
     w, mu_pos, mu_neg : ndarray (N, p) each
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[[1.0, 1.0], [3.0, -1.0], [-1.0, 1.0], [-3.0, -1.0]]])
+    >>> w, mu_pos, mu_neg = pooled_fisher_direction(X, np.array([[1, 1, -1, -1]]))
+    >>> mu_pos.tolist(), mu_neg.tolist()
+    ([[2.0, 0.0]], [[-2.0, 0.0]])
+    >>> (w[0] / w[0, 0]).round(12).tolist()  # along the class difference
+    [1.0, 0.0]
     """
     pos, neg = (y > 0).astype(float), (y < 0).astype(float)
     n1 = np.maximum(pos.sum(axis=1), 1)[:, None]

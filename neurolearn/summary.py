@@ -39,6 +39,15 @@ def across_mice(per_session: xr.DataArray) -> xr.Dataset:
     Dataset with dim ``day``
         ``mean``, ``sem`` and ``n_mice`` (mice with a value that day), plus a
         ``phase`` coordinate per day (the most common phase that day).
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> from neurolearn import behavior
+    >>> by_day = across_mice(behavior.performance(tree)["fraction_correct"])
+    >>> by_day["mean"].dims, by_day["n_mice"].values.tolist()
+    (('day',), [2, 2, 2, 2])
     """
     for name in ("mouse", "day", "phase"):
         if name not in per_session.coords or per_session[name].dims != ("session",):
@@ -88,6 +97,15 @@ def phase_summary(per_session: xr.DataArray) -> xr.Dataset:
     -------
     Dataset with dim ``phase``
         ``mean``, ``sem`` (SD across mice, ddof=1, / √n) and ``n_mice``.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> from neurolearn import behavior
+    >>> table = phase_summary(behavior.performance(tree)["fraction_correct"])
+    >>> sorted(table["phase"].values.tolist())
+    ['overtraining', 'training']
     """
     for name in ("mouse", "phase"):
         if name not in per_session.coords:
@@ -130,6 +148,16 @@ def normalize_per_mouse(per_session: xr.DataArray, *, by: str = "first_overtrain
         reference is 0 or NaN (with a ``NeurolearnWarning`` naming it, and the
         mouse and reason in ``attrs["degenerate"]``, a JSON object; "{}" when
         every mouse had a reference).
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> from neurolearn.separation import fisher_separation
+    >>> J = normalize_per_mouse(fisher_separation(tree))
+    >>> first = (J["phase"] == "overtraining") & (J["day"] == 2)
+    >>> J.where(first, drop=True).values.tolist()  # each mouse's reference day is 1
+    [1.0, 1.0]
     """
     check_params({"by": by}, SUMMARY_PARAMETERS, where="normalize_per_mouse")
     out = per_session.copy()
@@ -176,6 +204,18 @@ def stimulus_flips(stimulus_accuracy: xr.DataArray, *, n_days: int = 3,
         ``early`` and ``late`` mean accuracy, ``flipped`` (early < threshold ≤
         late) and ``flip_day``: the first day from which accuracy stays at or
         above ``threshold`` (NaN unless flipped).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> acc = xr.DataArray([[0.2, 0.9], [0.3, 0.9], [0.8, 0.9], [0.9, 0.8]],
+    ...                    dims=("session", "stimulus"),
+    ...                    coords={"stimulus": ["odour1", "odour2"],
+    ...                            "mouse": ("session", ["A"] * 4),
+    ...                            "day": ("session", [1, 2, 3, 4])})
+    >>> flips = stimulus_flips(acc, n_days=2)
+    >>> flips["flipped"].values.tolist(), flips["flip_day"].values.tolist()
+    ([[True, False]], [[3.0, nan]])
     """
     check_params({"n_days": n_days, "threshold": threshold}, SUMMARY_PARAMETERS,
                  where="stimulus_flips")

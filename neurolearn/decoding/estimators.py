@@ -87,6 +87,20 @@ class LDADecoder(_BinaryLinearDecoder):
         Weights on the raw (unstandardised) features.
     intercept_ : array (1,)
     classes_ : ndarray (2,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> X, y = make_classification(n_samples=200, n_features=6, random_state=0)
+    >>> model = LDADecoder(shrinkage=0.1).fit(X[:150], y[:150])
+    >>> from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> ref = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis(
+    ...     solver="lsqr", shrinkage=0.1)).fit(X[:150], y[:150])
+    >>> bool((model.predict(X[150:]) == ref.predict(X[150:])).all())
+    True
     """
 
     _method = "lda"
@@ -109,6 +123,15 @@ class RidgeDecoder(_BinaryLinearDecoder):
     alpha : float, default 1.0
         L2 penalty (≥ 0).
     device : {"cpu", "cuda"}, default "cpu"
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> X, y = make_classification(n_samples=200, n_features=6, random_state=0)
+    >>> model = RidgeDecoder(alpha=1.0).fit(X, y)
+    >>> model.coef_.shape, bool(model.score(X, y) > 0.8)
+    ((1, 6), True)
     """
 
     _method = "ridge"
@@ -123,7 +146,16 @@ class RidgeDecoder(_BinaryLinearDecoder):
 
 
 class LeastSquaresDecoder(_BinaryLinearDecoder):
-    """Least-squares classifier (minimum-norm where singular) on z-scored features."""
+    """Least-squares classifier (minimum-norm where singular) on z-scored features.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> X, y = make_classification(n_samples=200, n_features=6, random_state=0)
+    >>> bool(LeastSquaresDecoder().fit(X, y).score(X, y) > 0.8)
+    True
+    """
 
     _method = "lstsq"
 
@@ -141,6 +173,15 @@ class LogisticDecoder(_BinaryLinearDecoder):
     C : float, default 1.0
         Inverse penalty strength (> 0).
     device : {"cpu", "cuda"}, default "cpu"
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> X, y = make_classification(n_samples=200, n_features=6, random_state=0)
+    >>> model = LogisticDecoder(C=1.0).fit(X, y)
+    >>> model.decision_function(X[:2]).shape, bool(model.score(X, y) > 0.8)
+    ((2,), True)
     """
 
     _method = "logistic"

@@ -33,6 +33,15 @@ def binned_rates(ds: xr.Dataset, window: int = 1) -> xr.DataArray:
     -------
     DataArray with dims (time, trial, neuron)
         ``time`` is the left edge of each window (s from onset).
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> ds = tree["A/A-d04"].to_dataset()
+    >>> r = binned_rates(ds, window=4)  # 200 ms windows of 50 ms bins
+    >>> r.dims, r.sizes["time"] == ds.sizes["time"] - 3
+    (('time', 'trial', 'neuron'), True)
     """
     if "binned" not in ds.data_vars:
         raise SchemaError(f"{ds['session'].values[0]}: time-resolved decoding needs `binned` "
@@ -100,6 +109,17 @@ def decode_time(data: xr.DataTree | xr.Dataset, method: str = "lda", *, window: 
     Dataset with dims (session, time)
         ``accuracy``, ``null_accuracy`` (session, time, permutation) and
         ``pvalue`` (per bin, uncorrected).
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> res = decode_time(tree, window=4, n_folds=5, n_permutations=20, progress=False)
+    >>> res["accuracy"].dims
+    ('session', 'time')
+    >>> late = res["accuracy"].sel(time=slice(0.5, None)).where(res["phase"] == "overtraining")
+    >>> bool(late.mean() > 0.6)
+    True
     """
     check_decoder_params("decode_time", method=method, window=window, n_folds=n_folds,
                          n_permutations=n_permutations, seed=seed, chunk_size=chunk_size,
@@ -162,6 +182,15 @@ def cross_temporal(data: xr.DataTree | xr.Dataset, method: str = "lda", *, windo
     -------
     DataArray with dims (session, train_time, test_time)
         CV accuracy; the diagonal equals :func:`decode_time`'s accuracy.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> ds = tree["A/A-d04"].to_dataset()
+    >>> gen = cross_temporal(ds, window=10, n_folds=5, progress=False)
+    >>> gen.dims[-2:]
+    ('train_time', 'test_time')
     """
     check_decoder_params("cross_temporal", method=method, window=window, n_folds=n_folds,
                          seed=seed, progress=progress, shrinkage=shrinkage, alpha=alpha, C=C)

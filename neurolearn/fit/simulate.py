@@ -121,6 +121,14 @@ def session_measures(data: xr.DataTree | xr.Dataset, *, measures: tuple[str, ...
     -------
     Dataset with dim ``session``
         One variable per measure; coordinates ``mouse``, ``day``, ``phase``.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> per = session_measures(tree, measures=("accuracy", "similarity"))
+    >>> sorted(per.data_vars), per.sizes["session"]
+    (['accuracy', 'similarity'], 8)
     """
     unknown = set(measures) - set(MEASURES)
     if unknown or not measures:
@@ -196,6 +204,14 @@ def simulate_sessions(params: dict[str, float] | None = None, *, days: Any,
     DataTree
         Sessions ``/model<r>/model<r>-dDD`` in the canonical layout (rates in
         arbitrary units of hidden activity), with the parameters in ``attrs``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tree = simulate_sessions({"epochs_per_day": 5.0}, days=np.arange(1, 4),
+    ...                          setup=ModelSetup(n_replicates=2, width=50))
+    >>> len(tree.leaves), tree.leaves[0].to_dataset()["rates"].dims
+    (6, ('trial', 'neuron'))
     """
     theta = {**PARAMETERS, **(params or {})}
     unknown = set(theta) - set(PARAMETERS)

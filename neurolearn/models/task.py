@@ -129,6 +129,14 @@ def make_odour_task(*, n_odorants: int = 100, n_hot: int = 10, n_train: int = 60
         Probe and distractor mixtures per overlap level with the reference
         target mixture.
     seed : int, default 0
+
+    Examples
+    --------
+    >>> task = make_odour_task(n_odorants=13, n_hot=3, n_train=40, n_test=200, seed=0)
+    >>> task.X_train.shape[0], sorted(set(task.y_train.tolist()))
+    (40, [0.0, 1.0])
+    >>> bool((task.mix_train.sum(axis=1) == 3).all())  # 3-hot mixtures
+    True
     """
     if not 1 <= n_hot < n_odorants:
         raise ParameterError(f"need 1 <= n_hot < n_odorants; got {n_hot}, {n_odorants}.")

@@ -145,6 +145,16 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
         representations on their first two principal components. Parameters
         in ``attrs``; ``attrs["degenerate"]`` gives the reasons of any NaN
         kernel measure (e.g. a dead, all-silent hidden layer), or "none".
+
+    Examples
+    --------
+    >>> from neurolearn.models import make_odour_task
+    >>> task = make_odour_task(n_odorants=13, n_hot=3, n_train=40, n_test=200, seed=0)
+    >>> run = train(task, gamma=1.0, width=100, n_epochs=600, n_records=5, progress=False)
+    >>> float(run["train_accuracy"][-1])
+    1.0
+    >>> bool(run["hidden_margin"][-1] > run["hidden_margin"][1])  # the margin keeps growing
+    True
     """
     check_params({"gamma": gamma, "width": width, "eta0": eta0, "loss": loss,
                   "activation": activation, "n_epochs": n_epochs, "n_records": n_records,
@@ -241,6 +251,15 @@ def train_networks(task: OdourTask, *, gammas: Any, seeds: Any, width: int = 500
         ``train_loss``, ``test_loss``, ``train_accuracy``, ``test_accuracy``
         and ``output_margin``; coordinates ``gamma`` and ``seed`` on
         ``network``.
+
+    Examples
+    --------
+    >>> from neurolearn.models import make_odour_task
+    >>> task = make_odour_task(n_odorants=13, n_hot=3, n_train=40, n_test=200, seed=0)
+    >>> runs = train_networks(task, gammas=[0.1, 1.0], seeds=[0, 1], width=50, n_epochs=50,
+    ...                       n_records=3, progress=False)
+    >>> runs["train_loss"].dims, runs.sizes["network"]  # gammas[i] with seeds[i]
+    (('network', 'epoch'), 2)
     """
     check_params({"width": width, "eta0": eta0, "loss": loss, "activation": activation,
                   "n_epochs": n_epochs, "n_records": n_records, "progress": progress},

@@ -451,6 +451,16 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
         ``converged`` (N,) bool (``converged``: settled either way);
         ``status`` (N,) int8 — 1 separable, 0 not separable, −1
         unconverged; ``n_iter`` (int).
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> import numpy as np
+    >>> X = np.array([[[0.0], [1.0], [2.0], [3.0]], [[0.0], [2.0], [1.0], [3.0]]])
+    >>> y = np.array([[-1.0, -1.0, 1.0, 1.0]] * 2)  # the second pair of classes overlaps
+    >>> res = fit_hard_margin(xp, X, y)
+    >>> res["status"].tolist(), round(float(res["margin"][0]), 10)
+    ([1, 0], 0.5)
     """
     N, n, p = X.shape
     dtype = X.dtype

@@ -48,6 +48,16 @@ def fit_linear_svm(xp: Any, X: Any, y: Any, *, C: float | None = 1.0, max_iter: 
         −1 unconverged); ``converged`` then means the answer is settled
         either way, and ``coef``, ``intercept`` and ``slack`` are NaN where
         not separable.
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> import numpy as np
+    >>> X = np.array([[[0.0, 0.0], [2.0, 0.0], [0.0, 3.0], [2.0, 3.0]]])
+    >>> y = np.array([[-1.0, -1.0, 1.0, 1.0]])
+    >>> res = fit_linear_svm(xp, X, y, C=None)  # hard margin: the gap is 3 wide
+    >>> bool(res["separable"][0]), round(float(res["margin"][0]), 10)
+    (True, 1.5)
     """
     if C is None:
         res = fit_hard_margin(xp, X, y)

@@ -88,6 +88,18 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
         ``separable`` (N,) and ``status`` (N,) int8 — 1 separable, 0 not
         separable (certified), −1 unconverged — and NaN ``coef``,
         ``intercept``, ``slack`` where not separable.
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.where(np.arange(200) % 2 == 0, 1.0, -1.0)[None]
+    >>> X = rng.normal(size=(1, 200, 3)) + 4.0 * y[..., None] * [1.0, 0.0, 0.0]
+    >>> full = fit_linear_svm(xp, X, y, C=None)
+    >>> ws = fit_linear_svm_working_set(xp, X, y, C=None)
+    >>> bool(np.allclose(ws["coef"], full["coef"], rtol=1e-8))
+    True
     """
     N, n, p = X.shape
     valid = y != 0
