@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 
+_SESSION_KEYS = ("session", "mouse", "day", "phase")  # constant within a session: in attrs
+
+
 def _trained_z(ds: xr.Dataset, variable: str) -> tuple[np.ndarray, xr.Dataset]:
     trained = ds
     if "heldout" in ds.coords:
@@ -64,11 +67,14 @@ def rsm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = Fals
     Returns
     -------
     DataArray with dims (trial, trial_2)
-        Trials sorted by label (targets first), then stimulus, with ``label``
-        and ``stimulus`` coordinates on both dims. A trial whose population
-        vector is flat (the same z-score on every unit, e.g. every unit
-        constant) has no correlation: its row and column are NaN, with one
-        ``NeurolearnWarning`` naming the session and the count.
+        Trials sorted by label (targets first), then stimulus. ``trial`` and
+        ``trial_2`` hold each trial's position in the session (0-based); every
+        per-trial coordinate of the session (``label``, ``stimulus``,
+        ``choice``, …) is kept on both dims (``label`` and ``label_2``, …).
+        A trial whose population vector is flat (the same z-score on every
+        unit, e.g. every unit constant) has no correlation: its row and
+        column are NaN, with one ``NeurolearnWarning`` naming the session
+        and the count.
 
     Examples
     --------
@@ -81,6 +87,24 @@ def rsm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = Fals
     >>> bool(abs(float(R[0, 0]) - 1.0) < 1e-12)
     True
     """
+    R, sub, order = _sorted_correlations(ds, variable, include_heldout)
+    # Every per-trial coordinate comes along (xarray's rule), on both dims, and
+    # ``trial`` itself holds each trial's position in the session.
+    position = (np.arange(ds.sizes["trial"]) if sub is ds
+                else np.flatnonzero(~np.asarray(ds["heldout"].values, bool)))
+    coords: dict[str, Any] = {"trial": position[order], "trial_2": position[order]}
+    for name, coord in sub.coords.items():
+        if coord.dims == ("trial",) and name not in _SESSION_KEYS:
+            values = np.asarray(coord.values)[order]
+            coords[name] = ("trial", values)
+            coords[f"{name}_2"] = ("trial_2", values)
+    return xr.DataArray(R, dims=("trial", "trial_2"), coords=coords,
+                        name="rsm", attrs={**session_info(ds), "measure": "Pearson r"})
+
+
+def _sorted_correlations(ds: xr.Dataset, variable: str, include_heldout: bool
+                         ) -> tuple[np.ndarray, xr.Dataset, np.ndarray]:
+    """The values of :func:`rsm`: (R, the trials' Dataset, their sort order)."""
     if include_heldout:
         X = np.asarray(ds[variable].transpose("trial", "neuron").values, dtype=float)
         Z, sub = zscore_rows(X), ds
@@ -88,14 +112,8 @@ def rsm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = Fals
         Z, sub = _trained_z(ds, variable)
     order = np.lexsort((np.asarray(sub["stimulus"].values).astype(str),
                         -np.asarray(sub["label"].values)))
-    Z = Z[order]
-    R = _trial_correlations(Z, f"rsm, session {session_info(ds)['session']}")
-    label = np.asarray(sub["label"].values)[order]
-    stim = np.asarray(sub["stimulus"].values)[order]
-    return xr.DataArray(R, dims=("trial", "trial_2"),
-                        coords={"label": ("trial", label), "stimulus": ("trial", stim),
-                                "label_2": ("trial_2", label), "stimulus_2": ("trial_2", stim)},
-                        name="rsm", attrs={**session_info(ds), "measure": "Pearson r"})
+    R = _trial_correlations(Z[order], f"rsm, session {session_info(ds)['session']}")
+    return R, sub, order
 
 
 def _trial_correlations(Z: np.ndarray, where: str) -> np.ndarray:
@@ -215,17 +233,19 @@ def class_similarity(data: xr.DataTree | xr.Dataset, *, variable: str = "rates"
     validate(data)
     rows, flat_trials = [], []
     for _, ds in iter_sessions(data):
-        R = rsm(ds, variable=variable)
-        lab = R["label"].values
+        # rsm's values without building its DataArray (this runs for every
+        # simulated session of a model fit).
+        R, sub, order = _sorted_correlations(ds, variable, include_heldout=False)
+        lab = np.asarray(sub["label"].values)[order]
         t, n = lab == 1, lab == 0
         off = ~np.eye(lab.size, dtype=bool)
-        blocks = (R.values[np.ix_(t, n)].ravel(), R.values[np.ix_(t, t)][off[np.ix_(t, t)]],
-                  R.values[np.ix_(n, n)][off[np.ix_(n, n)]])
+        blocks = (R[np.ix_(t, n)].ravel(), R[np.ix_(t, t)][off[np.ix_(t, t)]],
+                  R[np.ix_(n, n)][off[np.ix_(n, n)]])
         # Flat trials (NaN rows, already warned about by rsm) are left out of
         # the means, not averaged in; a block with no pair left is NaN.
         rows.append(tuple(float(b[np.isfinite(b)].mean()) if np.isfinite(b).any()
                           else np.nan for b in blocks))
-        flat_trials.append(int(np.isnan(np.diag(R.values)).sum()))
+        flat_trials.append(int(np.isnan(np.diag(R)).sum()))
     arr = np.array(rows)
     table = session_table(data)
     coords = {k: table[k] for k in ("session", "mouse", "day", "phase")}
@@ -314,7 +334,8 @@ def kernel_target_alignment(K: Any, y: Any) -> float:
     Returns
     -------
     float
-        A in [−1, 1]; NaN, with a ``NeurolearnWarning``, for a constant kernel
+        A in [−1, 1], a plain float (a scalar describing the pair, not a
+        DataArray); NaN, with a ``NeurolearnWarning``, for a constant kernel
         or a single class.
 
     Examples
@@ -335,8 +356,9 @@ def kernel_target_alignment(K: Any, y: Any) -> float:
 def participation_ratio(X: Any) -> float:
     """Participation ratio (Σλ)²/Σλ² of the covariance eigenvalues of X (n_trials, n_units).
 
-    Between 1 (one dimension) and n_units (isotropic); NaN, with a
-    ``NeurolearnWarning``, when every unit is constant or there is one trial.
+    A plain float between 1 (one dimension) and n_units (isotropic); NaN,
+    with a ``NeurolearnWarning``, when every unit is constant or there is one
+    trial.
 
     Parameters
     ----------
@@ -403,7 +425,8 @@ def pca(ds: xr.Dataset, *, n_components: int = 2, variable: str = "rates") -> xr
 def kernel_distance(K_t: Any, K_0: Any) -> float:
     """Relative kernel change ‖K_t − K_0‖_F / ‖K_0‖_F (how far features moved from init).
 
-    NaN, with a ``NeurolearnWarning``, when K_0 is zero.
+    A plain float (a scalar describing the pair of kernels); NaN, with a
+    ``NeurolearnWarning``, when K_0 is zero.
 
     Parameters
     ----------

@@ -77,6 +77,16 @@ def test_rsm_is_trial_correlation(session):
                                rtol=0, atol=1e-12)
     assert list(R["label"].values[:3]) == [1, 1, 1]
     np.testing.assert_allclose(rdm(session).values, 1 - R.values)
+    # The input's trials and coords are kept: R["trial"] is each row's
+    # position in the session, and every per-trial coord follows it.
+    trained = np.flatnonzero(~session["heldout"].values)
+    np.testing.assert_array_equal(R["trial"].values, trained[order])
+    np.testing.assert_array_equal(R["trial_2"].values, trained[order])
+    for name in ("stimulus", "choice", "correct"):
+        np.testing.assert_array_equal(R[name].values, session[name].values[R["trial"].values])
+    everyone = rsm(session, include_heldout=True)
+    np.testing.assert_array_equal(np.sort(everyone["trial"].values),
+                                  np.arange(session.sizes["trial"]))
 
 
 def test_class_similarity_falls_with_learning(study_tree):

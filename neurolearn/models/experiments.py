@@ -10,7 +10,13 @@ import xarray as xr
 
 from neurolearn._version import __version__
 from neurolearn.backend import resolve_namespace, to_numpy
-from neurolearn.models.network import Network, init_network, learning_rate, loss_and_grads, step
+from neurolearn.models.network import (
+    Network,
+    descend,
+    gradient_descent,
+    init_network,
+    learning_rate,
+)
 from neurolearn.models.task import OdourTask
 from neurolearn.models.train import train
 
@@ -20,13 +26,13 @@ __all__ = ["loss_ablation", "overtraining_reversal", "train_until"]
 def train_until(xp: Any, net: Network, X: Any, y: Any, *, loss: str, eta: float,
                 criterion: float = 1.0, max_epochs: int = 5000) -> tuple[Network, int | None]:
     """Full-batch GD until training accuracy ≥ ``criterion``; epochs taken (None if never)."""
-    for epoch in range(max_epochs + 1):
-        _, grad_W, grad_a, f = loss_and_grads(xp, net, X, y, loss)
+    current = net
+    for epoch, current, _, f in gradient_descent(xp, net, (X, y), loss=loss, eta=eta,
+                                                  n_steps=max_epochs):
         accuracy = float(to_numpy(xp.mean(xp.astype(xp.equal(f > 0, y > 0.5), f.dtype))))
         if accuracy >= criterion:
-            return net, epoch
-        net = step(net, grad_W, grad_a, eta)
-    return net, None
+            return current, epoch
+    return current, None
 
 
 def loss_ablation(task: OdourTask, *, losses: tuple[str, ...] = ("ce", "hinge", "mse"),
@@ -97,10 +103,7 @@ def overtraining_reversal(
             if epochs is None:
                 continue
             to_criterion[g, s] = epochs
-            over = net
-            for _ in range(overtrain_epochs):
-                _, grad_W, grad_a, _ = loss_and_grads(xp, over, X, y, loss)
-                over = step(over, grad_W, grad_a, eta)
+            over = descend(xp, net, (X, y), loss=loss, eta=eta, n_steps=overtrain_epochs)
             for k, start in enumerate((net, over)):
                 for m, protocol in enumerate(protocols):
                     begin = start

@@ -11,6 +11,8 @@ layers), the scaling under which training speed is γ-independent.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,6 +22,7 @@ from neurolearn.backend import make_rng, sigmoid, softplus
 from neurolearn.errors import ParameterError
 
 __all__ = ["Network", "init_network", "init_networks", "forward", "loss_and_grads",
+           "gradient_descent", "descend",
            "learning_rate", "output_loss", "step", "LOSSES", "ACTIVATIONS"]
 
 LOSSES = ("ce", "hinge", "mse")
@@ -148,6 +151,56 @@ def step(net: Network, grad_W: Any, grad_a: Any, eta: Any) -> Network:
     """One gradient-descent step (``eta`` a float or one value per network)."""
     return replace(net, W=net.W - _per_network(eta, 2) * grad_W,
                    a=net.a - _per_network(eta, 1) * grad_a)
+
+
+def gradient_descent(xp: Any, net: Network, data: Any, *, loss: str, eta: Any, n_steps: int
+                     ) -> Iterator[tuple[int, Network, Any, Any]]:
+    """The one gradient-descent loop every training routine drives.
+
+    Yields ``(t, net, value, f)`` for t = 0 … ``n_steps``: the network after
+    t steps, its loss on the data of step t and its outputs there; after each
+    yield but the last, one step of size ``eta`` on that data's gradients.
+
+    Parameters
+    ----------
+    net : Network
+        Initial weights (one network or a batch of them, see
+        :func:`init_networks`).
+    data : (X, y) or callable
+        Full-batch inputs (P, d) and 0/1 targets (P,), or ``t -> (X, y)``
+        giving a fresh minibatch for each step (online learning).
+    loss : {"ce", "hinge", "mse"}
+    eta : float or array (n_networks,)
+        Learning rate (per network for a batch).
+    n_steps : int
+        Steps taken; the consumer may stop early (break).
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> import numpy as np
+    >>> X, y = xp.asarray(np.eye(4)), xp.asarray([1.0, 1.0, 0.0, 0.0])
+    >>> net = init_network(xp, 4, 20, gamma=1.0, seed=0)
+    >>> values = [float(v) for _, _, v, _ in gradient_descent(xp, net, (X, y), loss="ce",
+    ...                                                          eta=1.0, n_steps=50)]
+    >>> len(values), values[-1] < values[0]
+    (51, True)
+    """
+    for t in range(n_steps + 1):
+        X, y = data(t) if callable(data) else data
+        value, grad_W, grad_a, f = loss_and_grads(xp, net, X, y, loss)
+        yield t, net, value, f
+        if t < n_steps:
+            net = step(net, grad_W, grad_a, eta)
+
+
+def descend(xp: Any, net: Network, data: Any, *, loss: str, eta: Any, n_steps: int
+            ) -> Network:
+    """The network after ``n_steps`` steps of :func:`gradient_descent` (no measures)."""
+    # Only the last network is kept (a deque of one), not one per step.
+    ((_, last, _, _),) = deque(gradient_descent(xp, net, data, loss=loss, eta=eta,
+                                                n_steps=n_steps), maxlen=1)
+    return last
 
 
 def init_networks(xp: Any, d: int, width: int, *, gammas: Any, seeds: Any,

@@ -20,11 +20,10 @@ from neurolearn._version import __version__
 from neurolearn.backend import make_rng, resolve_namespace, to_numpy
 from neurolearn.models.network import (
     forward,
+    gradient_descent,
     init_network,
     learning_rate,
-    loss_and_grads,
     output_loss,
-    step,
 )
 from neurolearn.models.task import sample_mixtures
 from neurolearn.parallel import map_items
@@ -52,18 +51,16 @@ def _online_run(params: tuple[float, float], *, n_odorants: int, n_hot: int, dim
     diverged = False
     # Divergence is one of the outcomes being measured: overflow is expected there.
     with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(n_steps + 1):
+        # A fresh minibatch for every step.
+        for t, current, _, _ in gradient_descent(xp, net, lambda t: draw(batch), loss=loss,
+                                                 eta=eta, n_steps=n_steps):
             if t % eval_every == 0:
-                value = float(to_numpy(output_loss(xp, forward(xp, net, X_eval)[0],
+                value = float(to_numpy(output_loss(xp, forward(xp, current, X_eval)[0],
                                                    y_eval, loss)[0]))
                 curve[t // eval_every] = value
                 if not np.isfinite(value) or value > 1e6:
                     diverged = True
                     break
-            if t < n_steps:
-                X, y = draw(batch)
-                _, grad_W, grad_a, _ = loss_and_grads(xp, net, X, y, loss)
-                net = step(net, grad_W, grad_a, eta)
     below = np.flatnonzero(curve < threshold)
     return {"curve": curve, "diverged": diverged, "eta": eta,
             "time": float(below[0] * eval_every) if below.size and not diverged else np.nan}

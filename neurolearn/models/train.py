@@ -18,12 +18,11 @@ from neurolearn.models.network import (
     LOSSES,
     Network,
     forward,
+    gradient_descent,
     init_network,
     init_networks,
     learning_rate,
-    loss_and_grads,
     output_loss,
-    step,
 )
 from neurolearn.models.task import OdourTask
 from neurolearn.params import Interval, Options, check_params
@@ -175,9 +174,10 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
     # A dead (all-silent) or constant hidden layer makes the kernel measures
     # 0/0 at every recorded epoch: one warning for the run, its reasons in attrs.
     with collect_degenerate(f"train (gamma={gamma}, seed={seed})") as degenerate:
-        for epoch in tqdm(range(n_epochs + 1), desc=f"training (gamma={gamma}, {loss})",
-                          disable=not progress):
-            value, grad_W, grad_a, f = loss_and_grads(xp, net, Xtr, ytr, loss)
+        steps = gradient_descent(xp, net, (Xtr, ytr), loss=loss, eta=eta, n_steps=n_epochs)
+        for epoch, net, value, f in tqdm(steps, total=n_epochs + 1,
+                                         desc=f"training (gamma={gamma}, {loss})",
+                                         disable=not progress):
             if epoch in epochs:
                 f_test, _ = forward(xp, net, Xte)
                 _, phi = forward(xp, net, Xtr)
@@ -200,8 +200,6 @@ def train(task: OdourTask, *, gamma: float = 1.0, width: int = 500, eta0: float 
                              float(np.mean((ft_np > 0) == (task.y_test > 0.5))),
                              float(np.min(y_pm * f_np)), hidden_margin(phi, task.y_train),
                              kernel_target_alignment(K, y_pm), kernel_distance(K, K0)))
-            if epoch < n_epochs:
-                net = step(net, grad_W, grad_a, eta)
     names = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "output_margin",
              "hidden_margin", "kernel_alignment", "kernel_distance")
     values = np.array(rows)
@@ -277,17 +275,16 @@ def train_networks(task: OdourTask, *, gammas: Any, seeds: Any, width: int = 500
     def accuracy(f: Any, y: Any) -> Any:
         return xp.mean(xp.astype(xp.equal(f > 0, y > 0.5), f.dtype), axis=-1)
 
-    for epoch in tqdm(range(n_epochs + 1), desc=f"training {len(seeds)} networks",
-                      disable=not progress):
-        value, grad_W, grad_a, f = loss_and_grads(xp, nets, Xtr, ytr, loss)
+    steps = gradient_descent(xp, nets, (Xtr, ytr), loss=loss, eta=eta, n_steps=n_epochs)
+    for epoch, nets, value, f in tqdm(steps, total=n_epochs + 1,
+                                      desc=f"training {len(seeds)} networks",
+                                      disable=not progress):
         if epoch in epochs:
             f_test, _ = forward(xp, nets, Xte)
             test_value, _ = output_loss(xp, f_test, yte, loss)
             records.append(np.stack([to_numpy(v) for v in (
                 value, test_value, accuracy(f, ytr), accuracy(f_test, yte),
                 xp.min(y_pm * f, axis=-1))]))
-        if epoch < n_epochs:
-            nets = step(nets, grad_W, grad_a, eta)
     values = np.stack(records, axis=-1)  # (measure, network, epoch)
     names = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "output_margin")
     return xr.Dataset({name: (("network", "epoch"), values[i]) for i, name in enumerate(names)},
@@ -332,10 +329,8 @@ def train_snapshots(task: OdourTask, epochs: Any, *, gamma: float = 1.0, width: 
     eta = learning_rate(eta0, gamma, width)
     kept: dict[int, Network] = {}
     last = int(wanted.max()) if wanted.size else 0
-    for epoch in range(last + 1):
+    for epoch, current, _, _ in gradient_descent(xp, net, (Xtr, ytr), loss=loss, eta=eta,
+                                                  n_steps=last):
         if epoch in wanted:
-            kept[epoch] = net
-        if epoch < last:
-            _, grad_W, grad_a, _ = loss_and_grads(xp, net, Xtr, ytr, loss)
-            net = step(net, grad_W, grad_a, eta)
+            kept[epoch] = current
     return [kept[int(e)] for e in wanted]
