@@ -172,13 +172,41 @@ def svm_margin(
     if C is not None:
         _check("svm_margin", C=C)
     sessions = checked_sessions(data)
-    problems, index = [], []
     n_sub = 1 if n_units is None else n_subsamples
+    problems, index = _subset_problems(sessions, n_units=n_units, n_subsamples=n_subsamples,
+                                       seed=seed, variable=variable)
+    hard, *soft = solve_batches(problems, Cs=(None,) if C is None else (None, float(C)),
+                                device=device, scheduler=scheduler, progress=progress,
+                                desc="SVM batches")
+    grid = np.array(index).T, (len(sessions), n_sub)
+    out = _hard_margin_dataset(hard, grid, session_coords(sessions))
+    if C is not None:
+        out["soft_margin"] = (("session", "subsample"), _on_grid(_inverse_norms(
+            soft[0]["coef"], soft[0]["converged"]), grid), {
+            "long_name": f"soft margin 1/||w|| at C={C}",
+            "note": "not a separation measure where classes overlap: it can fall as they "
+                    "separate; use `margin` (separable sessions) or heldout_margin"})
+    out.attrs = {"separable": "hard-margin problem feasible: the classes' convex hulls more "
+                              f"than {RESOLUTION:g} x the largest trial norm apart",
+                 "C_soft": "none" if C is None else float(C),
+                 "n_units": "all" if n_units is None else n_units, "n_subsamples": n_sub,
+                 "seed": seed, "variable": variable, "zscore": "per session, trained trials",
+                 "fraction_separable_by_day": json.dumps(_by_day(out["fraction_separable"])),
+                 "neurolearn_version": __version__}
+    return out
+
+
+def _subset_problems(sessions: list[tuple[str, xr.Dataset]], *, n_units: int | None,
+                     n_subsamples: int, seed: int, variable: str
+                     ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[int, int]]]:
+    """One SVM problem (z-scored trained trials of a unit subset, ±1 labels) per
+    (session, subsample), and each one's (session, subsample) index."""
+    problems, index = [], []
     for s, (_, ds) in enumerate(sessions):
         X, y = trained_trials(ds, variable)
-        Z = zscore_rows(X, np.ones(y.size, bool))
+        Z = zscore_rows(X)
         subsets = unit_subsets(Z.shape[1], n_units, n_subsamples,
-                                make_rng(session_seed(seed, str(ds["session"].values[0]))))
+                               make_rng(session_seed(seed, str(ds["session"].values[0]))))
         if subsets is None:
             continue
         for k, units in enumerate(subsets):
@@ -186,40 +214,45 @@ def svm_margin(
             index.append((s, k))
     if not problems:
         raise InsufficientDataError(f"no session has {n_units} units to subsample.")
-    hard, *soft = solve_batches(problems, Cs=(None,) if C is None else (None, float(C)),
-                                device=device, scheduler=scheduler, progress=progress,
-                                desc="SVM batches")
-    rows, cols = np.array(index).T
-    S = len(sessions)
-    margin = np.full((S, n_sub), np.nan)
-    separable = np.zeros((S, n_sub), bool)
-    settled = np.zeros((S, n_sub), bool)
-    solved = np.zeros((S, n_sub), bool)
-    ok = hard["separable"]
-    separable[rows, cols] = ok
-    status = np.full((S, n_sub), "too few units", dtype=object)
-    status[rows, cols] = np.array(["unconverged", "not separable", "separable"],
-                                  dtype=object)[hard["status"].astype(int) + 1]
-    settled[rows, cols] = hard["converged"]
-    solved[rows, cols] = True
-    norms = np.linalg.norm(hard["coef"], axis=1)
-    margin[rows, cols] = np.where(ok & (norms > 0), 1.0 / np.where(norms > 0, norms, 1.0),
-                                  np.nan)
+    return problems, index
+
+
+def _on_grid(values: np.ndarray, grid: tuple[np.ndarray, tuple[int, int]],
+             fill: Any = np.nan) -> np.ndarray:
+    """Per-problem values placed on the (session, subsample) grid; ``fill`` elsewhere."""
+    (rows, cols), shape = grid
+    out = np.full(shape, fill, dtype=np.asarray(values).dtype if fill is not np.nan else float)
+    out[rows, cols] = values
+    return out
+
+
+def _inverse_norms(coef: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """1/‖w‖ of each problem where ``keep`` (and w ≠ 0), else NaN."""
+    norms = np.linalg.norm(coef, axis=1)
+    return np.where(keep & (norms > 0), 1.0 / np.where(norms > 0, norms, 1.0), np.nan)
+
+
+def _hard_margin_dataset(hard: dict[str, np.ndarray], grid: tuple[np.ndarray, tuple[int, int]],
+                         coords: dict[str, Any]) -> xr.Dataset:
+    """svm_margin's per-(session, subsample) and per-session variables."""
+    separable = _on_grid(hard["separable"], grid, False)
+    settled = _on_grid(hard["converged"], grid, False)
+    solved = _on_grid(np.ones(hard["separable"].size, bool), grid, False)
+    status = _on_grid(np.array(["unconverged", "not separable", "separable"], dtype=object)[
+        hard["status"].astype(int) + 1], grid, "too few units")
+    margin = _on_grid(_inverse_norms(hard["coef"], hard["separable"]), grid)
     # A problem the solver did not settle is neither separable nor not: it is
     # left out of the fraction (counted in `n_unconverged`), never called "not
     # separable" because the iterations ran out.
     n_settled = settled.sum(axis=1)
     frac = np.where(n_settled > 0, separable.sum(axis=1) / np.maximum(n_settled, 1), np.nan)
     unconverged = (solved & ~settled).sum(axis=1)
-    coords = session_coords(sessions)
     if unconverged.any():
         bad = [str(n) for n, u in zip(coords["session"][1], unconverged, strict=True) if u]
         warnings.warn(f"svm_margin: {int(unconverged.sum())} problems did not converge and are "
                       f"left out of `fraction_separable`, in sessions {bad[:5]}; see "
-                      "`n_unconverged`.", NeurolearnWarning, stacklevel=2)
-    mean = _mean_over_subsamples(np.where(separable, margin, np.nan))
-    coords["subsample"] = np.arange(n_sub)
-    out = xr.Dataset(
+                      "`n_unconverged`.", NeurolearnWarning, stacklevel=3)
+    return xr.Dataset(
         {"margin": (("session", "subsample"), margin,
                     {"long_name": "hard margin 1/||w||", "units": "z-score"}),
          "separable": (("session", "subsample"), separable),
@@ -228,35 +261,22 @@ def svm_margin(
          "status": (("session", "subsample"), status.astype(str),
                     {"long_name": "separable, not separable (certified), unconverged, or too "
                                   "few units"}),
-         "margin_mean": ("session", mean, {"long_name": "mean hard margin over separable "
-                                                        "subsamples"}),
+         "margin_mean": ("session", _mean_over_subsamples(np.where(separable, margin, np.nan)),
+                         {"long_name": "mean hard margin over separable subsamples"}),
          "fraction_separable": ("session", frac,
                                 {"long_name": "separable subsamples / settled subsamples"}),
          "n_unconverged": ("session", unconverged)},
-        coords=coords)
-    if C is not None:
-        values = np.full((S, n_sub), np.nan)
-        soft_norms = np.linalg.norm(soft[0]["coef"], axis=1)
-        values[rows, cols] = np.where(soft[0]["converged"] & (soft_norms > 0),
-                                      1.0 / np.where(soft_norms > 0, soft_norms, 1.0), np.nan)
-        out["soft_margin"] = (("session", "subsample"), values, {
-            "long_name": f"soft margin 1/||w|| at C={C}",
-            "note": "not a separation measure where classes overlap: it can fall as they "
-                    "separate; use `margin` (separable sessions) or heldout_margin"})
-    days, day_of = np.unique(coords["day"][1], return_inverse=True)
-    # NaN-skipping mean per day (a day with no settled session: NaN).
-    total = np.bincount(day_of, weights=np.nan_to_num(frac))
-    counted = np.bincount(day_of, weights=np.isfinite(frac).astype(float))
-    by_day = np.divide(total, counted, out=np.full(days.size, np.nan), where=counted > 0)
-    out.attrs = {"separable": "hard-margin problem feasible: the classes' convex hulls more "
-                              f"than {RESOLUTION:g} x the largest trial norm apart",
-                 "C_soft": "none" if C is None else float(C),
-                 "n_units": "all" if n_units is None else n_units, "n_subsamples": n_sub,
-                 "seed": seed, "variable": variable, "zscore": "per session, trained trials",
-                 "fraction_separable_by_day": json.dumps(
-                     {int(d): float(v) for d, v in zip(days, by_day, strict=True)}),
-                 "neurolearn_version": __version__}
-    return out
+        coords={**coords, "subsample": np.arange(grid[1][1])})
+
+
+def _by_day(per_session: xr.DataArray) -> dict[int, float]:
+    """NaN-skipping mean per day (NaN for a day with no value), as {day: mean}."""
+    values = per_session.values
+    days, day_of = np.unique(per_session["day"].values, return_inverse=True)
+    total = np.bincount(day_of, weights=np.nan_to_num(values))
+    counted = np.bincount(day_of, weights=np.isfinite(values).astype(float))
+    mean = np.divide(total, counted, out=np.full(days.size, np.nan), where=counted > 0)
+    return {int(d): float(v) for d, v in zip(days, mean, strict=True)}
 
 
 def _heldout_distances(data: Any, *, n_units: int | None, n_subsamples: int, n_folds: int,

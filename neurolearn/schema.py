@@ -294,8 +294,8 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
             _fail(where, "coordinate `correct` must hold 1, 0 or NaN (no outcome).")
     if "unit_id" not in ds.coords or ds.variables["unit_id"].dims != ("neuron",):
         _fail(where, "missing coordinate `unit_id` on dim 'neuron'.")
-    ids = np.asarray(ds.variables["unit_id"].values).astype(str)
-    if np.unique(ids).size != ids.size:
+    ids = np.asarray(ds.variables["unit_id"].values).tolist()
+    if len(set(ids)) != len(ids):
         _fail(where, "coordinate `unit_id` has repeated values; unit ids must be unique "
               "within a session.")
 
@@ -571,8 +571,15 @@ def check_classes(ds: xr.Dataset, *, min_per_class: int = 2, use_heldout: bool =
     label = np.asarray(ds.variables["label"].values)
     if not use_heldout and "heldout" in ds.coords:
         label = label[~np.asarray(ds.variables["heldout"].values, dtype=bool)]
-    classes, counts = np.unique(label, return_counts=True)
     where = ds.variables["session"].values[0] if "session" in ds.coords else "session"
+    binary = (label == 0) | (label == 1)
+    if binary.all():  # the common case, without sorting the labels
+        ones = int(np.count_nonzero(label == 1))
+        present = [(c, n) for c, n in ((0, label.size - ones), (1, ones)) if n]
+        classes = np.array([c for c, _ in present])
+        counts = np.array([n for _, n in present])
+    else:
+        classes, counts = np.unique(label, return_counts=True)
     if not np.isin(classes, (0, 1)).all():
         raise SchemaError(
             f"{where}: coordinate `label` must be 0 (non-target) or 1 (target); got values "

@@ -87,6 +87,136 @@ def _bootstrap_refit(job: tuple[np.ndarray, int], *, objective: Objective, z0: n
     return z, len(fresh.cache)
 
 
+def _checked_parameters(free: tuple[str, ...], fixed: dict[str, float] | None, *, ci: float,
+                        bootstrap: str, resample: str) -> tuple[tuple[str, ...], dict[str, float]]:
+    """fit_model's parameter checks; the free names and every parameter's fixed value."""
+    free = tuple(free)
+    bad = [p for p in free if p not in PARAMETERS]
+    if bad or not free or len(set(free)) != len(free):
+        raise ParameterError(f"free must name distinct parameters among {list(PARAMETERS)}; "
+                             f"got {free}.")
+    fixed = {**PARAMETERS, **(fixed or {})}
+    unknown = set(fixed) - set(PARAMETERS)
+    if unknown:
+        raise ParameterError(f"unknown fixed parameters {sorted(unknown)}.")
+    if not 0 < ci < 1:
+        raise ParameterError(f"ci must be in (0, 1); got {ci}.")
+    if bootstrap not in ("one-step", "refit"):
+        raise ParameterError(f"bootstrap must be 'one-step' or 'refit'; got {bootstrap!r}.")
+    if resample not in ("mouse", "session"):
+        raise ParameterError(f"resample must be 'mouse' or 'session'; got {resample!r}.")
+    return free, fixed
+
+
+class _Recording:
+    """The recording's per-session measures as day curves, and their resamples."""
+
+    def __init__(self, per_session: xr.Dataset, measures: tuple[str, ...], *,
+                 need_mice: bool) -> None:
+        self.days = np.unique(per_session["day"].values)
+        if self.days.size < 2:
+            raise InsufficientDataError(f"fitting day curves needs at least two days; got "
+                                        f"{self.days.tolist()}.")
+        self.mouse = per_session["mouse"].values
+        self.mice = np.unique(self.mouse)
+        if need_mice and self.mice.size < 2:
+            raise InsufficientDataError("resample='mouse' needs at least two mice; use "
+                                        "resample='session' for one animal.")
+        self.values = np.stack([per_session[m].values for m in measures])  # (measure, session)
+        if not np.all(np.isfinite(self.values)):
+            raise InsufficientDataError("some per-session measures are NaN (too few trials "
+                                        "or units?); drop those sessions before fitting.")
+        self.scale = np.std(self.values, axis=1, ddof=1)
+        if not np.all(self.scale > 0):
+            flat = [m for m, s in zip(measures, self.scale, strict=True) if not s > 0]
+            raise InsufficientDataError(f"measures {flat} do not vary across sessions; "
+                                        f"nothing to fit.")
+        day = per_session["day"].values
+        phase_by_day = {int(d): str(p) for d, p in zip(day, per_session["phase"].values,
+                                                        strict=True)}
+        self.phases = np.array([phase_by_day[int(d)] for d in self.days])
+        self.members = [np.flatnonzero(day == d) for d in self.days]
+
+    def curve(self, sessions_per_day: list[np.ndarray]) -> np.ndarray:
+        """(measure, day) means over the given sessions of each day; a day no
+        resampled animal was recorded on is NaN (left out of the loss)."""
+        return np.stack([self.values[:, idx].mean(axis=1) if idx.size
+                         else np.full(self.values.shape[0], np.nan)
+                         for idx in sessions_per_day], axis=1)
+
+    def resampled(self, rng: np.random.Generator, resample: str) -> list[np.ndarray]:
+        """One bootstrap draw: sessions within each day, or whole animals."""
+        if resample == "session":
+            return [rng.choice(idx, size=idx.size, replace=True) for idx in self.members]
+        # Whole animals: a mouse's sessions share its units, so days are correlated.
+        drawn = rng.choice(self.mice, size=self.mice.size, replace=True)
+        return [np.concatenate([idx[self.mouse[idx] == m] for m in drawn])
+                for idx in self.members]
+
+
+def _grid_then_nelder_mead(objective: Objective, target: np.ndarray, grid: dict[str, Any], *,
+                           maxfev: int, scheduler: Any, progress: bool
+                           ) -> tuple[np.ndarray, float, int, np.ndarray]:
+    """The estimate: the grid's best point, refined by Nelder–Mead.
+
+    Returns the log-parameters, their loss, Nelder–Mead's evaluations and
+    the loss at every grid point.
+    """
+    axes = [np.log(np.asarray(grid[p], float)) for p in objective.free]
+    points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(axes))
+    # The grid's curves come back to this process's cache whatever the
+    # scheduler (a process or a cluster worker fills only its own copy), so
+    # Nelder–Mead reuses them and `n_simulations` counts them.
+    grid_curves = map_items(objective.curves, list(points), scheduler=scheduler,
+                            progress=progress, desc="model grid")
+    objective.cache.update({objective.key(z): c for z, c in zip(points, grid_curves,
+                                                                strict=True)})
+    grid_loss = np.array([objective(z, target) for z in points])
+    z_hat, loss, nfev = _nelder_mead(objective, target, points[int(np.argmin(grid_loss))],
+                                     maxfev)
+    return z_hat, loss, nfev, grid_loss
+
+
+def _bootstrap(objective: Objective, rec: _Recording, z_hat: np.ndarray, *, n_bootstrap: int,
+               bootstrap: str, resample: str, bootstrap_maxfev: int, rng: np.random.Generator,
+               scheduler: Any, progress: bool) -> tuple[list[np.ndarray], int]:
+    """Bootstrap estimates (log-parameters) and the simulations they ran."""
+    if not n_bootstrap:
+        return [], 0
+    # A fresh simulation seed per replicate: the intervals then also cover
+    # the model's own sampling noise (network initialisation, recorded
+    # units, trial noise), not only the resampling of the recording.
+    jobs = [(rec.curve(rec.resampled(rng, resample)), int(rng.integers(2**31)))
+            for _ in range(n_bootstrap)]
+    if bootstrap == "one-step":
+        boots = map_items(_bootstrap_one_step, jobs, scheduler=scheduler,
+                          progress=progress, desc="bootstrap", objective=objective,
+                          z0=z_hat, jacobian=_jacobian(objective, z_hat))
+        return list(boots), len(jobs)  # one simulation per replicate
+    refits = map_items(_bootstrap_refit, jobs, scheduler=scheduler, progress=progress,
+                       desc="bootstrap refits", objective=objective, z0=z_hat,
+                       maxfev=bootstrap_maxfev)
+    return [z for z, _ in refits], sum(n for _, n in refits)
+
+
+def _intervals(objective: Objective, boots: list[np.ndarray], free: tuple[str, ...],
+               names: list[str], *, ci: float, n_bootstrap: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bootstrap table (replicate, parameter; NaN for fixed parameters) and
+    the percentile interval's low and high ends."""
+    boot = np.full((n_bootstrap, len(names)), np.nan)
+    for b, z in enumerate(boots):
+        theta = objective.params(z)
+        boot[b] = [theta[p] if p in free else np.nan for p in names]
+    alpha = (1 - ci) / 2
+    low, high = np.full(len(names), np.nan), np.full(len(names), np.nan)
+    if n_bootstrap:
+        cols = [names.index(p) for p in free]
+        low[cols] = np.quantile(boot[:, cols], alpha, axis=0)
+        high[cols] = np.quantile(boot[:, cols], 1 - alpha, axis=0)
+    return boot, low, high
+
+
 def fit_model(
     data: xr.DataTree | xr.Dataset,
     *,
@@ -164,108 +294,27 @@ def fit_model(
         standardised squared error at the estimate) and ``grid_loss``
         (grid_point). ``attrs`` hold the settings and package version.
     """
-    free = tuple(free)
-    bad = [p for p in free if p not in PARAMETERS]
-    if bad or not free or len(set(free)) != len(free):
-        raise ParameterError(f"free must name distinct parameters among {list(PARAMETERS)}; "
-                         f"got {free}.")
-    fixed = {**PARAMETERS, **(fixed or {})}
-    unknown = set(fixed) - set(PARAMETERS)
-    if unknown:
-        raise ParameterError(f"unknown fixed parameters {sorted(unknown)}.")
-    if not 0 < ci < 1:
-        raise ParameterError(f"ci must be in (0, 1); got {ci}.")
-    if bootstrap not in ("one-step", "refit"):
-        raise ParameterError(f"bootstrap must be 'one-step' or 'refit'; got {bootstrap!r}.")
-    if resample not in ("mouse", "session"):
-        raise ParameterError(f"resample must be 'mouse' or 'session'; got {resample!r}.")
+    free, fixed = _checked_parameters(free, fixed, ci=ci, bootstrap=bootstrap,
+                                      resample=resample)
     per_session = as_measures(data, tuple(measures), setup.n_folds, seed)
-    days = np.unique(per_session["day"].values)
-    if days.size < 2:
-        raise InsufficientDataError(f"fitting day curves needs at least two days; got "
-                                    f"{days.tolist()}.")
-    if n_bootstrap and resample == "mouse" and np.unique(per_session["mouse"].values).size < 2:
-        raise InsufficientDataError("resample='mouse' needs at least two mice; use "
-                                    "resample='session' for one animal.")
-    values = np.stack([per_session[m].values for m in measures])  # (measure, session)
-    if not np.all(np.isfinite(values)):
-        raise InsufficientDataError("some per-session measures are NaN (too few trials or "
-                                    "units?); drop those sessions before fitting.")
-    session_day = per_session["day"].values
-    scale = np.std(values, axis=1, ddof=1)
-    if not np.all(scale > 0):
-        flat = [m for m, s in zip(measures, scale, strict=True) if not s > 0]
-        raise InsufficientDataError(f"measures {flat} do not vary across sessions; nothing "
-                                    f"to fit.")
-    phase_by_day = {int(d): str(p) for d, p in zip(session_day, per_session["phase"].values,
-                                                    strict=True)}
-    phases = np.array([phase_by_day[int(d)] for d in days])
-    members = [np.flatnonzero(session_day == d) for d in days]
-
-    def curve_of(sessions_per_day: list[np.ndarray]) -> np.ndarray:
-        # A day no resampled animal was recorded on is NaN (left out of the loss).
-        return np.stack([values[:, idx].mean(axis=1) if idx.size else np.full(len(measures),
-                                                                              np.nan)
-                         for idx in sessions_per_day], axis=1)
-
-    session_mouse = per_session["mouse"].values
-    mice = np.unique(session_mouse)
-
-    def resampled(rng: np.random.Generator) -> list[np.ndarray]:
-        if resample == "session":
-            return [rng.choice(idx, size=idx.size, replace=True) for idx in members]
-        # Whole animals: a mouse's sessions share its units, so days are correlated.
-        drawn = rng.choice(mice, size=mice.size, replace=True)
-        return [np.concatenate([idx[session_mouse[idx] == m] for m in drawn]) for idx in members]
-
-    target = curve_of(members)
+    rec = _Recording(per_session, tuple(measures), need_mice=bool(n_bootstrap)
+                     and resample == "mouse")
+    target = rec.curve(rec.members)
     objective = Objective(free=free, fixed={k: float(fixed[k]) for k in PARAMETERS
                                              if k not in free},
-                           days=days, phases=phases, setup=setup, measures=tuple(measures),
-                           scale=scale, seed=seed)
-    # Grid, then Nelder–Mead from its best point.
-    axes = [np.log(np.asarray({**GRID, **(grid or {})}[p], float)) for p in free]
-    points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(free))
-    # The grid's curves come back to this process's cache whatever the
-    # scheduler (a process or a cluster worker fills only its own copy), so
-    # Nelder–Mead reuses them and `n_simulations` counts them.
-    grid_curves = map_items(objective.curves, list(points), scheduler=scheduler,
-                            progress=progress, desc="model grid")
-    objective.cache.update({objective.key(z): c for z, c in zip(points, grid_curves,
-                                                                strict=True)})
-    grid_loss = np.array([objective(z, target) for z in points])
-    z_hat, loss, nfev = _nelder_mead(objective, target, points[int(np.argmin(grid_loss))],
-                                     maxfev)
-    rng = make_rng([seed, 2])
-    boots, boot_simulations = [], 0
-    if n_bootstrap:
-        # A fresh simulation seed per replicate: the intervals then also cover
-        # the model's own sampling noise (network initialisation, recorded
-        # units, trial noise), not only the resampling of the recording.
-        jobs = [(curve_of(resampled(rng)), int(rng.integers(2**31))) for _ in range(n_bootstrap)]
-        if bootstrap == "one-step":
-            boots = map_items(_bootstrap_one_step, jobs, scheduler=scheduler,
-                              progress=progress, desc="bootstrap", objective=objective,
-                              z0=z_hat, jacobian=_jacobian(objective, z_hat))
-            boot_simulations = len(jobs)  # one simulation per replicate
-        else:
-            refits = map_items(_bootstrap_refit, jobs, scheduler=scheduler, progress=progress,
-                               desc="bootstrap refits", objective=objective, z0=z_hat,
-                               maxfev=bootstrap_maxfev)
-            boots = [z for z, _ in refits]
-            boot_simulations = sum(n for _, n in refits)
+                          days=rec.days, phases=rec.phases, setup=setup,
+                          measures=tuple(measures), scale=rec.scale, seed=seed)
+    z_hat, loss, nfev, grid_loss = _grid_then_nelder_mead(
+        objective, target, {**GRID, **(grid or {})}, maxfev=maxfev, scheduler=scheduler,
+        progress=progress)
+    boots, boot_simulations = _bootstrap(
+        objective, rec, z_hat, n_bootstrap=n_bootstrap, bootstrap=bootstrap,
+        resample=resample, bootstrap_maxfev=bootstrap_maxfev, rng=make_rng([seed, 2]),
+        scheduler=scheduler, progress=progress)
     names = list(PARAMETERS)
     estimate = objective.params(z_hat)
-    boot = np.full((n_bootstrap, len(names)), np.nan)
-    for b, z in enumerate(boots):
-        theta = objective.params(z)
-        boot[b] = [theta[p] if p in free else np.nan for p in names]
-    alpha = (1 - ci) / 2
-    low, high = np.full(len(names), np.nan), np.full(len(names), np.nan)
-    if n_bootstrap:
-        cols = [names.index(p) for p in free]
-        low[cols] = np.quantile(boot[:, cols], alpha, axis=0)
-        high[cols] = np.quantile(boot[:, cols], 1 - alpha, axis=0)
+    boot, low, high = _intervals(objective, boots, free, names, ci=ci, n_bootstrap=n_bootstrap)
+    days, phases = rec.days, rec.phases
     summary = day_curves(per_session)
     sems = np.stack([summary[f"{m}_sem"].values for m in measures])
     return xr.Dataset(

@@ -50,6 +50,60 @@ def _solve_sets(xp: Any, Xw: np.ndarray, yw: np.ndarray, *, C: float | None, max
     return out
 
 
+def _whole_problems(xp: Any, X: np.ndarray, y: np.ndarray, *, C: float | None, max_iter: int,
+                    tol: float) -> dict[str, Any]:
+    """:func:`fit_linear_svm` on the whole problems, as the driver's host result."""
+    res = fit_linear_svm(xp, xp.asarray(X), xp.asarray(y), C=C, max_iter=max_iter, tol=tol)
+    out: dict[str, Any] = {key: to_numpy(res[key])
+                           for key in ("coef", "intercept", "slack", "converged")}
+    out["n_rounds"] = 1
+    if C is None:
+        out["separable"], out["status"] = to_numpy(res["separable"]), to_numpy(res["status"])
+    return out
+
+
+def _first_sets(X: np.ndarray, y: np.ndarray, k0: int) -> np.ndarray:
+    """The first working sets, an (N, n) mask: each problem's k0 trials nearest
+    the boundary of Fisher's direction (pooled within-class covariance, lightly
+    shrunk), which ranks trials much as the SVM will, so the first set usually
+    holds every support vector; and each class's nearest trial, so both
+    classes are there from the start."""
+    N, n, _ = X.shape
+    valid = y != 0
+    w0, mu1, mu0 = pooled_fisher_direction(X, y, shrinkage=1e-3)
+    score = y * ((X @ w0[..., None])[..., 0] - 0.5 * np.sum(w0 * (mu1 + mu0), axis=1)[:, None])
+    first = np.argpartition(np.where(valid, score, np.inf), k0 - 1, axis=1)[:, :k0]
+    working = np.zeros((N, n), bool)
+    np.put_along_axis(working, first, True, axis=1)
+    for cls in ((y > 0), (y < 0)):
+        nearest = np.argmin(np.where(cls, score, np.inf), axis=1)
+        working[np.arange(N), nearest] |= cls[np.arange(N), nearest]
+    return working & valid
+
+
+def _gathered(X: np.ndarray, y: np.ndarray, mask: np.ndarray, active: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each active problem's working trials gathered to the front (a stable sort
+    keeps trial order), padded with y = 0 to the largest set: their trial
+    indices (k, size), which slots hold a trial, and the gathered X and y."""
+    size = int(mask.sum(1).max())
+    rows = np.argsort(~mask, axis=1, kind="stable")[:, :size]
+    inside = np.take_along_axis(mask, rows, axis=1)
+    return (rows, inside, X[active[:, None], rows] * inside[..., None],
+            y[active[:, None], rows] * inside)
+
+
+def _grown(mask: np.ndarray, violation: np.ndarray, bad: np.ndarray, grow_by: int
+           ) -> np.ndarray:
+    """The working sets ``mask`` with up to ``grow_by`` of each problem's worst
+    violators (where ``bad``) added."""
+    worst = np.argsort(-violation, axis=1)[:, :grow_by]
+    new = mask.copy()
+    np.put_along_axis(new, worst, np.take_along_axis(bad, worst, axis=1)
+                      | np.take_along_axis(new, worst, axis=1), axis=1)
+    return new
+
+
 def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
                                C: float | None = 1.0,
                                initial_size: int | None = None, max_rounds: int = 30,
@@ -113,27 +167,8 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
     if k0 >= int(valid.sum(1).max()):
         # Every trial fits in the first working set (p ≥ n for a hard margin):
         # one solve of the full problems, no ranking to compute.
-        res = fit_linear_svm(xp, xp.asarray(X), xp.asarray(y), C=C, max_iter=max_iter, tol=tol)
-        out = {key: to_numpy(res[key]) for key in ("coef", "intercept", "slack", "converged")}
-        out["n_rounds"] = 1
-        if C is None:
-            out["separable"], out["status"] = to_numpy(res["separable"]), to_numpy(res["status"])
-        return out
-    # Start from Fisher's direction (pooled within-class covariance, lightly
-    # shrunk): it ranks trials by distance to the boundary much as the SVM
-    # will, so the first working set usually holds every support vector.
-    w0, mu1, mu0 = pooled_fisher_direction(X, y, shrinkage=1e-3)
-    pos, neg = (y > 0).astype(float), (y < 0).astype(float)
-    score = y * ((X @ w0[..., None])[..., 0] - 0.5 * np.sum(w0 * (mu1 + mu0), axis=1)[:, None])
-    # The working sets as an (N, n) mask: the k0 lowest-scoring valid trials.
-    first = np.argpartition(np.where(valid, score, np.inf), k0 - 1, axis=1)[:, :k0]
-    working = np.zeros((N, n), bool)
-    np.put_along_axis(working, first, True, axis=1)
-    # Both classes from the start: each class's trial nearest the boundary.
-    for cls in (pos, neg):
-        nearest = np.argmin(np.where(cls > 0, score, np.inf), axis=1)
-        working[np.arange(N), nearest] |= cls[np.arange(N), nearest] > 0
-    working &= valid
+        return _whole_problems(xp, X, y, C=C, max_iter=max_iter, tol=tol)
+    working = _first_sets(X, y, k0)
     coef, intercept = np.zeros((N, p)), np.zeros(N)
     slack = np.zeros((N, n))
     converged = np.zeros(N, bool)
@@ -145,11 +180,7 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
         # Gather each active problem's working trials to the front (stable
         # sort keeps trial order), padded with y = 0 to the largest set.
         mask = working[active]
-        size = int(mask.sum(1).max())
-        rows = np.argsort(~mask, axis=1, kind="stable")[:, :size]
-        inside = np.take_along_axis(mask, rows, axis=1)
-        Xw = X[active[:, None], rows] * inside[..., None]
-        yw = y[active[:, None], rows] * inside
+        rows, inside, Xw, yw = _gathered(X, y, mask, active)
         guess = None
         if C is None and n_rounds > 1:  # last support + the trials that joined
             guess = np.take_along_axis(support[active], rows, axis=1) & inside
@@ -189,13 +220,9 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
         # 8.2-8.6 s against 10.2-11.3 s when doubling, measured on the
         # embedded study). A hard margin has few support vectors: add the
         # worst violators, as many as the set holds (at least k0).
-        grow_by = n if C is not None else max(k0, int(mask.sum(1).max()))
-        worst = np.argsort(-violation, axis=1)[:, :grow_by]
-        join = np.take_along_axis(bad, worst, axis=1)
         sel = np.flatnonzero(grow)
-        new = mask[sel]
-        np.put_along_axis(new, worst[sel], join[sel] | np.take_along_axis(new, worst[sel], 1),
-                          axis=1)
+        new = _grown(mask[sel], violation[sel], bad[sel],
+                     n if C is not None else max(k0, int(mask.sum(1).max())))
         support[active[sel]] |= new & ~mask[sel]  # the joiners
         working[active[sel]] = new
         active = active[sel]
