@@ -28,12 +28,14 @@ import logging
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+import array_api_compat.numpy as xnp
 import numpy as np
 import xarray as xr
 
 from neurolearn._version import __version__
 from neurolearn.errors import InsufficientDataError, ParameterError, SchemaError
 from neurolearn.schema import iter_sessions, session_info, to_tree, validate_session
+from neurolearn.zscore import standardize
 
 __all__ = [
     "PRESETS",
@@ -299,15 +301,14 @@ def zscore_units(rates: xr.DataArray, *, ddof: int = 1) -> xr.DataArray:
     True
     """
     values = np.asarray(rates.transpose("trial", "neuron").values, dtype=float)
-    mean = values.mean(axis=0)
-    # Two-pass variance: stable where the mean is large against the spread.
-    sd = np.sqrt(np.sum((values - mean) ** 2, axis=0) / max(values.shape[0] - ddof, 1))
-    if (sd == 0).any():
-        bad = (rates["unit_id"].values[sd == 0] if "unit_id" in rates.coords
-               else np.flatnonzero(sd == 0))
+    Z, *_, constant = standardize(xnp, values[None], np.ones((1, values.shape[0])), ddof=ddof)
+    constant = constant[0, 0]
+    if constant.any():
+        bad = (rates["unit_id"].values[constant] if "unit_id" in rates.coords
+               else np.flatnonzero(constant))
         raise InsufficientDataError(f"cannot z-score units with constant response: "
                                     f"{list(bad)}.")
-    out = rates.transpose("trial", "neuron").copy(data=(values - mean) / sd)
+    out = rates.transpose("trial", "neuron").copy(data=Z[0, 0])
     out.attrs = {**rates.attrs, "units": "z-score", "zscore_ddof": ddof}
     return out
 

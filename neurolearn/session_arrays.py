@@ -6,10 +6,12 @@ geometry) starts from, written once.
 
 from __future__ import annotations
 
+import array_api_compat.numpy as xnp
 import numpy as np
 import xarray as xr
 
 from neurolearn.schema import check_classes
+from neurolearn.zscore import standardize
 
 __all__ = ["trained_trials", "zscore_rows", "unit_subsets", "pooled_fisher_direction"]
 
@@ -42,13 +44,10 @@ def zscore_rows(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     >>> Z.tolist()  # the constant second unit is 0, not 0/0
     [[-1.0, 0.0], [1.0, 0.0]]
     """
-    fit = X if rows is None else X[rows]
-    mean = fit.mean(axis=0)
-    sd = fit.std(axis=0)  # two-pass
-    constant = sd <= 1e-12 * (1.0 + np.abs(mean))
-    Z = (X - mean) / np.where(constant, 1.0, sd)
-    Z[:, constant] = 0.0
-    return Z
+    X = np.asarray(X, dtype=float)
+    rows = np.ones(X.shape[0], bool) if rows is None else np.asarray(rows, bool)
+    Z, *_, constant = standardize(xnp, X[None], rows[None].astype(float))
+    return np.where(constant[0, 0], 0.0, Z[0, 0])
 
 
 def unit_subsets(n_available: int, n_units: int | None, n_subsamples: int,

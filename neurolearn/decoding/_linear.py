@@ -28,40 +28,15 @@ from __future__ import annotations
 from typing import Any
 
 from neurolearn.backend import sigmoid, softplus
+from neurolearn.zscore import standardize
 
-__all__ = ["standardize", "fit_lda", "fit_ridge", "fit_logistic", "decision", "METHODS"]
+__all__ = ["fit_lda", "fit_ridge", "fit_logistic", "decision", "METHODS"]
 
 METHODS = ("lda", "ridge", "lstsq", "logistic")
 
 
 def _eps(xp: Any, x: Any) -> float:
     return float(xp.finfo(x.dtype).eps)
-
-
-def standardize(xp: Any, X: Any, train: Any) -> tuple[Any, Any, Any, Any]:
-    """Z-score X with each fold's training statistics.
-
-    Returns
-    -------
-    Z : (B, F, n, p)
-        Standardised features of all trials (training rows have mean 0, SD 1).
-    mean, scale : (B, F, p)
-        Training mean and SD per fold; a constant feature gets scale 1.
-    n_train : (F,)
-        Training trials per fold.
-    """
-    n_train = xp.sum(train, axis=1)
-    mean = xp.matmul(train, X) / n_train[:, None]  # (B, F, p)
-    centred = X[:, None, :, :] - mean[:, :, None, :]  # (B, F, n, p)
-    # Two-pass variance: E[x²] − E[x]² loses every digit when the mean is
-    # large against the spread (rates of a few Hz around 1e4, say).
-    var = xp.sum(centred * centred * train[None, :, :, None], axis=2) / n_train[:, None]
-    scale = xp.sqrt(var)
-    # StandardScaler leaves constant features unscaled.
-    tiny = 10 * _eps(xp, X) * xp.max(xp.abs(mean), axis=-1, keepdims=True)
-    scale = xp.where(scale > tiny, scale, xp.ones_like(scale))
-    Z = centred / scale[:, :, None, :]
-    return Z, mean, scale, n_train
 
 
 def _class_stats(xp: Any, Z: Any, train: Any, Y: Any) -> tuple[Any, Any, Any, Any, Any]:
@@ -119,7 +94,7 @@ def fit_lda(xp: Any, X: Any, train: Any, Y: Any, *, shrinkage: float | str | Any
     """
     if isinstance(shrinkage, str):  # "auto"; the parameter contract allows no other string
         return _fit_lda_ledoit_wolf(xp, X, train, Y)
-    Z, mean, scale, _ = standardize(xp, X, train)
+    Z, mean, scale, *_ = standardize(xp, X, train)
     s1, s0, n1, n0, n_f = _class_stats(xp, Z, train, Y)
     mu1 = s1 / n1[None, :, :, None]
     mu0 = s0 / n0[None, :, :, None]
@@ -215,7 +190,7 @@ def _fit_lda_ledoit_wolf(xp: Any, X: Any, train: Any, Y: Any) -> tuple[Any, Any,
     chunks for it). The solve is the minimum-norm one, as scikit-learn's
     ``lstsq``.
     """
-    Z, mean, scale, _ = standardize(xp, X, train)
+    Z, mean, scale, *_ = standardize(xp, X, train)
     p = X.shape[-1]
     YM = Y[None, :, :] * train[:, None, :]  # (F, Q, n)
     NM = (1.0 - Y)[None, :, :] * train[:, None, :]
@@ -241,7 +216,7 @@ def fit_ridge(xp: Any, X: Any, train: Any, Y: Any, *, alpha: float = 1.0) -> tup
     Matches ``make_pipeline(StandardScaler(), RidgeClassifier(alpha=alpha))``;
     ``alpha=0`` is ordinary least squares (minimum-norm where singular).
     """
-    Z, mean, scale, _ = standardize(xp, X, train)
+    Z, mean, scale, *_ = standardize(xp, X, train)
     s1, s0, n1, n0, n_f = _class_stats(xp, Z, train, Y)
     lam, V = _scatter_eigh(xp, Z, train, n_f)
     lam_g = lam * n_f[None, :, None]  # eigenvalues of ZᵀZ
@@ -275,7 +250,7 @@ def fit_logistic(xp: Any, X: Any, train: Any, Y: Any, *, C: float = 1.0, max_ite
     -------
     coef (B, F, Q, p), intercept (B, F, Q), n_iter (int)
     """
-    Z, mean, scale, _ = standardize(xp, X, train)
+    Z, mean, scale, *_ = standardize(xp, X, train)
     B, F, n, p = Z.shape
     Q = Y.shape[0]
     Zt = xp.concat([Z, xp.ones((B, F, n, 1), dtype=Z.dtype)], axis=-1)
