@@ -39,7 +39,7 @@ def standardize(xp: Any, X: Any, train: Any, *, ddof: int = 0
         Standardised features of all trials (training rows: mean 0, SD 1).
     mean, scale : array (B, F, p)
         Training mean and SD; a constant unit (SD ≤ 10 ε × the largest
-        |mean|, i.e. zero to rounding) gets scale 1, so its Z is its centred
+        absolute mean, i.e. zero to rounding) gets scale 1, so its Z is its centred
         value, as ``StandardScaler`` leaves it.
     n_train : array (F,)
         Training trials of each set.
