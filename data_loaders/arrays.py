@@ -28,6 +28,17 @@ def from_arrays(rates: Any = None, **kwargs: Any) -> xr.Dataset:
     ``session``, ``mouse``, ``day``, ``phase``, optional ``binned``, ``time``,
     ``choice``, ``correct``, ``heldout``, ``unit_id``).
 
+    Parameters
+    ----------
+    rates : array (n_trials, n_units), optional
+        Rates in spikes/s.
+    **kwargs
+        The other arguments of :func:`neurolearn.schema.make_session`.
+
+    Returns
+    -------
+    Dataset
+
     Examples
     --------
     >>> import numpy as np
@@ -47,6 +58,16 @@ def save_npz(tree: xr.DataTree | xr.Dataset, path: str | Path) -> Path:
     the per-trial coordinates, ``unit_id``, and a ``meta`` JSON string with
     ``session``, ``mouse``, ``day``, ``phase`` and ``bin_size``. The file is
     written completely or not at all.
+
+    Parameters
+    ----------
+    tree : DataTree or Dataset
+    path : str or Path
+        The ``.npz`` file to write.
+
+    Returns
+    -------
+    Path
 
     Raises
     ------
@@ -84,6 +105,14 @@ def load_npz(path: str | Path) -> xr.DataTree:
     Each session needs ``<session>/meta`` (JSON with ``session``, ``mouse``,
     ``day``, ``phase``), ``<session>/stimulus``, ``<session>/label`` and
     ``<session>/rates`` or ``<session>/binned`` + ``<session>/time``.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    DataTree
 
     Raises
     ------

@@ -52,6 +52,14 @@ def load_netcdf(path: str | Path) -> xr.DataTree:
     Round trips are exact: ``xr.testing.assert_identical`` holds between the
     saved and the loaded tree.
 
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    DataTree
+
     Raises
     ------
     LoaderError

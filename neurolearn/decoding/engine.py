@@ -18,7 +18,25 @@ MEMORY_BUDGET = 256 * 2**20
 
 def fit_batch(xp: Any, method: str, X: Any, train: Any, Y: Any, params: dict[str, Any]
               ) -> tuple[Any, Any]:
-    """Dispatch to the batched kernel of ``method``; returns raw-space (coef, intercept)."""
+    """Dispatch to the batched kernel of ``method``; returns raw-space (coef, intercept).
+
+    Parameters
+    ----------
+    xp : array namespace
+    method : {"lda", "ridge", "lstsq", "logistic"}
+    X : array (B, n, p)
+    train : array (F, n)
+        Training masks (1.0 in the set).
+    Y : array (Q, n)
+        0/1 label vectors.
+    params : dict
+        The method's ``shrinkage``, ``alpha`` or ``C``.
+
+    Returns
+    -------
+    coef : array (B, F, Q, p)
+    intercept : array (B, F, Q)
+    """
     if method == "lda":
         coef, intercept, _ = fit_lda(xp, X, train, Y, shrinkage=params.get("shrinkage", 0.0))
     elif method == "ridge":
@@ -114,6 +132,17 @@ def train_test_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.
                       Y: np.ndarray, params: dict[str, Any], chunk_size: int | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Train once on ``train`` (n,) and score the ``test`` (n,) trials.
+
+    Parameters
+    ----------
+    xp : array namespace
+    method : str
+    X : array (B, n, p)
+    train, test : ndarray (n,) of bool
+    Y : ndarray (Q, n)
+    params : dict
+    chunk_size : int, optional
+        Label vectors per batch (default: fit the memory budget).
 
     Returns
     -------

@@ -29,6 +29,14 @@ __all__ = ["binned_rates", "decode_time", "cross_temporal"]
 def binned_rates(ds: xr.Dataset, window: int = 1) -> xr.DataArray:
     """Firing rate (spikes/s) in sliding windows of ``window`` bins, step one bin.
 
+    Parameters
+    ----------
+    ds : Dataset
+        One session with ``binned`` (trial, neuron, time) spike counts and a
+        ``time`` coordinate (bin left edges, s); ``binned.attrs["bin_size"]`` in s.
+    window : int, default 1
+        Bins per window.
+
     Returns
     -------
     DataArray with dims (time, trial, neuron)
@@ -177,6 +185,23 @@ def cross_temporal(data: xr.DataTree | xr.Dataset, method: str = "lda", *, windo
     Each fold's decoder trained on the training trials at time t is scored
     on the same fold's test trials at every time t'; accuracies are averaged
     over folds.
+
+    Parameters
+    ----------
+    data : DataTree or Dataset
+        Sessions in the canonical layout, with ``binned`` spike counts.
+    method : {"lda", "ridge", "lstsq", "logistic"}, default "lda"
+    window : int, default 1
+        Bins per sliding window (:func:`binned_rates`).
+    n_folds : int, default 10
+    seed : int, default 0
+        Seeds the folds (per session).
+    device : {"cpu", "cuda"} or namespace
+    progress : bool, default True
+    shrinkage, alpha, C : float
+        The decoder's parameters (LDA shrinkage, ridge penalty, logistic C).
+    scheduler : None, str or dask.distributed.Client, default None
+        How sessions run (see :func:`neurolearn.parallel.map_items`).
 
     Returns
     -------

@@ -156,6 +156,12 @@ def day_curves(per_session: xr.Dataset) -> xr.Dataset:
     Each measure goes through :func:`neurolearn.summary.across_mice` (a
     mouse's sessions on one day are averaged first).
 
+    Parameters
+    ----------
+    per_session : Dataset with dim ``session``
+        Per-session measures (as :func:`session_measures` returns), with
+        ``mouse``, ``day`` and ``phase`` coordinates.
+
     Returns
     -------
     Dataset with dim ``day``
@@ -269,14 +275,41 @@ def simulate_curves(params: dict[str, float] | None = None, *, days: Any, phases
                     setup: ModelSetup = ModelSetup(), measures: tuple[str, ...] = MEASURES,
                     seed: int = 0) -> xr.Dataset:
     """The model's day curves: :func:`simulate_sessions` → :func:`session_measures` →
-    :func:`day_curves`."""
+    :func:`day_curves`.
+
+    Parameters
+    ----------
+    params, days, phases, setup, seed
+        As in :func:`simulate_sessions`.
+    measures : tuple of str, default MEASURES
+        As in :func:`session_measures`.
+
+    Returns
+    -------
+    Dataset with dim ``day``
+        As :func:`day_curves`.
+    """
     tree = simulate_sessions(params, days=days, phases=phases, setup=setup, seed=seed)
     return day_curves(session_measures(tree, measures=measures, n_folds=setup.n_folds,
                                        seed=seed))
 
 
 def as_measures(data: Any, measures: tuple[str, ...], n_folds: int, seed: int) -> xr.Dataset:
-    """Per-session measures of ``data`` (computed unless ``data`` already is them)."""
+    """Per-session measures of ``data`` (computed unless ``data`` already is them).
+
+    Parameters
+    ----------
+    data : DataTree, Dataset of sessions, or Dataset with dim ``session``
+        Recordings, or their per-session measures already (passed through).
+    measures : tuple of str
+    n_folds : int
+    seed : int
+        As in :func:`session_measures`.
+
+    Returns
+    -------
+    Dataset with dim ``session``
+    """
     if isinstance(data, xr.Dataset) and "session" in data.dims and all(
             m in data.data_vars for m in measures) and "rates" not in data.data_vars:
         missing = [c for c in ("mouse", "day", "phase") if c not in data.coords]

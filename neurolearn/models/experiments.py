@@ -25,7 +25,29 @@ __all__ = ["loss_ablation", "overtraining_reversal", "train_until"]
 
 def train_until(xp: Any, net: Network, X: Any, y: Any, *, loss: str, eta: float,
                 criterion: float = 1.0, max_epochs: int = 5000) -> tuple[Network, int | None]:
-    """Full-batch GD until training accuracy ≥ ``criterion``; epochs taken (None if never)."""
+    """Full-batch GD until training accuracy ≥ ``criterion``; epochs taken (None if never).
+
+    Parameters
+    ----------
+    xp : array namespace
+    net : Network
+        One network, or a batch (leading dim) from :func:`init_networks`.
+    X : array (P, d)
+    y : array (P,)
+        0/1 targets.
+    loss : {"ce", "hinge", "mse"}
+    eta : float
+        Learning rate.
+    criterion : float, default 1.0
+        Training accuracy to reach.
+    max_epochs : int, default 5000
+
+    Returns
+    -------
+    (Network, int or None)
+        The network at the first epoch that reaches ``criterion`` and that
+        epoch (the last network and None if never).
+    """
     current = net
     for epoch, current, _, f in gradient_descent(xp, net, (X, y), loss=loss, eta=eta,
                                                   n_steps=max_epochs):
@@ -80,6 +102,26 @@ def overtraining_reversal(
       has grown the readout, which must shrink before it can reverse.
     * ``"readout_rescaled"`` — the readout ``a`` is rescaled to its initial
       norm before the flip, so only the learned features W carry over.
+
+    Parameters
+    ----------
+    task : OdourTask
+    gammas : tuple of float, default (0.1, 1.0, 5.0)
+        Richness values.
+    seeds : tuple of int, default (0, 1, 2)
+        Initial weights (one network per γ and seed).
+    width : int, default 500
+        Hidden units N.
+    eta0 : float, default 0.5
+        Base learning rate (η = η(γ) of :func:`neurolearn.models.network.learning_rate`).
+    loss : {"ce", "hinge", "mse"}, default "ce"
+    criterion : float, default 1.0
+        Training accuracy that counts as learned.
+    overtrain_epochs : int, default 1000
+        Extra epochs of the "overtrained" stage.
+    max_epochs : int, default 5000
+        Give up (NaN) after this many epochs.
+    device : {"cpu", "cuda"} or namespace
 
     Returns
     -------

@@ -47,7 +47,24 @@ class Network:
 
 def init_network(xp: Any, d: int, width: int, *, gamma: float = 1.0, activation: str = "relu",
                  seed: int = 0) -> Network:
-    """Standard-normal W (N, d) and a (N,), drawn on the host from ``seed``."""
+    """Standard-normal W (N, d) and a (N,), drawn on the host from ``seed``.
+
+    Parameters
+    ----------
+    xp : array namespace
+    d : int
+        Input dimension.
+    width : int
+        Hidden units N.
+    gamma : float, default 1.0
+        Richness γ (the output is divided by γN).
+    activation : {"relu", "tanh"}, default "relu"
+    seed : int, default 0
+
+    Returns
+    -------
+    Network
+    """
     if activation not in ACTIVATIONS:
         raise ParameterError(f"activation must be one of {ACTIVATIONS}; got {activation!r}.")
     if gamma <= 0:
@@ -59,7 +76,23 @@ def init_network(xp: Any, d: int, width: int, *, gamma: float = 1.0, activation:
 
 
 def learning_rate(eta0: float, gamma: float, width: int, n_layers: int = 2) -> float:
-    """η = η₀γ²N for γ ≤ 1, η₀γ^{2/L}N above."""
+    """η = η₀γ²N for γ ≤ 1, η₀γ^{2/L}N above.
+
+    Parameters
+    ----------
+    eta0 : float
+        Base rate η₀.
+    gamma : float
+        Richness γ.
+    width : int
+        Hidden units N.
+    n_layers : int, default 2
+        L, the network's layers.
+
+    Returns
+    -------
+    float
+    """
     return eta0 * (gamma ** 2 if gamma <= 1 else gamma ** (2.0 / n_layers)) * width
 
 
@@ -95,7 +128,20 @@ def _raw(xp: Any, W: Any, a: Any, X: Any, gamma: Any, activation: str) -> tuple[
 
 
 def forward(xp: Any, net: Network, X: Any) -> tuple[Any, Any]:
-    """Centred output f (P,) and hidden activity φ (P, N) for inputs X (P, d)."""
+    """Centred output f (P,) and hidden activity φ (P, N) for inputs X (P, d).
+
+    Parameters
+    ----------
+    xp : array namespace
+    net : Network
+        One network, or a batch (leading dim) from :func:`init_networks`.
+    X : array (P, d)
+
+    Returns
+    -------
+    f : array (..., P)
+    phi : array (..., P, N)
+    """
     f, phi, _ = _raw(xp, net.W, net.a, X, net.gamma, net.activation)
     f0, _, _ = _raw(xp, net.W0, net.a0, X, net.gamma, net.activation)
     return f - f0, phi
@@ -105,6 +151,20 @@ def output_loss(xp: Any, f: Any, y: Any, loss: str) -> tuple[Any, Any]:
     """Mean loss (...) and dL/df (..., P) of outputs f for labels y ∈ {0, 1}.
 
     For evaluation without gradients: pair it with :func:`forward`.
+
+    Parameters
+    ----------
+    xp : array namespace
+    f : array (..., P)
+        Outputs.
+    y : array (P,)
+        0/1 targets.
+    loss : {"ce", "hinge", "mse"}
+
+    Returns
+    -------
+    value : array (...)
+    grad : array (..., P)
     """
     P = f.shape[-1]
     s = 2.0 * y - 1.0
@@ -131,6 +191,20 @@ def loss_and_grads(xp: Any, net: Network, X: Any, y: Any, loss: str = "ce"
     dL/da = φᵀg/(γN) and dL/dW = ((g aᵀ/(γN)) ∘ φ'(h))ᵀ X/√d. A batch of
     networks (W (..., N, d), a (..., N), γ a float or an array over the
     leading dims) gives every result with those leading dims.
+
+    Parameters
+    ----------
+    xp : array namespace
+    net : Network
+        One network, or a batch (leading dim) from :func:`init_networks`.
+    X : array (P, d)
+    y : array (P,)
+        0/1 targets.
+    loss : {"ce", "hinge", "mse"}, default "ce"
+
+    Returns
+    -------
+    value, grad_W, grad_a, f
     """
     f, phi, dphi = _raw(xp, net.W, net.a, X, net.gamma, net.activation)
     f0, _, _ = _raw(xp, net.W0, net.a0, X, net.gamma, net.activation)
@@ -209,6 +283,20 @@ def init_networks(xp: Any, d: int, width: int, *, gammas: Any, seeds: Any,
 
     Network i is exactly ``init_network(xp, d, width, gamma=gammas[i],
     seed=seeds[i])``; ``gamma`` becomes an array over the batch.
+
+    Parameters
+    ----------
+    xp : array namespace
+    d, width : int
+        Input dimension and hidden units.
+    gammas, seeds : sequences of equal length
+        Network i's richness and seed.
+    activation : {"relu", "tanh"}, default "relu"
+
+    Returns
+    -------
+    Network
+        W (n, N, d), a (n, N), gamma (n,).
     """
     gammas, seeds = list(gammas), list(seeds)
     if len(gammas) != len(seeds):

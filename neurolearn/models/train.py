@@ -49,7 +49,18 @@ TRAIN_PARAMETERS: dict[str, list[Any]] = {
 
 
 def record_epochs(n_epochs: int, n_records: int = 40) -> np.ndarray:
-    """Log-spaced epochs 0 … n_epochs (unique integers, both ends included)."""
+    """Log-spaced epochs 0 … n_epochs (unique integers, both ends included).
+
+    Parameters
+    ----------
+    n_epochs : int
+    n_records : int, default 40
+        At most this many epochs.
+
+    Returns
+    -------
+    ndarray of int
+    """
     return np.unique(np.concatenate([[0], np.geomspace(1, n_epochs, n_records).round()])
                      ).astype(int)
 
@@ -59,6 +70,17 @@ def hidden_margin(phi: np.ndarray, y: np.ndarray) -> float:
 
     Features are divided by their root-mean-square norm over samples, so the
     margin does not grow merely because activity grows.
+
+    Parameters
+    ----------
+    phi : ndarray (P, N)
+        Hidden representations of the training inputs.
+    y : ndarray (P,)
+        0/1 targets.
+
+    Returns
+    -------
+    float
     """
     scale = np.sqrt(np.mean(np.sum(phi ** 2, axis=1)))
     if scale == 0:
