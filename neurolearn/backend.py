@@ -35,6 +35,10 @@ def get_namespace(*arrays: Any) -> Any:
     NumPy arrays get ``array_api_compat.numpy``, CuPy arrays
     ``array_api_compat.cupy``; arrays from different libraries raise
     ``TypeError``.
+
+    Parameters
+    ----------
+    *arrays : arrays
     """
     return array_namespace(*arrays)
 
@@ -71,7 +75,12 @@ def namespace_for_device(device: str = "cpu") -> Any:
 
 def resolve_namespace(device: str | Any) -> Any:
     """``"cpu"``/``"cuda"`` -> namespace (see :func:`namespace_for_device`); a namespace
-    module (e.g. ``array_api_strict``) passes through unchanged."""
+    module (e.g. ``array_api_strict``) passes through unchanged.
+
+    Parameters
+    ----------
+    device : str or namespace
+    """
     return namespace_for_device(device) if isinstance(device, str) else device
 
 
@@ -96,7 +105,12 @@ def to_device(x: Any, device: str | Any = "cpu", *, dtype: Any = None) -> Any:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Copy any array (NumPy, CuPy, array-API) to a host NumPy array."""
+    """Copy any array (NumPy, CuPy, array-API) to a host NumPy array.
+
+    Parameters
+    ----------
+    x : array-like
+    """
     if is_numpy_array(x):
         return np.asarray(x)
     if is_cupy_array(x):
@@ -116,6 +130,10 @@ def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     are reproducible from the ``seed`` recorded in the result's ``attrs``.
     Random numbers are drawn on the host and moved with :func:`to_device`,
     which makes NumPy and GPU runs with the same seed identical.
+
+    Parameters
+    ----------
+    seed : int, sequence of int, or numpy.random.Generator
     """
     if isinstance(seed, np.random.Generator):
         return seed
@@ -131,6 +149,11 @@ def softplus(xp: Any, z: Any) -> Any:
     (Both branches of an ``xp.where`` are evaluated, so the textbook
     ``where(z > 0, z + log1p(e^−z), log1p(eᶻ))`` overflows for ``abs(z)`` ≳ 710.)
 
+    Parameters
+    ----------
+    xp : array namespace
+    z : array
+
     Examples
     --------
     >>> import array_api_compat.numpy as xp
@@ -142,6 +165,11 @@ def softplus(xp: Any, z: Any) -> Any:
 
 def sigmoid(xp: Any, z: Any) -> Any:
     """1 / (1 + e^−z), elementwise, without overflow (``exp(-abs(z))`` ≤ 1 on both sides).
+
+    Parameters
+    ----------
+    xp : array namespace
+    z : array
 
     Examples
     --------

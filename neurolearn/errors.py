@@ -78,6 +78,16 @@ def collect_degenerate(where: str) -> Iterator[list[str]]:
     messages appended to the yielded list (which the caller stores, e.g. in
     ``attrs["degenerate"]``), and one warning naming ``where``, the count and
     the distinct reasons is issued on exit. Other warnings pass through.
+
+    Parameters
+    ----------
+    where : str
+        The loop's name, for the one warning.
+
+    Yields
+    ------
+    list of str
+        Filled with the caught warnings' messages on exit.
     """
     reasons: list[str] = []
     with warnings.catch_warnings(record=True) as caught:

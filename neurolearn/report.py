@@ -214,7 +214,17 @@ def _mean_se(results: xr.DataTree, measure: str, phase: str) -> str:
 
 def report_sentences(results: xr.DataTree) -> dict[str, list[str]]:
     """The report's findings in words: section name → its sentences, each with
-    the numbers it rests on (from :func:`neurolearn.pipeline.analyze`'s tree)."""
+    the numbers it rests on (from :func:`neurolearn.pipeline.analyze`'s tree).
+
+    Parameters
+    ----------
+    results : DataTree
+        From :func:`neurolearn.pipeline.analyze`.
+
+    Returns
+    -------
+    dict
+    """
     trends = _node(results, "trends")
     s: dict[str, list[str]] = {}
     s["behaviour"] = [

@@ -301,7 +301,17 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
 
 
 def session_info(ds: xr.Dataset) -> dict[str, Any]:
-    """Return ``{"session", "mouse", "day", "phase"}`` of one session Dataset."""
+    """Return ``{"session", "mouse", "day", "phase"}`` of one session Dataset.
+
+    Parameters
+    ----------
+    ds : Dataset
+        One session.
+
+    Returns
+    -------
+    dict
+    """
     # Variables, not DataArrays: building a DataArray per lookup dominates
     # the cost of walking a study of many sessions.
     first = {k: ds.variables[k].values[0] for k in ("session", "mouse", "day", "phase")}
@@ -342,6 +352,13 @@ def validate(obj: Any, *, require_rates: bool = True) -> None:
 
 def checked_sessions(obj: Any, *, require_rates: bool = True) -> list[tuple[str, xr.Dataset]]:
     """:func:`validate` and :func:`iter_sessions` in one walk of the tree.
+
+    Parameters
+    ----------
+    obj : Dataset or DataTree
+        One session, or a study tree.
+    require_rates : bool, default True
+        As in :func:`validate`.
 
     Returns
     -------
@@ -386,7 +403,18 @@ def checked_sessions(obj: Any, *, require_rates: bool = True) -> list[tuple[str,
 def session_coords(sessions: Iterable[tuple[str, xr.Dataset]]) -> dict[str, Any]:
     """``session``, ``mouse``, ``day`` and ``phase`` coordinates (dim ``session``) of
     the (path, Dataset) pairs, in their order: those of :func:`session_table`,
-    without walking the tree again."""
+    without walking the tree again.
+
+    Parameters
+    ----------
+    sessions : iterable of (str, Dataset)
+        As from :func:`checked_sessions` or :func:`iter_sessions`.
+
+    Returns
+    -------
+    dict
+        name → ("session", values), ready for ``xr.Dataset(coords=...)``.
+    """
     rows = [session_info(ds) for _, ds in sessions]
     return {"session": ("session", np.array([r["session"] for r in rows], dtype=object)),
             "mouse": ("session", np.array([r["mouse"] for r in rows], dtype=object)),
@@ -398,6 +426,14 @@ def iter_sessions(tree: xr.DataTree | xr.Dataset) -> Iterator[tuple[str, xr.Data
     """Yield ``(path, session Dataset)`` for every session, ordered by mouse and day.
 
     A single Dataset is yielded as ``("/<mouse>/<session>", ds)``.
+
+    Parameters
+    ----------
+    tree : DataTree or Dataset
+
+    Yields
+    ------
+    (str, Dataset)
 
     Examples
     --------
@@ -465,6 +501,10 @@ def to_tree(sessions: Iterable[xr.Dataset], *, attrs: Mapping[str, Any] | None =
 
 def session_table(tree: xr.DataTree | xr.Dataset) -> xr.Dataset:
     """One row per session: ``path``, ``mouse``, ``day``, ``phase``, ``n_trials``, ``n_units``.
+
+    Parameters
+    ----------
+    tree : DataTree or Dataset
 
     Returns
     -------

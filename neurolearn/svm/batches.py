@@ -25,7 +25,16 @@ __all__ = ["solve_batches", "size_groups", "one_blas_thread"]
 def one_blas_thread(xp: Any) -> Any:
     """Cap BLAS at one thread on the CPU while solving: thousands of tiny
     (p+1)×(p+1) solves and products only contend for threads (DESIGN §6:
-    7-100× slower on a loaded 2-core machine)."""
+    7-100× slower on a loaded 2-core machine).
+
+    Parameters
+    ----------
+    xp : array namespace
+
+    Returns
+    -------
+    context manager
+    """
     if xp is resolve_namespace("cpu"):
         return threadpool_limits(limits=1, user_api="blas")
     return contextlib.nullcontext()
@@ -74,6 +83,17 @@ def size_groups(shapes: np.ndarray, ratio: float = 1.5) -> list[np.ndarray]:
     trial count (an interior-point step costs ~n·p² per problem, so a
     problem padded to 1.5× its size costs at most ~3.4× its own, and a mixed
     batch costs about what its parts cost alone).
+
+    Parameters
+    ----------
+    shapes : ndarray (n_problems, 2)
+        Each problem's (trials, units).
+    ratio : float, default 1.5
+
+    Returns
+    -------
+    list of ndarray
+        Problem indices, one array per group.
     """
     order = np.lexsort((shapes[:, 0], shapes[:, 1]))
     groups, start = [], 0
@@ -98,6 +118,18 @@ def solve_batches(problems: list[tuple[np.ndarray, np.ndarray]], *,
     a Dask scheduler, each group is also split into at least one batch per
     core and the batches run in parallel; an accelerator runs each batch
     whole, in turn.
+
+    Parameters
+    ----------
+    problems : list of (ndarray (n_i, p_i), ndarray (n_i,))
+        Each SVM's trials and ±1 labels; sizes may differ.
+    Cs : tuple of float or None
+        Penalties to solve each problem at (None: hard margin).
+    device : {"cpu", "cuda"} or namespace
+    scheduler : None, str or dask.distributed.Client
+    progress : bool
+    desc : str
+        Progress-bar label.
 
     Returns
     -------

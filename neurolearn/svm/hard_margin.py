@@ -65,7 +65,17 @@ VIOLATION_TOL = 1e-10
 def violation_floor(reach: Any) -> Any:
     """The largest violation 1 − yᵢ(w·xᵢ + b) an accepted hyperplane may leave:
     :data:`VIOLATION_TOL` plus the rounding of w·x, 64 ε ``reach`` with
-    ``reach`` = ‖w‖ maxᵢ‖xᵢ‖ (works on arrays of any namespace)."""
+    ``reach`` = ‖w‖ maxᵢ‖xᵢ‖ (works on arrays of any namespace).
+
+    Parameters
+    ----------
+    reach : float or array
+        ‖w‖ · maxᵢ‖xᵢ‖ of each hyperplane.
+
+    Returns
+    -------
+    float or array
+    """
     return VIOLATION_TOL + 64 * float(np.finfo(np.float64).eps) * reach
 
 

@@ -94,6 +94,18 @@ def crossover(xp: Any, A: Any, bound: Any, C: float, state: tuple[Any, ...], tol
     steps go on. Accepted problems stop several iterations early, exact to
     ~1e-10 (the regularisation's size) rather than to ``tol``.
 
+    Parameters
+    ----------
+    xp : array namespace
+    A : array (N, n, p+1)
+        Constraint rows yᵢ[xᵢ, 1].
+    bound : array (N, n)
+        Right-hand sides (1 on trials, −1 on padding).
+    C : float
+    state : tuple of arrays
+        The iterate's (ξ, s, λ, μ), each (N, n).
+    tol : float
+
     Returns
     -------
     z (N, p+1), xi (N, n), lam (N, n), ok (N,) bool
@@ -151,7 +163,18 @@ def crossover(xp: Any, A: Any, bound: Any, C: float, state: tuple[Any, ...], tol
 def fit_soft_margin(xp: Any, X: Any, y: Any, *, C: float, max_iter: int, tol: float
               ) -> dict[str, Any]:
     """Soft-margin interior-point solve of N problems; arguments and result as
-    :func:`neurolearn.svm.fit_linear_svm` with a finite ``C``."""
+    :func:`neurolearn.svm.fit_linear_svm` with a finite ``C``.
+
+    Parameters
+    ----------
+    xp : array namespace
+    X : array (N, n, p)
+    y : array (N, n)
+        ±1 labels, 0 on padding.
+    C : float
+    max_iter : int
+    tol : float
+    """
     N, n, p = X.shape
     dtype = X.dtype
     q = p + 1
