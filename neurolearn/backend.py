@@ -181,13 +181,16 @@ def sigmoid(xp: Any, z: Any) -> Any:
     return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def spd_solver(xp: Any, A: Any) -> Any:
+def spd_solver(xp: Any, A: Any, *, diagonal: Any = None) -> Any:
     """Factor a stack of symmetric positive-definite matrices once; solve many times.
 
     Parameters
     ----------
     A : array (N, m, m)
-        Symmetric positive definite.
+        Symmetric positive definite (with ``diagonal`` added).
+    diagonal : array (N, m), optional
+        Added to A's diagonal: the matrices are A + diag(diagonal), formed
+        one at a time on NumPy (no (N, m, m) temporary).
 
     Returns
     -------
@@ -204,6 +207,8 @@ def spd_solver(xp: Any, A: Any) -> Any:
         On NumPy, where some matrix is not positive definite to rounding.
     """
     if xp is not namespace_for_device("cpu"):
+        if diagonal is not None:
+            A = A + xp.eye(A.shape[-1], dtype=A.dtype) * diagonal[:, None, :]
         return lambda B: xp.linalg.solve(A, B)
     from scipy.linalg import lapack
 
@@ -211,8 +216,13 @@ def spd_solver(xp: Any, A: Any) -> Any:
     # slower at m = 300, and SciPy's batched triangular solves loop in Python
     # anyway. A is symmetric, so its transpose (Fortran-ordered, no copy) is A.
     factors = []
-    for a in A:
-        c, info = lapack.dpotrf(a.T, lower=1, clean=0, overwrite_a=0)
+    m = A.shape[-1]
+    for k, a in enumerate(A):
+        work = a.T
+        if diagonal is not None:
+            work = np.array(work, order="F")
+            work.flat[::m + 1] += diagonal[k]  # the diagonal, in either order
+        c, info = lapack.dpotrf(work, lower=1, clean=0, overwrite_a=diagonal is not None)
         if info != 0:
             raise np.linalg.LinAlgError(f"matrix not positive definite (potrf info {info})")
         factors.append(c)

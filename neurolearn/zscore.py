@@ -57,7 +57,9 @@ def standardize(xp: Any, X: Any, train: Any, *, ddof: int = 0
     n_train = xp.sum(train, axis=1)
     mean = xp.matmul(train, X) / n_train[:, None]  # (B, F, p)
     centred = X[:, None, :, :] - mean[:, :, None, :]  # (B, F, n, p)
-    var = xp.sum(centred * centred * train[None, :, :, None], axis=2) / (n_train - ddof)[:, None]
+    # Σₙ trainₙ·centred² as one matrix product per (set, fold): no masked copy.
+    var = xp.matmul(train[None, :, None, :], centred * centred)[:, :, 0, :]
+    var = var / (n_train - ddof)[:, None]
     scale = xp.sqrt(var)
     eps = float(xp.finfo(X.dtype).eps)
     constant = scale <= 10 * eps * xp.max(xp.abs(mean), axis=-1, keepdims=True)

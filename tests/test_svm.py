@@ -310,3 +310,11 @@ def test_spd_solver_equals_solve_on_every_backend(m):
                                rtol=1e-10, atol=1e-12)
     with pytest.raises(np.linalg.LinAlgError):
         spd_solver(xp, -A)
+    # A + diag(d) without forming it: the same solves on both paths.
+    d = rng.uniform(0.5, 2.0, size=(4, m))
+    shifted = np.linalg.solve(A + np.eye(m) * d[:, None, :], B)
+    np.testing.assert_allclose(spd_solver(xp, A, diagonal=d)(B), shifted, rtol=1e-10, atol=1e-12)
+    strict_d = spd_solver(array_api_strict, array_api_strict.asarray(A),
+                          diagonal=array_api_strict.asarray(d))
+    np.testing.assert_allclose(to_numpy(strict_d(array_api_strict.asarray(B))), shifted,
+                               rtol=1e-10, atol=1e-12)

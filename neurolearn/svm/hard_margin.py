@@ -285,7 +285,7 @@ def _exact_on_support(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, round
     return w, b, xp.clip(lam, 0.0, None), ok
 
 
-def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any) -> Any:
+def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, r_d: Any) -> Any:
     """Factor the Newton matrix of the iterate (α, s) once; return its solver.
 
     The step (Δα, Δν, Δs) solves Q Δα − E Δν − Δs = −r_d, Eᵀ Δα = −r_p,
@@ -310,7 +310,9 @@ def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any) -> Any:
     Returns
     -------
     callable
-        ``step(r_d, r_p, rc)`` → (Δα, Δν, Δs).
+        ``step(r_d, r_p, rc, predictor=False)`` → (Δα, Δν, Δs);
+        ``predictor=True`` (for rc = αs and the ``r_d`` given here) reuses a
+        solve made with the factorisation's first.
     """
     N, n = alpha.shape
     p = G.shape[-1]
@@ -325,7 +327,8 @@ def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any) -> Any:
                                                         xp.full((2,), delta, dtype=dtype)])
         solve_K = _factor(xp, K)
 
-        def step(r_d: Any, r_p: Any, rc: Any) -> tuple[Any, Any, Any]:
+        def step(r_d: Any, r_p: Any, rc: Any, predictor: bool = False
+                 ) -> tuple[Any, Any, Any]:
             r1 = -r_d - rc / alpha
             rhs = xp.matmul(xp.matrix_transpose(F), r1[..., None])[..., 0]
             rhs = rhs + xp.concat([xp.zeros((N, p), dtype=dtype), r_p], axis=-1)
@@ -333,13 +336,17 @@ def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any) -> Any:
             dalpha = (r1 - xp.matmul(GE, sol[..., None])[..., 0]) / D
             return dalpha, -sol[:, p:], (-rc - s * dalpha) / alpha
     else:
-        solve_H = _factor(xp, Q + xp.eye(n, dtype=dtype) * D[:, None, :])
-        HE = solve_H(E)  # H⁻¹E, (N, n, 2)
+        solve_H = _factor(xp, Q, diagonal=D)  # H = Q + diag(D)
+        # H⁻¹E and the predictor's H⁻¹r₁ (rc = αs, so r₁ = −r_d − s) in one solve.
+        predictor_r1 = -r_d - s
+        joint = solve_H(xp.concat([E, predictor_r1[..., None]], axis=-1))
+        HE = joint[..., :2]  # H⁻¹E, (N, n, 2)
         schur = xp.matmul(xp.matrix_transpose(E), HE) + delta * xp.eye(2, dtype=dtype)
 
-        def step(r_d: Any, r_p: Any, rc: Any) -> tuple[Any, Any, Any]:
+        def step(r_d: Any, r_p: Any, rc: Any, predictor: bool = False
+                 ) -> tuple[Any, Any, Any]:
             r1 = -r_d - rc / alpha
-            h = solve_H(r1[..., None])[..., 0]
+            h = joint[..., 2] if predictor else solve_H(r1[..., None])[..., 0]
             dnu = xp.linalg.solve(schur, (-r_p - xp.matmul(xp.matrix_transpose(E),
                                                            h[..., None])[..., 0])[..., None])
             dalpha = h + xp.matmul(HE, dnu)[..., 0]
@@ -347,7 +354,7 @@ def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any) -> Any:
     return step
 
 
-def _factor(xp: Any, A: Any) -> Any:
+def _factor(xp: Any, A: Any, diagonal: Any = None) -> Any:
     """A solver for a stack of positive-definite systems.
 
     Large systems (order > :data:`_SMALL`) are Cholesky-factored once and
@@ -358,13 +365,16 @@ def _factor(xp: Any, A: Any) -> Any:
     would be cheaper still, but its cond·ε error stalls the interior-point
     method near the optimum: measured, 13 of the grid subset's 68 problems.)
     Where rounding has cost a matrix its definiteness (it is still
-    non-singular), plain solves.
+    non-singular), plain solves. ``diagonal`` (N, m), if given, is added to
+    A's diagonal (without forming A + diag on NumPy's Cholesky path).
     """
     if A.shape[-1] > _SMALL:
         try:
-            return spd_solver(xp, A)
+            return spd_solver(xp, A, diagonal=diagonal)
         except np.linalg.LinAlgError:
             pass
+    if diagonal is not None:
+        A = A + xp.eye(A.shape[-1], dtype=A.dtype) * diagonal[:, None, :]
     return lambda B: xp.linalg.solve(A, B)
 
 
@@ -535,8 +545,8 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
                 G, Q, E, cost, alpha, s, nu, status, w, b, lam, bound, r_d, r_p, gap, tried,
                 previous))
         # Mehrotra: affine predictor, then the centring corrector, on one factorisation.
-        newton = _newton_system(xp, G, Q, E, alpha, s)
-        da, dn, ds = newton(r_d, r_p, alpha * s)
+        newton = _newton_system(xp, G, Q, E, alpha, s, r_d)
+        da, dn, ds = newton(r_d, r_p, alpha * s, predictor=True)
         step = _max_step(xp, ((alpha, da), (s, ds)))[:, None]
         gap_aff = xp.sum((alpha + step * da) * (s + step * ds), axis=-1) / n
         sigma = (gap_aff / xp.where(gap > 0, gap, xp.ones_like(gap))) ** 3
