@@ -103,6 +103,16 @@ def _read_v73(path: Path) -> dict[str, Any]:
 def read_mat(path: str | Path) -> dict[str, Any]:
     """Read a MATLAB v5 or v7.3 file into plain Python/NumPy objects.
 
+    Parameters
+    ----------
+    path : str or Path
+        A ``.mat`` file (v5 via SciPy, v7.3 via h5py).
+
+    Returns
+    -------
+    dict
+        Variable name → value (arrays, strings, nested dicts of structs).
+
     Raises
     ------
     OSError, ValueError, NotImplementedError

@@ -13,7 +13,13 @@ __all__ = ["NeurolearnAccessor"]
 
 
 class NeurolearnAccessor:
-    """Analyses of one session Dataset or a study DataTree."""
+    """Analyses of one session Dataset or a study DataTree.
+
+    Parameters
+    ----------
+    obj : Dataset or DataTree
+        What ``.nl`` was accessed on.
+    """
 
     def __init__(self, obj: xr.Dataset | xr.DataTree):
         self._obj = obj

@@ -202,7 +202,17 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``neurolearn`` console script; returns the exit status."""
+    """Entry point of the ``neurolearn`` console script; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: the command line's).
+
+    Returns
+    -------
+    int
+    """
     from neurolearn.errors import DependencyError, NeurolearnError, ParameterError
 
     try:

@@ -62,7 +62,13 @@ class Interval:
 
 @dataclass(frozen=True)
 class Options:
-    """One of a fixed set of values (strings, usually)."""
+    """One of a fixed set of values (strings, usually).
+
+    Parameters
+    ----------
+    values : tuple
+        The allowed values.
+    """
 
     values: tuple[Any, ...]
 
@@ -87,7 +93,17 @@ def _accepts(constraint: Any, value: Any) -> bool:
 
 
 def describe(constraints: Sequence[Any]) -> str:
-    """What a list of constraints allows, in words."""
+    """What a list of constraints allows, in words.
+
+    Parameters
+    ----------
+    constraints : sequence
+        Constraints as in :func:`check_params`.
+
+    Returns
+    -------
+    str
+    """
     words = []
     for c in constraints:
         if c is None:

@@ -25,7 +25,15 @@ def _axes(ax: Any) -> Any:
 
 
 def shade_phases(ax: Any, summary: xr.Dataset, *, color: str = "0.92") -> None:
-    """Shade the overtraining days of ``summary`` (needs a ``phase`` coord on ``day``)."""
+    """Shade the overtraining days of ``summary`` (needs a ``phase`` coord on ``day``).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    summary : Dataset
+        With dim ``day`` and a ``phase`` coordinate on it.
+    color : str, default "0.92"
+    """
     days = summary["day"].values
     over = days[np.asarray(summary["phase"].values).astype(str) == "overtraining"]
     if over.size:

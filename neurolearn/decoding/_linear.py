@@ -215,6 +215,23 @@ def fit_ridge(xp: Any, X: Any, train: Any, Y: Any, *, alpha: float = 1.0) -> tup
 
     Matches ``make_pipeline(StandardScaler(), RidgeClassifier(alpha=alpha))``;
     ``alpha=0`` is ordinary least squares (minimum-norm where singular).
+
+    Parameters
+    ----------
+    xp : array namespace
+    X : array (B, n, p)
+        Features of all trials (B feature sets).
+    train : array (F, n)
+        1.0 on each fold's training trials.
+    Y : array (Q, n)
+        0/1 label vectors (only training entries are read).
+    alpha : float, default 1.0
+        The L2 penalty (0: least squares).
+
+    Returns
+    -------
+    coef : array (B, F, Q, p)
+    intercept : array (B, F, Q)
     """
     Z, mean, scale, *_ = standardize(xp, X, train)
     s1, s0, n1, n0, n_f = _class_stats(xp, Z, train, Y)
@@ -245,6 +262,22 @@ def fit_logistic(xp: Any, X: Any, train: Any, Y: Any, *, C: float = 1.0, max_ite
     Minimises C·Σ log-loss + ½‖w‖² (intercept not penalised) on standardised
     features, the objective of ``sklearn.linear_model.LogisticRegression(C=C)``
     after ``StandardScaler``.
+
+    Parameters
+    ----------
+    xp : array namespace
+    X : array (B, n, p)
+        Features of all trials (B feature sets).
+    train : array (F, n)
+        1.0 on each fold's training trials.
+    Y : array (Q, n)
+        0/1 label vectors (only training entries are read).
+    C : float, default 1.0
+        Inverse penalty, as scikit-learn's.
+    max_iter : int, default 100
+        Newton steps.
+    tol : float, default 1e-10
+        Stop when the largest entry of the last Newton step is below this.
 
     Returns
     -------
@@ -285,5 +318,17 @@ def fit_logistic(xp: Any, X: Any, train: Any, Y: Any, *, C: float = 1.0, max_ite
 
 
 def decision(xp: Any, X: Any, coef: Any, intercept: Any) -> Any:
-    """Decision values of every trial: (B, F, Q, n) from X (B, n, p)."""
+    """Decision values of every trial: (B, F, Q, n) from X (B, n, p).
+
+    Parameters
+    ----------
+    xp : array namespace
+    X : array (B, n, p)
+    coef : array (B, F, Q, p)
+    intercept : array (B, F, Q)
+
+    Returns
+    -------
+    array (B, F, Q, n)
+    """
     return xp.matmul(coef, xp.matrix_transpose(X)[:, None, :, :]) + intercept[..., None]

@@ -36,6 +36,13 @@ DECODER_PARAMETERS: dict[str, list[Any]] = {
 def check_decoder_params(where: str, **values: Any) -> None:
     """Check decoding arguments against :data:`DECODER_PARAMETERS`.
 
+    Parameters
+    ----------
+    where : str
+        The function checked, named in the message.
+    **values
+        The parameters to check, by name.
+
     Raises
     ------
     ParameterError

@@ -17,7 +17,19 @@ __all__ = ["SessionProblem", "session_problem", "session_seed", "permuted_labels
 
 
 def session_seed(seed: int, session: str) -> int:
-    """A per-session seed: the same for a session whatever else is analysed with it."""
+    """A per-session seed: the same for a session whatever else is analysed with it.
+
+    Parameters
+    ----------
+    seed : int
+        The study-level seed.
+    session : str
+        The session's name.
+
+    Returns
+    -------
+    int
+    """
     return int(np.random.SeedSequence([seed, zlib.crc32(session.encode())]).generate_state(1)[0])
 
 

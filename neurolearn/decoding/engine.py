@@ -60,6 +60,16 @@ def auto_chunk_size(method: str, n_sets: int, n_folds: int, n_trials: int, n_uni
     Hessian products, 8·B·F·chunk·n·(p + 1) bytes; and for LDA with
     Ledoit–Wolf shrinkage (``per_label_covariance``) each label vector's
     centred class rows and covariances, 8·B·F·chunk·(3np + 6p²) bytes.
+
+    Parameters
+    ----------
+    method : str
+    n_sets, n_folds, n_trials, n_units, n_labels : int
+        B, F, n, p and Q of the problem.
+    budget : int, default 256 MiB
+        Bytes the largest temporary may take.
+    per_label_covariance : bool, default False
+        LDA with Ledoit–Wolf shrinkage (a covariance per label vector).
     """
     per_label = 8 * n_sets * n_folds * (n_trials + 4 * n_units)
     if method == "logistic":

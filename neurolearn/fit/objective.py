@@ -15,6 +15,23 @@ class Objective:
     Mean over measures and days of ((model − data)/scale)², with each
     measure's scale its SD over the recorded sessions: measures in different
     units weigh alike. Model curves are cached by parameter values.
+
+    Parameters
+    ----------
+    free : tuple of str
+        The fitted parameters (searched on a log scale).
+    fixed : dict
+        The other parameters' values.
+    days : ndarray
+        Recording days of the data curves.
+    phases : ndarray of str
+        Each day's phase.
+    setup : ModelSetup
+    measures : tuple of str
+    scale : ndarray (n_measures,)
+        Each measure's SD over the recorded sessions.
+    seed : int
+        The simulations' seed (common random numbers).
     """
 
     def __init__(self, *, free: tuple[str, ...], fixed: dict[str, float], days: np.ndarray,

@@ -395,7 +395,18 @@ class AnalysisConfig:
 
 def load_config(config: AnalysisConfig | Mapping[str, Any] | str | Path | None
                 ) -> AnalysisConfig:
-    """An :class:`AnalysisConfig` from a config, a mapping, a TOML path, or None (defaults)."""
+    """An :class:`AnalysisConfig` from a config, a mapping, a TOML path, or None (defaults).
+
+    Parameters
+    ----------
+    config : AnalysisConfig, mapping, str, Path or None
+        A configuration, a nested mapping of section → field → value, the path
+        of a TOML file with the same sections, or None for the defaults.
+
+    Returns
+    -------
+    AnalysisConfig
+    """
     if config is None:
         return AnalysisConfig()
     if isinstance(config, AnalysisConfig):

@@ -130,6 +130,14 @@ def write_outputs(results: xr.DataTree, out: OutputFolder, *, progress: bool = F
                   ) -> dict[str, Path]:
     """Stage ``results.nc``, ``figures/*.png`` and ``report.html`` in ``out``.
 
+    Parameters
+    ----------
+    results : DataTree
+        From :func:`neurolearn.pipeline.analyze`.
+    out : OutputFolder
+        The folder the files are staged in (moved into place on success).
+    progress : bool, default False
+
     Returns
     -------
     dict

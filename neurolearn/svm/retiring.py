@@ -14,6 +14,11 @@ class RetiringBatch:
 
     Finished problems leave the batch, so late iterations cost only what the
     slow problems need; ``ids`` maps the rows still iterating to the input.
+
+    Parameters
+    ----------
+    N : int
+        Problems in the batch at the start.
     """
 
     def __init__(self, N: int) -> None:
