@@ -58,6 +58,39 @@ PHASES = ("training", "overtraining")
 _SESSION_KEYS = ("session", "mouse", "day", "phase")
 
 
+def _session_data(rates: Any, binned: Any, time: Any, bin_size: float | None
+                  ) -> tuple[dict[str, Any], tuple[int, int]]:
+    """make_session's data variables (``rates`` and/or ``binned``), checked, and
+    the session's (n_trials, n_units)."""
+    data_vars: dict[str, Any] = {}
+    if rates is not None:
+        rates = np.asarray(rates, dtype=float)
+        if rates.ndim != 2:
+            raise SchemaError(f"`rates` must be 2-D (trial, neuron); got shape {rates.shape}. "
+                              "Reshape a single unit with rates[:, None].")
+        data_vars["rates"] = (("trial", "neuron"), rates, {"units": "Hz"})
+    if binned is not None:
+        binned = np.asarray(binned)
+        if binned.ndim != 3:
+            raise SchemaError("`binned` must be 3-D (trial, neuron, time); got shape "
+                              f"{binned.shape}.")
+        if time is None:
+            raise SchemaError("`binned` needs `time`: the left edge of each bin in seconds "
+                              "relative to stimulus onset.")
+        time = np.asarray(time, dtype=float)
+        if bin_size is None:
+            if time.size < 2:
+                raise SchemaError("Give `bin_size` (s) when `binned` has a single time bin.")
+            bin_size = float(np.round(np.median(np.diff(time)), 9))
+        data_vars["binned"] = (("trial", "neuron", "time"), binned,
+                               {"units": "spike count", "bin_size": float(bin_size)})
+        if rates is not None and binned.shape[:2] != rates.shape:
+            raise SchemaError(f"`binned` has (trial, neuron) shape {binned.shape[:2]} but "
+                              f"`rates` has {rates.shape}.")
+    shape = rates.shape if rates is not None else binned.shape[:2]
+    return data_vars, (int(shape[0]), int(shape[1]))
+
+
 def make_session(
     rates: Any = None,
     *,
@@ -137,33 +170,7 @@ def make_session(
     if rates is None and binned is None:
         raise SchemaError("make_session needs `rates` (trial, neuron) or `binned` "
                           "(trial, neuron, time); got neither.")
-    data_vars: dict[str, Any] = {}
-    if rates is not None:
-        rates = np.asarray(rates, dtype=float)
-        if rates.ndim != 2:
-            raise SchemaError(f"`rates` must be 2-D (trial, neuron); got shape {rates.shape}. "
-                              "Reshape a single unit with rates[:, None].")
-        data_vars["rates"] = (("trial", "neuron"), rates, {"units": "Hz"})
-        n_trials, n_units = rates.shape
-    if binned is not None:
-        binned = np.asarray(binned)
-        if binned.ndim != 3:
-            raise SchemaError("`binned` must be 3-D (trial, neuron, time); got shape "
-                              f"{binned.shape}.")
-        if time is None:
-            raise SchemaError("`binned` needs `time`: the left edge of each bin in seconds "
-                              "relative to stimulus onset.")
-        time = np.asarray(time, dtype=float)
-        if bin_size is None:
-            if time.size < 2:
-                raise SchemaError("Give `bin_size` (s) when `binned` has a single time bin.")
-            bin_size = float(np.round(np.median(np.diff(time)), 9))
-        data_vars["binned"] = (("trial", "neuron", "time"), binned,
-                               {"units": "spike count", "bin_size": float(bin_size)})
-        if rates is not None and binned.shape[:2] != (n_trials, n_units):
-            raise SchemaError(f"`binned` has (trial, neuron) shape {binned.shape[:2]} but "
-                              f"`rates` has {(n_trials, n_units)}.")
-        n_trials, n_units = binned.shape[:2]
+    data_vars, (n_trials, n_units) = _session_data(rates, binned, time, bin_size)
 
     def per_trial(name, values, dtype=None):
         arr = np.asarray(values, dtype=dtype)

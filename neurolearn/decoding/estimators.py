@@ -29,7 +29,27 @@ class _BinaryLinearDecoder(ClassifierMixin, BaseEstimator):
         return {}
 
     def fit(self, X: Any, y: Any) -> _BinaryLinearDecoder:
-        """Fit on X (n_samples, n_features) and binary labels y (n_samples,)."""
+        """Fit the decoder.
+
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features)
+            Features (e.g. rates in spikes/s); z-scored inside with their own
+            mean and population SD.
+        y : array-like (n_samples,)
+            Two classes, any labels; ``classes_[1]`` (the larger in sorted
+            order) is the positive one.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            If y has other than two classes, or X has NaN or fewer than 2
+            samples (scikit-learn's checks).
+        """
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
         check_classification_targets(y)
         self.classes_ = np.unique(y)
@@ -46,7 +66,16 @@ class _BinaryLinearDecoder(ClassifierMixin, BaseEstimator):
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Signed distance-like score; > 0 predicts ``classes_[1]``. Shape (n_samples,)."""
+        """Signed distance-like score; > 0 predicts ``classes_[1]``.
+
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray (n_samples,)
+        """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         xp = resolve_namespace(self.device)
@@ -54,7 +83,17 @@ class _BinaryLinearDecoder(ClassifierMixin, BaseEstimator):
         return to_numpy(scores)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted class labels, shape (n_samples,)."""
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray (n_samples,)
+            Entries of ``classes_``.
+        """
         check_is_fitted(self)
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 

@@ -293,6 +293,18 @@ def fit_model(
         ``data_curve``, ``data_sem``, ``model_curve``; ``loss`` (mean
         standardised squared error at the estimate) and ``grid_loss``
         (grid_point). ``attrs`` hold the settings and package version.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neurolearn.fit import ModelSetup, simulate_sessions
+    >>> setup = ModelSetup(n_replicates=3, width=40, trials_per_stimulus=4)
+    >>> data = simulate_sessions({"epochs_per_day": 8.0}, days=np.arange(1, 5), setup=setup,
+    ...                          seed=1)  # a recording with a known speed of learning
+    >>> res = fit_model(data, free=("epochs_per_day",), setup=setup, maxfev=8, n_bootstrap=0,
+    ...                 grid={"epochs_per_day": (2.0, 8.0, 30.0)}, progress=False)
+    >>> bool(4.0 < float(res["estimate"].sel(parameter="epochs_per_day")) < 16.0)
+    True
     """
     free, fixed = _checked_parameters(free, fixed, ci=ci, bootstrap=bootstrap,
                                       resample=resample)

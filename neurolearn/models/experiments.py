@@ -70,6 +70,14 @@ def loss_ablation(task: OdourTask, *, losses: tuple[str, ...] = ("ce", "hinge", 
     losses : tuple of {"ce", "hinge", "mse"}
     **train_kwargs
         Passed to :func:`neurolearn.models.train` (same seed for every loss).
+
+    Examples
+    --------
+    >>> from neurolearn.models import make_odour_task
+    >>> task = make_odour_task(n_odorants=13, n_hot=3, n_train=40, n_test=200, seed=0)
+    >>> runs = loss_ablation(task, width=50, n_epochs=300, n_records=4, progress=False)
+    >>> runs["loss"].values.tolist(), runs["hidden_margin"].dims
+    (['ce', 'hinge', 'mse'], ('loss', 'epoch'))
     """
     runs = [train(task, loss=loss, **train_kwargs) for loss in losses]
     out = xr.concat(runs, dim=xr.DataArray(list(losses), dims="loss"),
@@ -128,6 +136,15 @@ def overtraining_reversal(
     Dataset with dims (gamma, seed, stage, protocol)
         ``epochs_to_reverse`` (NaN where ``max_epochs`` was not enough) and
         ``epochs_to_criterion`` (gamma, seed).
+
+    Examples
+    --------
+    >>> from neurolearn.models import make_odour_task
+    >>> task = make_odour_task(n_odorants=13, n_hot=3, n_train=40, n_test=200, seed=0)
+    >>> rev = overtraining_reversal(task, gammas=(1.0,), seeds=(0,), width=50,
+    ...                             overtrain_epochs=200, max_epochs=2000)
+    >>> rev["epochs_to_reverse"].dims
+    ('gamma', 'seed', 'stage', 'protocol')
     """
     xp = resolve_namespace(device)
     X = xp.asarray(task.X_train)

@@ -116,6 +116,13 @@ def richness_sweep(
         by the lower final loss; NaN if no grid point reached it); and the
         scalar ``lazy_exponent``: the slope of log η* against log γ over
         γ ≤ 0.3 (2 for η* ∝ γ²).
+
+    Examples
+    --------
+    >>> sweep = richness_sweep(gammas=(0.1, 1.0), eta0s=(0.1, 1.0), n_odorants=13, n_hot=3,
+    ...                        width=50, n_steps=100, n_eval=100, progress=False)
+    >>> sweep["time_to_threshold"].dims, sweep["best_eta"].dims
+    (('gamma', 'eta0'), ('gamma',))
     """
     threshold = threshold if threshold is not None else (0.2 if loss == "mse" else 0.3)
     grid = [(g, e) for g in gammas for e in eta0s]
