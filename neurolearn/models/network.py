@@ -222,7 +222,20 @@ def loss_and_grads(xp: Any, net: Network, X: Any, y: Any, loss: str = "ce"
 
 
 def step(net: Network, grad_W: Any, grad_a: Any, eta: Any) -> Network:
-    """One gradient-descent step (``eta`` a float or one value per network)."""
+    """One gradient-descent step (``eta`` a float or one value per network).
+
+    Parameters
+    ----------
+    net : Network
+    grad_W : array (..., N, d)
+    grad_a : array (..., N)
+        The loss's gradients (:func:`loss_and_grads`).
+    eta : float or array (n_networks,)
+
+    Returns
+    -------
+    Network
+    """
     return replace(net, W=net.W - _per_network(eta, 2) * grad_W,
                    a=net.a - _per_network(eta, 1) * grad_a)
 
@@ -270,7 +283,17 @@ def gradient_descent(xp: Any, net: Network, data: Any, *, loss: str, eta: Any, n
 
 def descend(xp: Any, net: Network, data: Any, *, loss: str, eta: Any, n_steps: int
             ) -> Network:
-    """The network after ``n_steps`` steps of :func:`gradient_descent` (no measures)."""
+    """The network after ``n_steps`` steps of :func:`gradient_descent` (no measures).
+
+    Parameters
+    ----------
+    xp, net, data, loss, eta, n_steps
+        As in :func:`gradient_descent`.
+
+    Returns
+    -------
+    Network
+    """
     # Only the last network is kept (a deque of one), not one per step.
     ((_, last, _, _),) = deque(gradient_descent(xp, net, data, loss=loss, eta=eta,
                                                 n_steps=n_steps), maxlen=1)

@@ -74,6 +74,24 @@ def sample_mixtures(rng: np.random.Generator, count: int, k: int, n: int, target
 
     Row i contains the ``target`` odorant (plus n − 1 others) where
     ``positive[i]``, else n odorants other than the target.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    count : int
+        Mixtures drawn.
+    k : int
+        Odorants.
+    n : int
+        Odorants per mixture (n-hot).
+    target : int
+        The target odorant's index.
+    positive : bool array (count,)
+        Which mixtures contain the target.
+
+    Returns
+    -------
+    ndarray (count, k)
     """
     others = np.setdiff1d(np.arange(k), [target])
     mix = np.zeros((count, k))
