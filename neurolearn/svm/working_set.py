@@ -93,6 +93,20 @@ def _gathered(X: np.ndarray, y: np.ndarray, mask: np.ndarray, active: np.ndarray
             y[active[:, None], rows] * inside)
 
 
+def _margins_and_slack(X: np.ndarray, y: np.ndarray, active: np.ndarray, w: np.ndarray,
+                       b: np.ndarray, rows: np.ndarray, inside: np.ndarray, xi_w: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The active problems' trials, every trial's margin yᵢ(w·xᵢ + b), and the
+    slack: the solver's ξ on working trials, max(0, 1 − margin) elsewhere."""
+    # (Indexing X by `active` copies it: skip that while all are active.)
+    Xa, ya = (X, y) if active.size == X.shape[0] else (X[active], y[active])
+    margins = ya * ((Xa @ w[..., None])[..., 0] + b[:, None])
+    full = np.where(ya != 0, np.maximum(0.0, 1.0 - margins), 0.0)
+    np.put_along_axis(full, rows, np.where(inside, xi_w, np.take_along_axis(full, rows, 1)),
+                      axis=1)
+    return Xa, margins, full
+
+
 def _grown(mask: np.ndarray, violation: np.ndarray, bad: np.ndarray, grow_by: int
            ) -> np.ndarray:
     """The working sets ``mask`` with up to ``grow_by`` of each problem's worst
@@ -192,15 +206,8 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
             on_trials = np.zeros((active.size, n), bool)
             np.put_along_axis(on_trials, rows, (res["dual"] > 0) & inside, axis=1)
             support[active] = on_trials
-        # (Indexing X by `active` copies it: skip that while all are active.)
-        Xa, ya = (X, y) if active.size == N else (X[active], y[active])
-        margins = ya * ((Xa @ w[..., None])[..., 0] + b[:, None])
         coef[active], intercept[active] = w, b
-        # Slack: the solver's ξ on working trials, max(0, 1 − margin) elsewhere.
-        full = np.where(valid[active], np.maximum(0.0, 1.0 - margins), 0.0)
-        np.put_along_axis(full, rows, np.where(inside, xi_w, np.take_along_axis(full, rows, 1)),
-                          axis=1)
-        slack[active] = full
+        Xa, margins, slack[active] = _margins_and_slack(X, y, active, w, b, rows, inside, xi_w)
         # Trials outside the working set that violate the margin join it (the
         # k0 worst per problem); problems with none, or not converged, stop.
         violation = np.where(valid[active] & ~mask, 1.0 - margins, -np.inf)
