@@ -512,12 +512,12 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
         u = xp.matmul(xp.matrix_transpose(G), on_simplex[..., None])[..., 0]
         bound = xp.minimum(bound, xp.sqrt(xp.sum(u * u, axis=-1)))
         status = xp.where(bound <= RESOLUTION, xp.zeros_like(status), status)
-        # One exact try per step while an iterate is rough; active-set
-        # corrections once it is nearly optimal (where a misnamed trial is a
-        # degenerate one), per problem.
-        # The exact solve depends on the iterate only through its support: a
-        # rough iterate's is tried once it has held for two steps (early on it
-        # changes every step, and tries on it fail), and never twice.
+        # Exact tries, per problem: one solve while the iterate is rough, with
+        # active-set corrections once it is nearly optimal (where a misnamed
+        # trial is a degenerate one). A try depends on the iterate only through
+        # its support, so a rough iterate's is tried once it has held for two
+        # steps (early on it changes every step, and tries on it fail), and
+        # never twice.
         support = (alpha > s) & (cost == 0)
         fresh = to_numpy(xp.any(support != tried, axis=-1)
                          & xp.all(support == previous, axis=-1))
