@@ -232,6 +232,8 @@ def spd_solver(xp: Any, A: Any, *, diagonal: Any = None) -> Any:
                        + B.shape[-1:])
         for k, c in enumerate(factors):
             out[k], info = lapack.dpotrs(c, B[k], lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"potrs failed (info {info})")
         return out
 
     return solve

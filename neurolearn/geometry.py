@@ -20,7 +20,13 @@ import xarray as xr
 
 from neurolearn._version import __version__
 from neurolearn.errors import InsufficientDataError, warn_degenerate
-from neurolearn.schema import iter_sessions, session_info, session_table, validate
+from neurolearn.schema import (
+    SESSION_KEYS,
+    iter_sessions,
+    session_coords,
+    session_info,
+    validate,
+)
 from neurolearn.session_arrays import zscore_rows
 
 __all__ = [
@@ -34,9 +40,6 @@ __all__ = [
     "pca",
     "kernel_distance",
 ]
-
-
-_SESSION_KEYS = ("session", "mouse", "day", "phase")  # constant within a session: in attrs
 
 
 def _trained_z(ds: xr.Dataset, variable: str) -> tuple[np.ndarray, xr.Dataset]:
@@ -94,7 +97,7 @@ def rsm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = Fals
                 else np.flatnonzero(~np.asarray(ds["heldout"].values, bool)))
     coords: dict[str, Any] = {"trial": position[order], "trial_2": position[order]}
     for name, coord in sub.coords.items():
-        if coord.dims == ("trial",) and name not in _SESSION_KEYS:
+        if coord.dims == ("trial",) and name not in SESSION_KEYS:  # those are in attrs
             values = np.asarray(coord.values)[order]
             coords[name] = ("trial", values)
             coords[f"{name}_2"] = ("trial_2", values)
@@ -232,7 +235,8 @@ def class_similarity(data: xr.DataTree | xr.Dataset, *, variable: str = "rates"
     """
     validate(data)
     rows, flat_trials = [], []
-    for _, ds in iter_sessions(data):
+    sessions = list(iter_sessions(data))
+    for _, ds in sessions:
         # rsm's values without building its DataArray (this runs for every
         # simulated session of a model fit).
         R, sub, order = _sorted_correlations(ds, variable, include_heldout=False)
@@ -247,8 +251,7 @@ def class_similarity(data: xr.DataTree | xr.Dataset, *, variable: str = "rates"
                           else np.nan for b in blocks))
         flat_trials.append(int(np.isnan(np.diag(R)).sum()))
     arr = np.array(rows)
-    table = session_table(data)
-    coords = {k: table[k] for k in ("session", "mouse", "day", "phase")}
+    coords = session_coords(sessions)
     return xr.Dataset({"between": ("session", arr[:, 0]),
                        "within_target": ("session", arr[:, 1]),
                        "within_nontarget": ("session", arr[:, 2]),

@@ -69,11 +69,6 @@ def _check(where: str, **values: Any) -> None:
     check_params(values, MARGIN_PARAMETERS, where=where)
 
 
-def _coords(data: Any) -> dict[str, Any]:
-    table = session_table(data)
-    return {k: table[k] for k in ("session", "mouse", "day", "phase")}
-
-
 def svm_margin(
     data: xr.DataTree | xr.Dataset,
     *,
@@ -443,7 +438,7 @@ def heldout_margin(
             trained = r["problem"].trained
             values[s] = _normalised(r["distance"][:, trained], r["problem"].y[trained])[0]
     unconverged, no_direction = _report_void(results, data, "heldout_margin")
-    coords = _coords(data)
+    coords = session_coords(iter_sessions(data))
     coords["subsample"] = np.arange(n_sub)
     return xr.Dataset(
         {"heldout_margin": ("session", _mean_over_subsamples(values),

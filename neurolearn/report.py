@@ -20,7 +20,7 @@ import xarray as xr
 
 from neurolearn import plotting
 
-__all__ = ["make_figures", "render_report", "report_sentences", "trend_sentence", "FIGURES"]
+__all__ = ["make_figures", "render_report", "trend_sentence", "FIGURES"]
 
 #: Figure file stem -> title of its report section.
 FIGURES = {
@@ -212,7 +212,7 @@ def _mean_se(results: xr.DataTree, measure: str, phase: str) -> str:
     return f"{_fmt(mean)} ± {_fmt(sem, 2)}" if np.isfinite(sem) else _fmt(mean)
 
 
-def report_sentences(results: xr.DataTree) -> dict[str, list[str]]:
+def _sentences(results: xr.DataTree) -> dict[str, list[str]]:
     """The report's findings in words: section name → its sentences, each with
     the numbers it rests on (from :func:`neurolearn.pipeline.analyze`'s tree).
 
@@ -451,7 +451,7 @@ def render_report(results: xr.DataTree, path: str | Path, *,
     path = Path(path)
     if figures is None:
         figures = make_figures(results, path.parent / "figures")
-    sentences, tables = report_sentences(results), _tables(results)
+    sentences, tables = _sentences(results), _tables(results)
     a = results.attrs
     key = [sentences["behaviour"][0]] + [sentences[k][0] for k in ("decoding", "margins")] + [
         sentences["decoding"][1]]

@@ -38,6 +38,7 @@ __all__ = [
     "REQUIRED_TRIAL_COORDS",
     "OPTIONAL_TRIAL_COORDS",
     "PHASES",
+    "SESSION_KEYS",
     "make_session",
     "validate",
     "checked_sessions",
@@ -54,8 +55,8 @@ __all__ = [
 REQUIRED_TRIAL_COORDS = ("session", "mouse", "day", "phase", "stimulus", "label")
 OPTIONAL_TRIAL_COORDS = ("choice", "correct", "heldout")
 PHASES = ("training", "overtraining")
-# Coordinates that identify the session: constant over trials.
-_SESSION_KEYS = ("session", "mouse", "day", "phase")
+#: Coordinates that identify the session: constant over its trials.
+SESSION_KEYS = ("session", "mouse", "day", "phase")
 
 
 def _session_data(rates: Any, binned: Any, time: Any, bin_size: float | None
@@ -277,7 +278,7 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
         if name in ds.coords and ds.variables[name].dims != ("trial",):
             _fail(where, f"coordinate `{name}` must lie on dim 'trial'; got dims "
                   f"{ds.variables[name].dims}.")
-    for name in _SESSION_KEYS:
+    for name in SESSION_KEYS:
         values = np.asarray(ds.variables[name].values)
         if values.size and (values == values[0]).all():
             continue  # constant: the common case, without sorting strings
@@ -528,21 +529,15 @@ def session_table(tree: xr.DataTree | xr.Dataset) -> xr.Dataset:
     >>> table["phase"].values.tolist()[:2]
     ['training', 'overtraining']
     """
-    rows = []
-    for path, ds in iter_sessions(tree):
-        rows.append({**session_info(ds), "path": path, "n_trials": ds.sizes["trial"],
-                     "n_units": ds.sizes["neuron"]})
+    sessions = list(iter_sessions(tree))
     return xr.Dataset(
-        coords={
-            "session": ("session", np.array([r["session"] for r in rows], dtype=object)),
-            "mouse": ("session", np.array([r["mouse"] for r in rows], dtype=object)),
-            "day": ("session", np.array([r["day"] for r in rows], dtype=np.int64)),
-            "phase": ("session", np.array([r["phase"] for r in rows], dtype=object)),
-        },
+        coords=session_coords(sessions),
         data_vars={
-            "path": ("session", np.array([r["path"] for r in rows], dtype=object)),
-            "n_trials": ("session", np.array([r["n_trials"] for r in rows], dtype=np.int64)),
-            "n_units": ("session", np.array([r["n_units"] for r in rows], dtype=np.int64)),
+            "path": ("session", np.array([path for path, _ in sessions], dtype=object)),
+            "n_trials": ("session", np.array([ds.sizes["trial"] for _, ds in sessions],
+                                             dtype=np.int64)),
+            "n_units": ("session", np.array([ds.sizes["neuron"] for _, ds in sessions],
+                                            dtype=np.int64)),
         },
     )
 

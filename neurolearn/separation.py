@@ -18,7 +18,7 @@ from neurolearn.decoding.cv import session_problem, session_seed
 from neurolearn.decoding.engine import cv_scores
 from neurolearn.errors import ParameterError, warn_degenerate
 from neurolearn.params import Interval, check_params
-from neurolearn.schema import iter_sessions, session_table, validate
+from neurolearn.schema import iter_sessions, session_coords, validate
 from neurolearn.session_arrays import (
     pooled_fisher_direction,
     trained_trials,
@@ -36,11 +36,6 @@ SEPARATION_PARAMETERS: dict[str, list[Any]] = {
     "shrinkage": [Interval("real", 0, 1)],
     "variable": [str],
 }
-
-
-def _coords(data: Any) -> dict[str, Any]:
-    table = session_table(data)
-    return {k: table[k] for k in ("session", "mouse", "day", "phase")}
 
 
 def fisher_discriminant(A: np.ndarray, B: np.ndarray, *, shrinkage: float = 0.0) -> float:
@@ -140,7 +135,8 @@ def fisher_separation(data: xr.DataTree | xr.Dataset, *, shrinkage: float = 0.0,
         warn_degenerate(f"fisher_separation, session {session}", reason)
         values.append(np.nan)
         status.append(reason)
-    coords = {**_coords(data), "status": ("session", np.array(status, dtype=object))}
+    coords = {**session_coords(iter_sessions(data)),
+              "status": ("session", np.array(status, dtype=object))}
     return xr.DataArray(np.array(values), dims="session", coords=coords, name="fisher_J",
                         attrs={"shrinkage": shrinkage, "n_units": "all" if n_units is None
                                else n_units, "seed": seed, "neurolearn_version": __version__})
@@ -207,7 +203,8 @@ def dprime(data: xr.DataTree | xr.Dataset, method: str = "lda", *, n_folds: int 
             continue
         values.append((d[y > 0.5].mean() - d[y < 0.5].mean()) / spread)
         status.append("ok")
-    coords = {**_coords(data), "status": ("session", np.array(status, dtype=object))}
+    coords = {**session_coords(iter_sessions(data)),
+              "status": ("session", np.array(status, dtype=object))}
     return xr.DataArray(np.array(values), dims="session", coords=coords,
                         name="dprime", attrs={"method": method, "n_folds": n_folds,
                                               "seed": seed, "neurolearn_version": __version__})

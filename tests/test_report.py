@@ -89,14 +89,14 @@ def test_report_without_overtraining_phase(tmp_path):
 
 def test_report_states_why_separation_measures_are_missing(results, tmp_path):
     """A session whose Fisher J is NaN is named in the report with its reason."""
-    from neurolearn.report import report_sentences
+    from neurolearn.report import _sentences
 
-    assert not any("is NaN" in line for line in report_sentences(results)["separation"])
+    assert not any("is NaN" in line for line in _sentences(results)["separation"])
     tree = results.copy()
     sep = tree["separation"].to_dataset(inherit=False)
     status = sep["fisher_status"].values.copy()
     status[[0, 3]] = "every unit is constant over the trained trials (S_w = 0, Δμ = 0)"
     tree["separation"] = xr.DataTree(sep.assign(fisher_status=("session", status)))
-    lines = report_sentences(tree)["separation"]
+    lines = _sentences(tree)["separation"]
     assert ("Fisher's J is NaN, and left out, for 2 sessions: 2 every unit is constant over the "
             "trained trials (S_w = 0, Δμ = 0).") in lines

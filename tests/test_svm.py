@@ -164,7 +164,7 @@ def test_crossover_solutions_are_exact(C, shift, monkeypatch):
 
 
 def test_crossover_rejects_a_wrong_support_set():
-    from neurolearn.svm.soft_margin import crossover
+    from neurolearn.svm.soft_margin import _crossover
 
     X, y = _problem(3, 50, 3, 3.0)
     sk = SVC(kernel="linear", C=BIG_C, tol=1e-12).fit(X, y)
@@ -177,7 +177,7 @@ def test_crossover_rejects_a_wrong_support_set():
     s = np.where(on, 1e-6, np.maximum(margin - 1, 1e-3))
     xi, mu = np.full(len(y), 1e-9), BIG_C - lam
     bound = np.ones((1, len(y)))
-    z, _, lam_x, ok = crossover(xnp, A, bound, BIG_C,
+    z, _, lam_x, ok = _crossover(xnp, A, bound, BIG_C,
                                  (xi[None], s[None], lam[None], mu[None]), 1e-9)
     assert ok[0]
     np.testing.assert_allclose(z[0, :3], sk.coef_[0], rtol=1e-5)
@@ -187,7 +187,7 @@ def test_crossover_rejects_a_wrong_support_set():
     lam_wrong[sk.support_[0]] = 1e-6
     s_wrong = s.copy()
     s_wrong[sk.support_[0]] = 1.0
-    *_, ok_wrong = crossover(xnp, A, bound, BIG_C,
+    *_, ok_wrong = _crossover(xnp, A, bound, BIG_C,
                               (xi[None], s_wrong[None], lam_wrong[None], mu[None]), 1e-9)
     assert not ok_wrong[0]
 

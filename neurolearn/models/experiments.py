@@ -31,7 +31,7 @@ def train_until(xp: Any, net: Network, X: Any, y: Any, *, loss: str, eta: float,
     ----------
     xp : array namespace
     net : Network
-        One network, or a batch (leading dim) from :func:`init_networks`.
+        One network (the accuracy is that network's).
     X : array (P, d)
     y : array (P,)
         0/1 targets.

@@ -8,10 +8,10 @@ schedules many problems of different sizes, and
 :mod:`~neurolearn.svm.retiring` keeps the books of problems leaving a batch.
 """
 
-from neurolearn.svm.batches import one_blas_thread, size_groups, solve_batches
+from neurolearn.svm.batches import size_groups, solve_batches
 from neurolearn.svm.hard_margin import fit_from_support, fit_hard_margin
 from neurolearn.svm.linear import fit_linear_svm
 from neurolearn.svm.working_set import fit_linear_svm_working_set
 
 __all__ = ["fit_linear_svm", "fit_linear_svm_working_set", "fit_hard_margin",
-           "fit_from_support", "solve_batches", "size_groups", "one_blas_thread"]
+           "fit_from_support", "solve_batches", "size_groups"]

@@ -19,10 +19,10 @@ from neurolearn.backend import resolve_namespace
 from neurolearn.parallel import map_items
 from neurolearn.svm.working_set import fit_linear_svm_working_set
 
-__all__ = ["solve_batches", "size_groups", "one_blas_thread"]
+__all__ = ["solve_batches", "size_groups"]
 
 
-def one_blas_thread(xp: Any) -> Any:
+def _one_blas_thread(xp: Any) -> Any:
     """Cap BLAS at one thread on the CPU while solving: thousands of tiny
     (p+1)×(p+1) solves and products only contend for threads (DESIGN §6:
     7-100× slower on a loaded 2-core machine).
@@ -65,7 +65,7 @@ def _solve_block(block: list[tuple[np.ndarray, np.ndarray]], *, Cs: tuple[float 
     xp = resolve_namespace(device)
     results = []
     for C in Cs:
-        with one_blas_thread(xp):
+        with _one_blas_thread(xp):
             res = fit_linear_svm_working_set(xp, Xb, yb, C=C, tol=1e-9)
         out = {"coef": np.where(np.arange(p) < units[:, None], res["coef"], 0.0),
                "intercept": res["intercept"], "converged": res["converged"]}

@@ -10,7 +10,7 @@ method suits the batch: every problem takes the same few Newton steps
 small problems (sessions × unit subsamples × folds) run as one array
 program, where coordinate-descent or SMO solvers need per-problem loops.
 Once a problem's iterate tells its support vectors apart, a *crossover*
-solves for the exact optimum on them (see :func:`crossover`), so most
+solves for the exact optimum on them (see :func:`_crossover`), so most
 problems end a few steps early with KKT conditions met to ~1e-10, whatever
 ``tol``.
 
@@ -29,9 +29,9 @@ from typing import Any
 from neurolearn.backend import to_numpy
 from neurolearn.svm.retiring import RetiringBatch
 
-__all__ = ["fit_soft_margin", "crossover"]
+__all__ = ["fit_soft_margin"]
 
-# Try the exact crossover (see crossover) once some problem's scaled error
+# Try the exact crossover (see _crossover) once some problem's scaled error
 # is below this: earlier, the iterate rarely names the support vectors right
 # and the attempt is wasted work; measured on study-shaped batches, problems
 # then pass 3-5 Newton steps before they would reach tol.
@@ -79,7 +79,7 @@ def _step_to_boundary(xp: Any, state: tuple[Any, ...], direction: tuple[Any, ...
     return 1.0 / xp.clip(worst, 1.0, None)
 
 
-def crossover(xp: Any, A: Any, bound: Any, C: float, state: tuple[Any, ...], tol: float
+def _crossover(xp: Any, A: Any, bound: Any, C: float, state: tuple[Any, ...], tol: float
                ) -> tuple[Any, Any, Any, Any]:
     """Exact solutions from the interior-point iterate's guess of the support vectors.
 
@@ -206,7 +206,7 @@ def fit_soft_margin(xp: Any, X: Any, y: Any, *, C: float, max_iter: int, tol: fl
             2 * n * gap / (1.0 + objective)]), axis=0)
         converged = err < tol
         if bool(to_numpy(xp.any(err < _CROSSOVER_BELOW))):
-            zx, xix, lamx, ok = crossover(xp, A, bound, C, (xi, s, lam, mu), tol)
+            zx, xix, lamx, ok = _crossover(xp, A, bound, C, (xi, s, lam, mu), tol)
             ok = ok & ~converged
             z = xp.where(ok[:, None], zx, z)
             xi, lam = xp.where(ok[:, None], xix, xi), xp.where(ok[:, None], lamx, lam)
