@@ -205,6 +205,19 @@ def spd_solver(xp: Any, A: Any, *, diagonal: Any = None) -> Any:
     ------
     numpy.linalg.LinAlgError
         On NumPy, where some matrix is not positive definite to rounding.
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> import numpy as np
+    >>> A = np.array([[[4.0, 1.0], [1.0, 3.0]]])
+    >>> solve = spd_solver(xp, A)  # factored once
+    >>> bool(np.allclose(solve(np.array([[[1.0], [2.0]]])), np.linalg.solve(A, [[[1.0], [2.0]]])))
+    True
+    >>> solve = spd_solver(xp, A, diagonal=np.array([[1.0, 1.0]]))  # A + I
+    >>> B = np.ones((1, 2, 1))
+    >>> bool(np.allclose(solve(B), np.linalg.solve(A + np.eye(2), B)))
+    True
     """
     if xp is not namespace_for_device("cpu"):
         if diagonal is not None:

@@ -88,6 +88,19 @@ def collect_degenerate(where: str) -> Iterator[list[str]]:
     ------
     list of str
         Filled with the caught warnings' messages on exit.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as shown:
+    ...     warnings.simplefilter("always")
+    ...     with collect_degenerate("my loop") as reasons:
+    ...         for k in range(3):
+    ...             warn_degenerate(f"step {k}", "a zero kernel")
+    >>> len(reasons), len(shown)
+    (3, 1)
+    >>> str(shown[0].message).startswith("my loop: 3 results are NaN: step 0: result is NaN")
+    True
     """
     reasons: list[str] = []
     with warnings.catch_warnings(record=True) as caught:

@@ -377,6 +377,14 @@ def checked_sessions(obj: Any, *, require_rates: bool = True) -> list[tuple[str,
     ------
     SchemaError
         As :func:`validate`.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> sessions = checked_sessions(tree)
+    >>> [path for path, _ in sessions][:2]
+    ['/A/A-d01', '/A/A-d02']
     """
     if isinstance(obj, xr.Dataset):
         validate_session(obj, require_rates=require_rates)
@@ -422,6 +430,14 @@ def session_coords(sessions: Iterable[tuple[str, xr.Dataset]]) -> dict[str, Any]
     -------
     dict
         name → ("session", values), ready for ``xr.Dataset(coords=...)``.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> coords = session_coords(iter_sessions(tree))
+    >>> sorted(coords), coords["day"][1].tolist()
+    (['day', 'mouse', 'phase', 'session'], [1, 2, 3, 4, 1, 2, 3, 4])
     """
     rows = [session_info(ds) for _, ds in sessions]
     return {"session": ("session", np.array([r["session"] for r in rows], dtype=object)),

@@ -293,6 +293,16 @@ def descend(xp: Any, net: Network, data: Any, *, loss: str, eta: Any, n_steps: i
     Returns
     -------
     Network
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> import numpy as np
+    >>> X, y = xp.asarray(np.eye(4)), xp.asarray([1.0, 1.0, 0.0, 0.0])
+    >>> net = init_network(xp, 4, 20, gamma=1.0, seed=0)
+    >>> after = descend(xp, net, (X, y), loss="ce", eta=1.0, n_steps=50)
+    >>> bool(loss_and_grads(xp, after, X, y)[0] < loss_and_grads(xp, net, X, y)[0])
+    True
     """
     # Only the last network is kept (a deque of one), not one per step.
     ((_, last, _, _),) = deque(gradient_descent(xp, net, data, loss=loss, eta=eta,

@@ -92,6 +92,14 @@ def sample_mixtures(rng: np.random.Generator, count: int, k: int, n: int, target
     Returns
     -------
     ndarray (count, k)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mix = sample_mixtures(np.random.default_rng(0), 4, k=6, n=2, target=0,
+    ...                       positive=np.array([True, True, False, False]))
+    >>> mix.sum(axis=1).tolist(), mix[:, 0].tolist()  # 2-hot; the target in the first two
+    ([2.0, 2.0, 2.0, 2.0], [1.0, 1.0, 0.0, 0.0])
     """
     others = np.setdiff1d(np.arange(k), [target])
     mix = np.zeros((count, k))

@@ -94,6 +94,12 @@ def size_groups(shapes: np.ndarray, ratio: float = 1.5) -> list[np.ndarray]:
     -------
     list of ndarray
         Problem indices, one array per group.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [g.tolist() for g in size_groups(np.array([[200, 15], [50, 100], [210, 16], [60, 110]]))]
+    [[0, 2], [1, 3]]
     """
     order = np.lexsort((shapes[:, 0], shapes[:, 1]))
     groups, start = [], 0
@@ -136,6 +142,18 @@ def solve_batches(problems: list[tuple[np.ndarray, np.ndarray]], *,
     list, one per C in ``Cs``, of dicts of arrays over ``problems`` (in their
     order), as from :func:`_solve_block` (``coef`` padded with zeros to the
     most units of any problem).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([1.0, -1.0], 20)
+    >>> problems = [(rng.normal(size=(40, p)) + 3.0 * y[:, None] * (np.arange(p) == 0), y)
+    ...             for p in (3, 5, 8)]  # different sizes, one call
+    >>> hard, = solve_batches(problems, Cs=(None,), device="cpu", scheduler=None,
+    ...                       progress=False, desc="SVMs")
+    >>> hard["coef"].shape, hard["status"].tolist()
+    ((3, 8), [1, 1, 1])
     """
     shapes = np.array([X.shape for X, _ in problems])
     p_max = int(shapes[:, 1].max())

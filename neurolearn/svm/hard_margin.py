@@ -433,6 +433,16 @@ def fit_from_support(xp: Any, X: Any, y: Any, support: Any, *, rounds: int = 12
         ``coef``, ``intercept``, ``margin``, ``dual`` as from
         :func:`fit_hard_margin` where ``accepted`` (N,) (host bool); other
         problems are undecided (not "not separable"): solve them in full.
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> import numpy as np
+    >>> X = np.array([[[0.0], [1.0], [2.0], [3.0]]])
+    >>> y = np.array([[-1.0, -1.0, 1.0, 1.0]])
+    >>> warm = fit_from_support(xp, X, y, np.array([[False, True, True, False]]))  # the support
+    >>> warm["accepted"].tolist(), round(float(warm["margin"][0]), 10)
+    ([True], 0.5)
     """
     E, scale, G, Q = _scaled(xp, X, y)
     alpha = xp.astype(support, X.dtype)

@@ -174,6 +174,19 @@ def fit_soft_margin(xp: Any, X: Any, y: Any, *, C: float, max_iter: int, tol: fl
     C : float
     max_iter : int
     tol : float
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> import numpy as np
+    >>> from sklearn.svm import SVC
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([1.0, -1.0], 30)
+    >>> X = rng.normal(size=(60, 3)) + y[:, None] * [1.0, 0.0, 0.0]
+    >>> res = fit_soft_margin(xp, X[None], y[None], C=1.0, max_iter=80, tol=1e-9)
+    >>> ref = SVC(kernel="linear", C=1.0, tol=1e-10).fit(X, y)
+    >>> bool(np.allclose(res["coef"][0], ref.coef_[0], atol=1e-5))
+    True
     """
     N, n, p = X.shape
     dtype = X.dtype
