@@ -200,6 +200,10 @@ def _subset_problems(sessions: list[tuple[str, xr.Dataset]], *, n_units: int | N
     for s, (_, ds) in enumerate(sessions):
         X, y = trained_trials(ds, variable)
         Z = zscore_rows(X)
+        if n_units is None:  # (all units: nothing random to seed)
+            problems.append((Z, y))
+            index.append((s, 0))
+            continue
         subsets = unit_subsets(Z.shape[1], n_units, n_subsamples,
                                make_rng(session_seed(seed, str(ds["session"].values[0]))))
         if subsets is None:

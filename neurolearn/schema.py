@@ -319,6 +319,13 @@ def session_info(ds: xr.Dataset) -> dict[str, Any]:
     Returns
     -------
     dict
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1)
+    >>> session_info(tree["A/A-d02"].to_dataset())
+    {'session': 'A-d02', 'mouse': 'A', 'day': 2, 'phase': 'overtraining'}
     """
     # Variables, not DataArrays: building a DataArray per lookup dominates
     # the cost of walking a study of many sessions.
@@ -578,6 +585,15 @@ def stack_sessions(results: Mapping[str, Any], tree: xr.DataTree | xr.Dataset, *
     DataArray with leading dim ``session``
         Coordinates ``session``, ``mouse``, ``day``, ``phase``, in the order of
         :func:`session_table`.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=2)
+    >>> n_trials = {path: ds.sizes["trial"] for path, ds in iter_sessions(tree)}
+    >>> stacked = stack_sessions(n_trials, tree, name="n_trials")
+    >>> stacked.dims, stacked["day"].values.tolist()
+    (('session',), [1, 2, 3])
     """
     table = session_table(tree)
     by_path = dict(zip(table["path"].values, table["session"].values, strict=True))
@@ -638,7 +654,7 @@ def check_classes(ds: xr.Dataset, *, min_per_class: int = 2, use_heldout: bool =
         counts = np.array([n for _, n in present])
     else:
         classes, counts = np.unique(label, return_counts=True)
-    if not np.isin(classes, (0, 1)).all():
+    if not set(classes.tolist()) <= {0, 1}:
         raise SchemaError(
             f"{where}: coordinate `label` must be 0 (non-target) or 1 (target); got values "
             f"{classes.tolist()}. Analyses here are binary: recode the labels, or select "

@@ -293,6 +293,42 @@ def test_warm_start_from_a_support_is_the_full_optimum_or_declines():
     assert not accepted.all()
 
 
+@pytest.mark.parametrize("namespace", ["numpy", "strict"])
+def test_dual_active_set_is_the_interior_point_optimum_or_declines(namespace):
+    """fit_active_set (Goldfarb-Idnani from one trial per class, or from the
+    support of a subset's optimum) gives the interior-point margins to 1e-10
+    on every separable problem it accepts, accepts all well-separated ones,
+    and never accepts a problem whose classes overlap (planted: the same
+    trials with some labels flipped)."""
+    from neurolearn.svm.hard_margin import fit_active_set, fit_hard_margin
+
+    rng = np.random.default_rng(5)
+    N, n, p = 16, 120, 5
+    y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)[None, :].repeat(N, 0)
+    X = rng.normal(size=(N, n, p))
+    X[..., 0] += np.linspace(2.5, 5.0, N)[:, None] * y  # gaps from narrow to wide
+    y[N - 3:, :6] *= -1  # the last three overlap
+    full = fit_hard_margin(xnp, X, y)
+    assert full["separable"].sum() == N - 3
+    sep = full["separable"]
+    xp = array_api_strict if namespace == "strict" else xnp
+    # The optimum over the first 60 trials: dual feasible for the whole problem.
+    sub = fit_hard_margin(xnp, X[:, :60], y[:, :60])
+    support = np.zeros((N, n), bool)
+    support[:, :60] = sub["dual"] > 0
+    for start in (None, support):
+        res = fit_active_set(xp, xp.asarray(X), xp.asarray(y),
+                             support=None if start is None else xp.asarray(start))
+        ok = res["accepted"]
+        assert not ok[~sep].any()
+        assert ok[sep].all()
+        np.testing.assert_allclose(to_numpy(res["margin"])[ok], full["margin"][ok], rtol=1e-10)
+        coef = to_numpy(res["coef"])[ok]
+        margins = y[ok] * (np.einsum("knp,kp->kn", X[ok], coef)
+                           + to_numpy(res["intercept"])[ok][:, None])
+        assert margins.min() >= 1 - 1e-10
+
+
 @pytest.mark.parametrize("m", [5, 150])
 def test_spd_solver_equals_solve_on_every_backend(m):
     import array_api_compat.numpy as xp

@@ -9,9 +9,9 @@ schedules many problems of different sizes, and
 """
 
 from neurolearn.svm.batches import size_groups, solve_batches
-from neurolearn.svm.hard_margin import fit_from_support, fit_hard_margin
+from neurolearn.svm.hard_margin import fit_active_set, fit_from_support, fit_hard_margin
 from neurolearn.svm.linear import fit_linear_svm
 from neurolearn.svm.working_set import fit_linear_svm_working_set
 
 __all__ = ["fit_linear_svm", "fit_linear_svm_working_set", "fit_hard_margin",
-           "fit_from_support", "solve_batches", "size_groups"]
+           "fit_from_support", "fit_active_set", "solve_batches", "size_groups"]

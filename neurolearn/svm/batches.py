@@ -9,17 +9,24 @@ puts the answers back in the problems' order.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from neurolearn.backend import resolve_namespace
 from neurolearn.parallel import map_items
 from neurolearn.svm.working_set import fit_linear_svm_working_set
 
 __all__ = ["solve_batches", "size_groups"]
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    # Scanning the loaded libraries costs milliseconds: once per process.
+    return ThreadpoolController()
 
 
 def _one_blas_thread(xp: Any) -> Any:
@@ -36,7 +43,7 @@ def _one_blas_thread(xp: Any) -> Any:
     context manager
     """
     if xp is resolve_namespace("cpu"):
-        return threadpool_limits(limits=1, user_api="blas")
+        return _blas_controller().limit(limits=1, user_api="blas")
     return contextlib.nullcontext()
 
 

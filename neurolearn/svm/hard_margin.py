@@ -31,14 +31,20 @@ positive-definite matrix per problem on the smaller side, shared by the
 predictor and the corrector: n-square on the trials' Gram matrix where units
 outnumber trials (its cost does not grow with p beyond forming the Gram
 matrix, n²p), (p + 2)-square in the units' space otherwise (see
-:func:`_newton_system`). The exact solve is tried on a rough iterate only
-once its support has held for two steps, and never twice on one support;
+:func:`_newton_system`). With fewer units than trials there is no n×n
+Gram matrix at all (products with it go through G). The exact solve is
+tried on a rough iterate only once its support has held for two steps, and
+never twice on one support, and only once a quarter of the open problems
+are ready for one (a try costs about as much for one problem as for the
+batch). With fewer units than trials the working-set driver in
+:mod:`neurolearn.svm.working_set` also keeps n small (only support vectors
+carry weight, at most p + 1 of them in general position), and finishes a
+problem whose working set missed a support vector by
+:func:`fit_active_set`, a dual active-set method that starts from the
+working set's optimum and takes a step or two per missed trial;
 :func:`fit_from_support` finishes a problem from a guessed support with no
-Newton steps at all (the working-set driver's warm start). With fewer
-units than trials the working-set driver in :mod:`neurolearn.svm.working_set` also keeps
-n small (only support vectors carry weight, at most p + 1 of them in general
-position). Padding trials (y = 0) get a unit linear cost and no constraint,
-so their αᵢ fall to 0 without touching the others.
+Newton steps at all. Padding trials (y = 0) get a unit linear cost and no
+constraint, so their αᵢ fall to 0 without touching the others.
 """
 
 from __future__ import annotations
@@ -50,8 +56,8 @@ import numpy as np
 from neurolearn.backend import spd_solver, to_numpy
 from neurolearn.svm.retiring import RetiringBatch
 
-__all__ = ["fit_hard_margin", "fit_from_support", "violation_floor", "RESOLUTION",
-           "VIOLATION_TOL"]
+__all__ = ["fit_hard_margin", "fit_from_support", "fit_active_set", "violation_floor",
+           "RESOLUTION", "VIOLATION_TOL"]
 
 #: Hull distances at or below this fraction of the largest trial norm are
 #: reported as "not separable": the iterate's certificate cannot tell them
@@ -82,6 +88,11 @@ def violation_floor(reach: Any) -> Any:
 # Try the exact solve on the iterate's support once its residuals are below
 # this: earlier, the support is rarely named right.
 _EXACT_BELOW = 1e-3
+
+
+# Constraint residuals (scaled units) and relative Σλᵢyᵢ below which a
+# support solve needs no refinement: 1000× under VIOLATION_TOL.
+_REFINED = 1e-13
 
 
 # Systems up to this order are small for :func:`_factor`.
@@ -138,12 +149,17 @@ def _solve_on_support(xp: Any, G: Any, Q: Any, E: Any, S: Any) -> tuple[Any, Any
         order = xp.argsort(xp.astype(~S, xp.int8), axis=-1, stable=True)
         back = xp.argsort(order, axis=-1)
         idx = order[:, :m]
-        rows = xp.take_along_axis(Q, xp.broadcast_to(idx[..., None], (N, m, n)), axis=1)
-        Q_S = xp.take_along_axis(rows, xp.broadcast_to(idx[:, None, :], (N, m, m)), axis=2)
+        if Q is None:  # (fewer units than trials: from the support's own rows of G)
+            G_S = xp.take_along_axis(G, xp.broadcast_to(idx[..., None], (N, m, p)), axis=1)
+            Q_S = xp.matmul(G_S, xp.matrix_transpose(G_S))
+        else:
+            rows = xp.take_along_axis(Q, xp.broadcast_to(idx[..., None], (N, m, n)), axis=1)
+            Q_S = xp.take_along_axis(rows, xp.broadcast_to(idx[:, None, :], (N, m, m)),
+                                     axis=2)
         slot = xp.astype(xp.take_along_axis(S, idx, axis=-1), dtype)  # (N, m)
         y_S = xp.take_along_axis(yv, idx, axis=-1) * slot
     else:
-        m, Q_S = n, Q
+        m, Q_S = n, (xp.matmul(G, xp.matrix_transpose(G)) if Q is None else Q)
         slot = xp.astype(S, dtype)
         y_S = yv * slot
     Q_S = Q_S * slot[:, :, None] * slot[:, None, :]
@@ -183,7 +199,13 @@ def _solve_on_support(xp: Any, G: Any, Q: Any, E: Any, S: Any) -> tuple[Any, Any
     for _ in range(2):
         Gw = on_slots(xp.matmul(G, w[..., None])[..., 0])
         resid = slot * (1.0 - Gw - y_S * b[:, None])
-        dlam, db = solve(resid, -xp.sum(y_S * lam, axis=-1))
+        balance = -xp.sum(y_S * lam, axis=-1)
+        # (Well-conditioned supports are exact after the first solve: skip.)
+        worst = xp.max(xp.stack([xp.max(xp.abs(resid), axis=-1), xp.abs(balance)
+                                 / xp.clip(xp.sum(xp.abs(lam), axis=-1), 1.0, None)]))
+        if float(to_numpy(worst)) <= _REFINED:
+            break
+        dlam, db = solve(resid, balance)
         lam, b = lam + dlam, b + db
         w = w + weights(dlam)
     return w, b, on_trials(lam), _margins(xp, G, E, w, b)
@@ -205,7 +227,7 @@ def _take_rows(xp: Any, arrays: tuple[Any, ...], rows: np.ndarray, total: int | 
     if total is not None and rows.size == total:
         return arrays
     take = xp.asarray(rows)
-    return tuple(xp.take(v, take, axis=0) for v in arrays)
+    return tuple(None if v is None else xp.take(v, take, axis=0) for v in arrays)
 
 
 def _accept(xp: Any, base: tuple[Any, ...], rows: np.ndarray, good: np.ndarray,
@@ -223,10 +245,15 @@ def _accept(xp: Any, base: tuple[Any, ...], rows: np.ndarray, good: np.ndarray,
 
 
 def _argmax_mask(xp: Any, v: Any) -> Any:
-    """Boolean mask (N, n) of each row's largest entry of ``v`` (where positive)."""
-    top = xp.max(v, axis=-1, keepdims=True)
-    first = xp.cumulative_sum(xp.astype(v == top, xp.int32), axis=-1) == 1
-    return (v == top) & first & (top > 0)
+    """Boolean mask (N, n) of each row's (first) largest entry of ``v``, where positive."""
+    top = xp.argmax(v, axis=-1)
+    hit = xp.arange(v.shape[-1])[None, :] == top[:, None]
+    return hit & (xp.max(v, axis=-1) > 0)[:, None]
+
+
+def _argmin_mask(xp: Any, v: Any) -> Any:
+    """Boolean mask (N, n) of each row's (first) smallest entry of ``v``."""
+    return xp.arange(v.shape[-1])[None, :] == xp.argmin(v, axis=-1)[:, None]
 
 
 def _exact_on_support(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, rounds: int = 4,
@@ -285,7 +312,8 @@ def _exact_on_support(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, round
     return w, b, xp.clip(lam, 0.0, None), ok
 
 
-def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, r_d: Any) -> Any:
+def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, r_d: Any,
+                   GE: Any = None) -> Any:
     """Factor the Newton matrix of the iterate (α, s) once; return its solver.
 
     The step (Δα, Δν, Δs) solves Q Δα − E Δν − Δs = −r_d, Eᵀ Δα = −r_p,
@@ -305,7 +333,8 @@ def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, r_d: Any
       [GᵀD⁻¹r₁; EᵀD⁻¹r₁ + r_p], then Δα = D⁻¹(r₁ − GΔv + EΔν).
 
     Either way the cost per problem is that of the smaller side,
-    min(n, p + 2)³/3, once per iteration.
+    min(n, p + 2)³/3, once per iteration. ``GE``, if given, is [G E]
+    (N, n, p + 2), which does not change between iterations.
 
     Returns
     -------
@@ -320,7 +349,7 @@ def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, r_d: Any
     delta = 1e-13
     D = s / alpha + delta
     if p + 2 < n:
-        GE = xp.concat([G, E], axis=-1)
+        GE = xp.concat([G, E], axis=-1) if GE is None else GE
         F = GE / D[..., None]  # D⁻¹[G E], (N, n, p+2)
         K = xp.matmul(xp.matrix_transpose(GE), F)
         K = K + xp.eye(p + 2, dtype=dtype) * xp.concat([xp.ones(p, dtype=dtype),
@@ -386,12 +415,16 @@ def _max_step(xp: Any, pairs: tuple[tuple[Any, Any], ...]) -> Any:
 
 def _scaled(xp: Any, X: Any, y: Any) -> tuple[Any, Any, Any, Any]:
     """(E, scale, G, Q): class indicators (N, n, 2), each problem's largest trial
-    norm, gᵢ = yᵢxᵢ/scale and their Gram matrix."""
+    norm, gᵢ = yᵢxᵢ/scale and their Gram matrix Q = GGᵀ where units at least
+    trials (p + 2 ≥ n); with fewer units ``Q`` is None and every product with
+    it goes through G (Qα = G(Gᵀα): 2np flops, not n², and no n×n array)."""
     dtype = X.dtype
     E = xp.stack([xp.astype(y > 0, dtype), xp.astype(y < 0, dtype)], axis=-1)
     scale = xp.max(xp.sqrt(xp.sum(X * X, axis=-1)), axis=-1)
     scale = xp.where(scale > 0, scale, xp.ones_like(scale))
     G = X * (y / scale[:, None])[..., None]
+    if X.shape[-1] + 2 < X.shape[-2]:
+        return E, scale, G, None
     return E, scale, G, xp.matmul(G, xp.matrix_transpose(G))
 
 
@@ -453,6 +486,189 @@ def fit_from_support(xp: Any, X: Any, y: Any, support: Any, *, rounds: int = 12
     return out
 
 
+def _closest_pair(xp: Any, G: Any, E: Any) -> Any:
+    """Each problem's first active set: per class, the trial nearest the
+    bisector of the class means along their difference (N, n) bool."""
+    counts = xp.clip(xp.sum(E, axis=1), 1.0, None)  # (N, 2)
+    yv = E[..., 0] - E[..., 1]
+    X = G * yv[..., None]  # the scaled trials themselves
+    means = xp.matmul(xp.matrix_transpose(E), X) / counts[..., None]  # (N, 2, p)
+    d = means[:, 0, :] - means[:, 1, :]
+    mid = xp.sum(d * (means[:, 0, :] + means[:, 1, :]), axis=-1) / 2
+    score = yv * (xp.matmul(X, d[..., None])[..., 0] - mid[:, None])
+    pair = xp.zeros(yv.shape, dtype=xp.bool)
+    for k in range(2):
+        own = xp.where(E[..., k] > 0, score, xp.full_like(score, float("inf")))
+        pair = pair | (_argmin_mask(xp, own) & (E[..., k] > 0))
+    return pair
+
+
+def _active_step(xp: Any, G: Any, E: Any, A: Any, lam: Any, b: Any, v: Any, m_v: Any
+                 ) -> tuple[Any, Any, Any, Any, Any]:
+    """One step of the dual active-set method: raise λ_v of the trial being
+    added (mask ``v``, margin ``m_v``) while every active constraint stays
+    tight and Σλᵢyᵢ = 0, until v's margin reaches 1 or an active λ reaches 0.
+
+    The direction solves [Q_AA y_A; y_Aᵀ 0][dλ_A; db] = −[Q_Av; y_v] (a
+    factorisation of Q_AA plus a rounding-level ridge, and the Schur
+    complement on b); v's margin grows at κ = Q_vv + Q_vAdλ_A + y_v db per
+    unit of λ_v (κ = 0: v cannot be reached, the problem is handed on).
+
+    Returns (A, λ, b, v, stuck): the updated active set, multipliers,
+    intercept and trial being added (cleared once it is active), and the
+    problems where no step exists.
+    """
+    N, n, p = G.shape
+    dtype = G.dtype
+    yv = E[..., 0] - E[..., 1]
+    m = max(1, int(to_numpy(xp.max(xp.sum(xp.astype(A, xp.int32), axis=-1)))))
+    order = xp.argsort(xp.astype(~A, xp.int8), axis=-1, stable=True)
+    idx = order[:, :m]
+    slot = xp.astype(xp.take_along_axis(A, idx, axis=-1), dtype)  # (N, m)
+    G_A = xp.take_along_axis(G, xp.broadcast_to(idx[..., None], (N, m, p)), axis=1)
+    G_A = G_A * slot[..., None]
+    y_A = xp.take_along_axis(yv, idx, axis=-1) * slot
+    vf = xp.astype(v, dtype)
+    g_v = xp.sum(G * vf[..., None], axis=1)  # (N, p)
+    y_v = xp.sum(yv * vf, axis=-1)
+    Q_AA = xp.matmul(G_A, xp.matrix_transpose(G_A))
+    ridge = float(np.finfo(np.float64).eps) * (m + 1)
+    big = xp.max(xp.linalg.diagonal(Q_AA), axis=-1)
+    eye = xp.eye(m, dtype=dtype)
+    M = Q_AA + eye * (1.0 - slot)[:, None, :] + eye * (ridge * big)[:, None, None]
+    Q_Av = xp.matmul(G_A, g_v[..., None])[..., 0]
+    sol = xp.linalg.solve(M, xp.stack([y_A, Q_Av], axis=-1))  # M⁻¹[y_A, Q_Av]
+    yAy = xp.sum(y_A * sol[..., 0], axis=-1)
+    db = (y_v - xp.sum(y_A * sol[..., 1], axis=-1)) / xp.where(yAy > 0, yAy,
+                                                               xp.ones_like(yAy))
+    dlam = -(sol[..., 1] + sol[..., 0] * db[:, None]) * slot
+    kappa = xp.sum(g_v * g_v, axis=-1) + xp.sum(Q_Av * dlam, axis=-1) + y_v * db
+    reach = kappa > 1e3 * float(np.finfo(np.float64).eps) * xp.sum(g_v * g_v, axis=-1)
+    t_full = xp.where(reach, (1.0 - m_v) / xp.where(reach, kappa, xp.ones_like(kappa)),
+                      xp.full_like(kappa, float("inf")))
+    lam_A = xp.take_along_axis(lam, idx, axis=-1)
+    falling = (dlam < 0) & (slot > 0)
+    ratio = xp.where(falling, lam_A / xp.where(falling, -dlam, xp.ones_like(dlam)),
+                     xp.full_like(dlam, float("inf")))
+    t_drop = xp.min(ratio, axis=-1)
+    dropping = t_drop < t_full
+    t = xp.where(dropping, t_drop, t_full)
+    stuck = ~xp.isfinite(t) | (yAy <= 0)
+    t = xp.where(stuck, xp.zeros_like(t), t)
+    # Back from slots to trials (slot j of problem k is trial idx[k, j]).
+    back = xp.argsort(order, axis=-1)
+    spread = xp.concat([dlam, xp.zeros((N, n - m), dtype=dtype)], axis=-1)
+    lam = lam + t[:, None] * (xp.take_along_axis(spread, back, axis=-1) + vf)
+    b = b + t * db
+    leaving = _argmin_mask(xp, ratio) & (dropping & ~stuck)[:, None]
+    leaving = xp.take_along_axis(xp.concat([leaving, xp.zeros((N, n - m), dtype=xp.bool)],
+                                           axis=-1), back, axis=-1)
+    lam = xp.where(leaving, xp.zeros_like(lam), lam)
+    joined = v & (~dropping & ~stuck)[:, None]
+    return (A & ~leaving) | joined, lam, b, v & ~joined, stuck
+
+
+def fit_active_set(xp: Any, X: Any, y: Any, *, support: Any = None,
+                   max_steps: int | None = None) -> dict[str, Any]:
+    """Hard margins by a dual active-set method, for problems with few units.
+
+    Goldfarb & Idnani's dual method (1983) on min ½‖w‖² s.t.
+    yᵢ(w·xᵢ + b) ≥ 1: from the hyperplane of one trial per class, the most
+    violated trial's multiplier is raised while the active constraints stay
+    tight (:func:`_active_step`), an active trial leaving when its λ reaches
+    0, until no trial violates its constraint. Each step solves one system of
+    the active set's size (at most p + 1 trials in general position), so with
+    few units the hard margin takes about p + 1 small steps, and touches the
+    n trials only through their margins. A finished problem's support then
+    goes through the exact solve and the acceptance test of
+    :func:`fit_hard_margin` (λ ≥ 0, every constraint met to
+    :data:`VIOLATION_TOL` beyond rounding); problems that do not finish in
+    ``max_steps``, or whose last step cannot be taken (the classes touch),
+    are left undecided for :func:`fit_hard_margin`, which certifies them.
+
+    Parameters
+    ----------
+    X : array (N, n, p), y : array (N, n)
+        As in :func:`fit_hard_margin` (±1 labels, 0 on padding).
+    support : bool array (N, n), optional
+        The first active set: the support of an optimum over a subset of the
+        trials (the working-set driver's warm start: its multipliers are
+        feasible for the whole problem, so only the trials outside the
+        subset that violate their constraints need steps). Default: one
+        trial per class.
+    max_steps : int, optional
+        Steps before the open problems are handed on (default 3(p + 1) + 10).
+
+    Returns
+    -------
+    dict
+        ``coef``, ``intercept``, ``margin``, ``dual`` as from
+        :func:`fit_hard_margin` where ``accepted`` (N,) (host bool), and
+        ``n_steps`` (int); other problems are undecided (not "not
+        separable").
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.where(np.arange(200) % 2 == 0, 1.0, -1.0)[None]
+    >>> X = rng.normal(size=(1, 200, 5)) + 3.0 * y[..., None] * [1.0, 0, 0, 0, 0]
+    >>> fast, full = fit_active_set(xp, X, y), fit_hard_margin(xp, X, y)
+    >>> bool(fast["accepted"][0]), bool(np.isclose(fast["margin"][0], full["margin"][0],
+    ...                                            rtol=1e-10))
+    (True, True)
+    """
+    N, n, p = X.shape
+    dtype = X.dtype
+    E, scale, G, Q = _scaled(xp, X, y)
+    yv = E[..., 0] - E[..., 1]
+    trial = yv != 0
+    A = _closest_pair(xp, G, E) if support is None else support & trial
+    _, b, lam, _ = _solve_on_support(xp, G, Q, E, A)
+    G0, E0 = G, E  # (the loop retires finished rows from G and E)
+    v = xp.zeros((N, n), dtype=xp.bool)  # the trial being added, if any
+    finished = np.zeros(N, dtype=bool)
+    batch = RetiringBatch(N)
+    n_steps = 0
+    for n_steps in range(1, (max_steps or 3 * (p + 1) + 10) + 1):  # noqa: B007 - steps
+        w = xp.matmul(xp.matrix_transpose(G), lam[..., None])[..., 0]
+        margin = xp.matmul(G, w[..., None])[..., 0] + yv * b[:, None]
+        floor = violation_floor(xp.sqrt(xp.sum(w * w, axis=-1)))  # scaled: ‖x̃ᵢ‖ ≤ 1
+        violation = xp.where(trial & ~A, 1.0 - margin, xp.full_like(margin, -float("inf")))
+        adding = xp.any(v, axis=-1)
+        worst = xp.max(violation, axis=-1)
+        done = ~adding & (worst <= floor)
+        v = xp.where(adding[:, None], v, _argmax_mask(xp, violation - floor[:, None]))
+        m_v = xp.sum(xp.where(v, margin, xp.zeros_like(margin)), axis=-1)
+        # (A finished problem has no trial to add: its step is empty, it stays as it is.)
+        A, lam, b, v, stuck = _active_step(xp, G, E, A, lam, b, v, m_v)
+        out = to_numpy(done | stuck)
+        if out.any():
+            finished[batch.ids[to_numpy(done)]] = True
+            keep = batch.retire(xp, out, (A,))
+            if not batch.ids.size:
+                break
+            G, E, A, lam, b, v, trial, yv = (xp.take(a, keep, axis=0)
+                                             for a in (G, E, A, lam, b, v, trial, yv))
+    (A,) = batch.collect(xp, (A,))
+    rows = np.flatnonzero(finished)
+    w = xp.zeros((N, p), dtype=dtype)
+    b = xp.zeros((N,), dtype=dtype)
+    lam = xp.zeros((N, n), dtype=dtype)
+    ok = np.zeros(N, dtype=bool)
+    if rows.size:
+        Gr, Qr, Er, Ar = _take_rows(xp, (G0, Q, E0, A), rows, N)
+        wr, br, lr, good = _exact_on_support(xp, Gr, Qr, Er, xp.astype(Ar, dtype),
+                                             xp.full_like(xp.astype(Ar, dtype), 0.5), rounds=1)
+        if good.any():
+            hit, (w, b, lam) = _accept(xp, (w, b, lam), rows, good, (wr, br, lr))
+            ok |= hit
+    out = _in_units_of_x(xp, w, b, lam, scale, xp.asarray(ok))
+    out.update({"accepted": ok, "n_steps": n_steps})
+    return out
+
+
 def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float = 1e-14
                     ) -> dict[str, Any]:
     """Fit N hard-margin linear SVMs at once, in the dual (see the module notes).
@@ -495,6 +711,7 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
     N, n, p = X.shape
     dtype = X.dtype
     E, scale, G, Q = _scaled(xp, X, y)  # scale-free: each problem over its largest norm
+    GE = None if Q is not None else xp.concat([G, E], axis=-1)  # (the Newton matrix's factor)
     cost = 1.0 - xp.astype(y != 0, dtype)  # padding: unit cost, no constraint
     counts = xp.clip(xp.sum(E, axis=1), 1.0, None)  # (every problem has both classes)
     alpha = xp.sum(E / counts[:, None, :], axis=-1) + cost  # uniform on each simplex
@@ -510,15 +727,17 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
     batch = RetiringBatch(N)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - Newton iterations, not problems
-        Qa = xp.matmul(Q, alpha[..., None])[..., 0]
+        Qa = (xp.matmul(G, xp.matmul(xp.matrix_transpose(G), alpha[..., None]))[..., 0]
+              if Q is None else xp.matmul(Q, alpha[..., None])[..., 0])
         r_d = Qa + cost - xp.matmul(E, nu[..., None])[..., 0] - s
-        r_p = xp.sum(E * alpha[..., None], axis=1) - 1.0
+        class_sums = xp.matmul(xp.matrix_transpose(E), alpha[..., None])[..., 0]  # (N, 2)
+        r_p = class_sums - 1.0
         gap = xp.sum(alpha * s, axis=-1) / n
         err = xp.max(xp.stack([xp.max(xp.abs(r_d), axis=-1), xp.max(xp.abs(r_p), axis=-1),
                                n * gap]), axis=0)
         # The certificate: α renormalised onto the two simplices joins a point
         # of each hull, so the hulls are at most ‖u‖ apart.
-        on_simplex = alpha * xp.sum(E / xp.sum(E * alpha[..., None], axis=1)[:, None, :], axis=-1)
+        on_simplex = alpha * xp.matmul(E, 1.0 / class_sums[..., None])[..., 0]
         u = xp.matmul(xp.matrix_transpose(G), on_simplex[..., None])[..., 0]
         bound = xp.minimum(bound, xp.sqrt(xp.sum(u * u, axis=-1)))
         status = xp.where(bound <= RESOLUTION, xp.zeros_like(status), status)
@@ -533,8 +752,14 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
                          & xp.all(support == previous, axis=-1))
         previous = support
         err_h, open_h = to_numpy(err), to_numpy(status < 0)
-        for near, rounds in (((err_h < _EXACT_BELOW) & (err_h >= 1e-8) & open_h & fresh, 1),
-                             ((err_h < 1e-8) & open_h, 4)):
+        rough = (err_h < _EXACT_BELOW) & (err_h >= 1e-8) & open_h & fresh
+        ready = (err_h < 1e-8) & open_h
+        # A try costs about the same for one problem as for the batch (its
+        # steps are small array operations): wait until a quarter of the open
+        # problems are ready for one, unless some are nearly optimal.
+        if (rough | ready).sum() * 4 < open_h.sum() and not ready.any():
+            rough = ready
+        for near, rounds in ((rough, 1), (ready, 4)):
             if not near.any():
                 continue
             rows = np.flatnonzero(near)
@@ -550,12 +775,12 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
             keep = batch.retire(xp, finished, (w, b, lam, bound, status))
             if not batch.ids.size:
                 break
-            (G, Q, E, cost, alpha, s, nu, status, w, b, lam, bound, r_d, r_p, gap, tried,
-             previous) = (xp.take(v, keep, axis=0) for v in (
-                G, Q, E, cost, alpha, s, nu, status, w, b, lam, bound, r_d, r_p, gap, tried,
+            (G, Q, GE, E, cost, alpha, s, nu, status, w, b, lam, bound, r_d, r_p, gap, tried,
+             previous) = (None if v is None else xp.take(v, keep, axis=0) for v in (
+                G, Q, GE, E, cost, alpha, s, nu, status, w, b, lam, bound, r_d, r_p, gap, tried,
                 previous))
         # Mehrotra: affine predictor, then the centring corrector, on one factorisation.
-        newton = _newton_system(xp, G, Q, E, alpha, s, r_d)
+        newton = _newton_system(xp, G, Q, E, alpha, s, r_d, GE)
         da, dn, ds = newton(r_d, r_p, alpha * s, predictor=True)
         step = _max_step(xp, ((alpha, da), (s, ds)))[:, None]
         gap_aff = xp.sum((alpha + step * da) * (s + step * ds), axis=-1) / n

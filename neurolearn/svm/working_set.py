@@ -14,7 +14,7 @@ import numpy as np
 
 from neurolearn.backend import to_numpy
 from neurolearn.session_arrays import pooled_fisher_direction
-from neurolearn.svm.hard_margin import fit_from_support, violation_floor
+from neurolearn.svm.hard_margin import fit_active_set, fit_from_support, violation_floor
 from neurolearn.svm.linear import fit_linear_svm
 
 __all__ = ["fit_linear_svm_working_set"]
@@ -116,6 +116,26 @@ def _grown(mask: np.ndarray, violation: np.ndarray, bad: np.ndarray, grow_by: in
     np.put_along_axis(new, worst, np.take_along_axis(bad, worst, axis=1)
                       | np.take_along_axis(new, worst, axis=1), axis=1)
     return new
+
+
+def _finish_from_support(xp: Any, X: np.ndarray, y: np.ndarray, ids: np.ndarray,
+                         support: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
+                         slack: np.ndarray, converged: np.ndarray, separable: np.ndarray,
+                         sel: np.ndarray) -> np.ndarray:
+    """The hard-margin problems ``ids`` whose working set missed a support
+    vector, finished on all their trials by the dual active-set method from
+    the working set's support (:func:`neurolearn.svm.hard_margin.fit_active_set`:
+    the set's optimum is dual feasible for the whole problem, so the few
+    violators take a step or two each). Writes the accepted ones into the
+    driver's arrays and returns the entries of ``sel`` still open."""
+    warm = fit_active_set(xp, xp.asarray(X[ids]), xp.asarray(y[ids]),
+                          support=xp.asarray(support[ids]))
+    ok = warm["accepted"]
+    done = ids[ok]
+    coef[done], intercept[done] = to_numpy(warm["coef"])[ok], to_numpy(warm["intercept"])[ok]
+    slack[done] = 0.0
+    converged[done] = separable[done] = True
+    return sel[~ok]
 
 
 def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
@@ -228,6 +248,9 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
         # embedded study). A hard margin has few support vectors: add the
         # worst violators, as many as the set holds (at least k0).
         sel = np.flatnonzero(grow)
+        if C is None and sel.size:
+            sel = _finish_from_support(xp, X, y, active[sel], support, coef, intercept, slack,
+                                       converged, separable, sel)
         new = _grown(mask[sel], violation[sel], bad[sel],
                      n if C is not None else max(k0, int(mask.sum(1).max())))
         support[active[sel]] |= new & ~mask[sel]  # the joiners
