@@ -42,7 +42,18 @@ _FORMATS = {
 
 
 def list_formats() -> dict[str, str]:
-    """Formats :func:`load` understands, with what each expects."""
+    """Formats :func:`load` understands, with what each expects.
+
+    Returns
+    -------
+    dict
+        Format name → what the reader expects at ``path``.
+
+    Examples
+    --------
+    >>> sorted(list_formats())
+    ['bernerslee', 'netcdf', 'npz', 'nwb']
+    """
     return {name: description for name, (description, _) in _FORMATS.items()}
 
 
@@ -58,6 +69,11 @@ def load(path: str | Path, *, format: str | None = None, **kwargs: Any) -> xr.Da
         Force a reader (see :func:`list_formats`).
     **kwargs
         Passed to the reader.
+
+    Returns
+    -------
+    DataTree
+        One validated session per node at ``/<mouse>/<session>``.
 
     Raises
     ------

@@ -73,6 +73,18 @@ def save_npz(tree: xr.DataTree | xr.Dataset, path: str | Path) -> Path:
     ------
     LoaderError
         If ``path`` is a folder, its folder is missing, or it is not writable.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_npz(tree, Path(folder) / "study.npz")
+    ...     back = load_npz(path)
+    >>> bool((back["A/A-d01"]["rates"] == tree["A/A-d01"]["rates"]).all())
+    True
     """
     arrays: dict[str, np.ndarray] = {}
     for _, ds in iter_sessions(tree):
@@ -118,6 +130,21 @@ def load_npz(path: str | Path) -> xr.DataTree:
     ------
     LoaderError
         If the file cannot be read or a session lacks a required key.
+
+    Examples
+    --------
+    See :func:`save_npz` for a round trip.
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from neurolearn.schema import make_session, to_tree
+    >>> ds = make_session(np.ones((4, 2)), stimulus=["a", "b", "a", "b"], label=[1, 0, 1, 0],
+    ...                   session="s1", mouse="m1", day=1, phase="training")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     back = load_npz(save_npz(to_tree([ds]), Path(folder) / "one.npz"))
+    >>> back["m1/s1"]["rates"].shape
+    (4, 2)
     """
     try:
         archive = np.load(Path(path), allow_pickle=False)

@@ -272,6 +272,18 @@ def load_bernerslee(
         For an empty directory, an unreadable or malformed file, unit files of
         one session that disagree in trial count or labels, or duplicated unit
         files.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1,
+    ...                                  units_per_session=(4, 5), trials_per_session=60)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     files = write_bernerslee(tree, folder, progress=False)  # one .mat per unit
+    ...     back = load_bernerslee(folder, progress=False)
+    >>> [node.path for node in back.leaves] == [node.path for node in tree.leaves]
+    True
     """
     directory = Path(directory)
     if preprocess:
@@ -356,6 +368,19 @@ def write_bernerslee(tree: xr.DataTree, directory: str | Path, *, version: str =
     -------
     list of Path
         The files written, one per unit-session.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1,
+    ...                                  units_per_session=(4, 5), trials_per_session=60)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     files = write_bernerslee(tree, folder, progress=False)
+    ...     names = sorted(Path(f).suffix for f in files)
+    >>> len(files) == sum(node.sizes["neuron"] for node in tree.leaves), set(names)
+    (True, {'.mat'})
     """
     directory = Path(directory)
     rng = np.random.default_rng(seed)

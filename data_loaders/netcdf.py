@@ -35,6 +35,17 @@ def save_netcdf(tree: xr.DataTree, path: str | Path) -> Path:
         If ``tree`` is not in the canonical layout.
     LoaderError
         If ``path`` is a folder, its folder is missing, or it is not writable.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     back = load_netcdf(save_netcdf(tree, Path(folder) / "study.nc"))
+    >>> back["A/A-d01"]["rates"].identical(tree["A/A-d01"]["rates"])
+    True
     """
     validate(tree, require_rates=False)
     path = Path(path)
@@ -64,6 +75,10 @@ def load_netcdf(path: str | Path) -> xr.DataTree:
     ------
     LoaderError
         If the file is missing or not a readable netCDF-4/HDF5 file.
+
+    Examples
+    --------
+    See :func:`save_netcdf` for a round trip.
     """
     try:
         # `time` holds seconds as plain floats: never decode them as timedeltas.

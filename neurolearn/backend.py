@@ -39,6 +39,17 @@ def get_namespace(*arrays: Any) -> Any:
     Parameters
     ----------
     *arrays : arrays
+
+    Returns
+    -------
+    namespace
+        The array-API namespace (module) of the arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> get_namespace(np.zeros(2)).__name__
+    'array_api_compat.numpy'
     """
     return array_namespace(*arrays)
 
@@ -51,6 +62,11 @@ def namespace_for_device(device: str = "cpu") -> Any:
     device : {"cpu", "cuda"}
         ``"cpu"`` gives NumPy; ``"cuda"`` gives CuPy (imported here, lazily).
 
+    Returns
+    -------
+    namespace
+        ``array_api_compat.numpy`` or ``array_api_compat.cupy``.
+
     Raises
     ------
     ParameterError
@@ -58,6 +74,11 @@ def namespace_for_device(device: str = "cpu") -> Any:
     DependencyError
         When ``"cuda"`` is asked for and CuPy is not installed (also an
         ``ImportError``).
+
+    Examples
+    --------
+    >>> namespace_for_device("cpu").__name__
+    'array_api_compat.numpy'
     """
     if device in ("cpu", "numpy"):
         import array_api_compat.numpy as xp_numpy
@@ -80,6 +101,16 @@ def resolve_namespace(device: str | Any) -> Any:
     Parameters
     ----------
     device : str or namespace
+
+    Returns
+    -------
+    namespace
+
+    Examples
+    --------
+    >>> import array_api_strict
+    >>> resolve_namespace("cpu").__name__, resolve_namespace(array_api_strict) is array_api_strict
+    ('array_api_compat.numpy', True)
     """
     return namespace_for_device(device) if isinstance(device, str) else device
 
@@ -96,6 +127,17 @@ def to_device(x: Any, device: str | Any = "cpu", *, dtype: Any = None) -> Any:
         ``array_api_strict``).
     dtype : dtype, optional
         Target dtype in the target namespace (default: keep).
+
+    Returns
+    -------
+    array
+        A copy of ``x`` in the target namespace (same shape).
+
+    Examples
+    --------
+    >>> import array_api_strict
+    >>> to_device([1.0, 2.0], array_api_strict).shape
+    (2,)
     """
     xp = resolve_namespace(device)
     host = to_numpy(x)
@@ -110,6 +152,17 @@ def to_numpy(x: Any) -> np.ndarray:
     Parameters
     ----------
     x : array-like
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``x``.
+
+    Examples
+    --------
+    >>> import array_api_strict
+    >>> to_numpy(array_api_strict.asarray([1.0, 2.0])).tolist()
+    [1.0, 2.0]
     """
     if is_numpy_array(x):
         return np.asarray(x)
@@ -134,6 +187,20 @@ def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     Parameters
     ----------
     seed : int, sequence of int, or numpy.random.Generator
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is None (no global random state).
+
+    Examples
+    --------
+    >>> float(make_rng(0).random()) == float(make_rng(0).random())
+    True
     """
     if isinstance(seed, np.random.Generator):
         return seed
@@ -154,6 +221,11 @@ def softplus(xp: Any, z: Any) -> Any:
     xp : array namespace
     z : array
 
+    Returns
+    -------
+    array
+        Same shape as ``z``.
+
     Examples
     --------
     >>> import array_api_compat.numpy as xp
@@ -170,6 +242,11 @@ def sigmoid(xp: Any, z: Any) -> Any:
     ----------
     xp : array namespace
     z : array
+
+    Returns
+    -------
+    array
+        Same shape as ``z``, in [0, 1].
 
     Examples
     --------

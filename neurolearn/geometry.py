@@ -150,6 +150,12 @@ def rdm(ds: xr.Dataset, *, variable: str = "rates", include_heldout: bool = Fals
     include_heldout : bool, default False
         As in :func:`rsm`.
 
+    Returns
+    -------
+    DataArray (trial, trial_2)
+        1 − Pearson r between trials' population vectors, with :func:`rsm`'s
+        coords and attrs.
+
     Examples
     --------
     >>> from data_loaders import make_overtraining_dataset
@@ -368,6 +374,11 @@ def participation_ratio(X: Any) -> float:
     X : array (n_trials, n_units)
         Responses; the covariance is over trials (ddof = 1).
 
+    Returns
+    -------
+    float
+        In [1, n_units]; NaN where degenerate.
+
     Examples
     --------
     >>> import numpy as np
@@ -435,6 +446,11 @@ def kernel_distance(K_t: Any, K_0: Any) -> float:
     ----------
     K_t, K_0 : array (n, n)
         The kernel (Gram matrix) now and at initialisation, on the same inputs.
+
+    Returns
+    -------
+    float
+        ≥ 0 (0: the kernel has not moved); NaN where K_0 is zero.
 
     Examples
     --------

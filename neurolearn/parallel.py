@@ -35,15 +35,28 @@ def map_items(func: Callable[..., Any], items: Sequence[Any], *, scheduler: Any 
         threaded scheduler when Dask is installed, else in-process. A string:
         ``dask.compute`` with that scheduler. A Client: ``client.map`` +
         ``client.gather``.
+    progress : bool, default True
+        Show a progress bar (in-process and Client paths).
+    desc : str
+        Progress-bar label.
+    **kwargs
+        Passed to ``func`` with every item.
+
+    Returns
+    -------
+    list
+        ``func(item, **kwargs)`` of each item, in the items' order.
 
     Raises
     ------
     DependencyError
         For a Dask scheduler name when Dask is not installed.
-    progress : bool, default True
-        Show a progress bar (in-process and Client paths).
-    desc : str
-        Progress-bar label.
+
+    Examples
+    --------
+    >>> import operator
+    >>> map_items(operator.neg, [1, 2, 3], progress=False)
+    [-1, -2, -3]
     """
     if scheduler == "auto":
         scheduler = "threads" if importlib.util.find_spec("dask") is not None else None

@@ -64,6 +64,19 @@ def plot_across_days(summary: xr.Dataset, *, ax: Any = None, label: str | None =
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from data_loaders import make_overtraining_dataset
+    >>> from neurolearn.behavior import performance
+    >>> from neurolearn.summary import across_mice
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=2, n_overtraining_days=2)
+    >>> ax = plot_across_days(across_mice(performance(tree)["fraction_correct"]),
+    ...                       ylabel="fraction correct", reference=0.5)
+    >>> len(ax.lines) > 0
+    True
     """
     ax = _axes(ax)
     days = summary["day"].values
@@ -88,6 +101,21 @@ def plot_behavior(performance: xr.Dataset, *, ax: Any = None) -> Any:
     ----------
     performance : Dataset with dim ``session``
         From :func:`neurolearn.behavior.performance`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from data_loaders import make_overtraining_dataset
+    >>> from neurolearn.behavior import performance
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=2, n_overtraining_days=2)
+    >>> ax = plot_behavior(performance(tree))
+    >>> ax.get_ylabel() != ""
+    True
     """
     from neurolearn.summary import across_mice
 
@@ -111,6 +139,10 @@ def plot_margin_distributions(signed: xr.Dataset, *, ax: Any = None) -> Any:
     ----------
     signed : Dataset with dim ``sample``
         From :func:`neurolearn.margins.signed_margins`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
     """
     ax = _axes(ax)
     days = np.unique(signed["day"].values)
@@ -136,6 +168,10 @@ def plot_rsm(R: xr.DataArray, *, ax: Any = None, title: str | None = None) -> An
     ----------
     R : DataArray with dims (trial, trial_2)
         From :func:`neurolearn.geometry.rsm` (trials sorted by label).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
     """
     ax = _axes(ax)
     im = ax.imshow(R.values, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
@@ -159,6 +195,10 @@ def plot_pca(projection: xr.Dataset, *, ax: Any = None) -> Any:
     ----------
     projection : Dataset
         From :func:`neurolearn.geometry.pca`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
     """
     ax = _axes(ax)
     scores = projection["scores"].values

@@ -541,6 +541,16 @@ def preprocess(sessions: xr.DataTree | Iterable[xr.Dataset], *, preset: str = DE
     DataTree
         Sessions with ``rates``; root ``attrs["dropped_sessions"]`` lists the
         skipped ones.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> raw = make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=2,
+    ...                                 preprocess=False)  # binned spike counts only
+    >>> tree = preprocess(raw)  # the original study's preset
+    >>> ds = tree["A/A-d01"].to_dataset()
+    >>> ds["rates"].dims, "dropped_sessions" in tree.attrs
+    (('trial', 'neuron'), True)
     """
     p = resolve_preset(preset, **params)
     if isinstance(sessions, xr.DataTree):

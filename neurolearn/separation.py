@@ -53,6 +53,11 @@ def fisher_discriminant(A: np.ndarray, B: np.ndarray, *, shrinkage: float = 0.0)
     shrinkage : float in [0, 1], default 0
         α of the shrinkage toward a scaled identity.
 
+    Returns
+    -------
+    float
+        J ≥ 0 in squared units of the pooled within-set SD (dimensionless).
+
     Examples
     --------
     >>> import numpy as np

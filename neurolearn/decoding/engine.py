@@ -70,6 +70,16 @@ def auto_chunk_size(method: str, n_sets: int, n_folds: int, n_trials: int, n_uni
         Bytes the largest temporary may take.
     per_label_covariance : bool, default False
         LDA with Ledoit–Wolf shrinkage (a covariance per label vector).
+
+    Returns
+    -------
+    int
+        Label vectors per chunk, at least 1 and at most ``n_labels``.
+
+    Examples
+    --------
+    >>> auto_chunk_size("lda", 1, 10, 200, 15, 1001) <= 1001
+    True
     """
     per_label = 8 * n_sets * n_folds * (n_trials + 4 * n_units)
     if method == "logistic":

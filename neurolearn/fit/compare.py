@@ -52,6 +52,23 @@ def compare_models(data: xr.DataTree | xr.Dataset, *, models: dict[str, dict] | 
         where the loss is 0), ``status`` ("ok" or why the BIC is NaN), ``n_free``,
         ``estimate`` (model, parameter) and ``model_curve`` (model, measure,
         day); ``data_curve`` and ``data_sem`` (measure, day).
+
+    Examples
+    --------
+    A tiny fit (a real one uses the default setup and budget):
+
+    >>> from data_loaders import make_overtraining_dataset
+    >>> from neurolearn.fit import ModelSetup, session_measures
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=3)
+    >>> per = session_measures(tree, measures=("accuracy",))
+    >>> res = compare_models(per, setup=ModelSetup(n_replicates=2, width=50, trials_per_stimulus=4),
+    ...                      measures=("accuracy",), maxfev=6, progress=False,
+    ...                      grid={"gamma": (0.3, 1.0), "epochs_per_day": (5.0, 15.0),
+    ...                            "readout_noise": (0.3, 0.8)})
+    >>> sorted(res["model"].values.tolist()), res["model_curve"].dims
+    (['lazy', 'rich-ce', 'rich-hinge'], ('model', 'measure', 'day'))
+    >>> bool((res["loss"].diff("model") >= 0).all())  # ranked, best first
+    True
     """
     models = MODELS if models is None else models
     per_session = as_measures(data, tuple(measures), setup.n_folds, seed)

@@ -167,6 +167,15 @@ def day_curves(per_session: xr.Dataset) -> xr.Dataset:
     Dataset with dim ``day``
         Each measure's mean, ``<measure>_sem`` (NaN with one mouse),
         ``n_mice`` and a ``phase`` coordinate.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> from neurolearn.fit import session_measures
+    >>> tree = make_overtraining_dataset(n_mice=2, n_training_days=1, n_overtraining_days=2)
+    >>> curves = day_curves(session_measures(tree, measures=("accuracy",)))
+    >>> curves["accuracy"].dims, sorted(curves.data_vars)
+    (('day',), ['accuracy', 'accuracy_sem', 'n_mice'])
     """
     out = xr.Dataset()
     for name in per_session.data_vars:

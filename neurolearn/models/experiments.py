@@ -71,6 +71,12 @@ def loss_ablation(task: OdourTask, *, losses: tuple[str, ...] = ("ce", "hinge", 
     **train_kwargs
         Passed to :func:`neurolearn.models.train` (same seed for every loss).
 
+    Returns
+    -------
+    Dataset
+        :func:`neurolearn.models.train`'s result for each loss, concatenated
+        along a new leading dim ``loss``.
+
     Examples
     --------
     >>> from neurolearn.models import make_odour_task

@@ -262,6 +262,17 @@ def gradient_descent(xp: Any, net: Network, data: Any, *, loss: str, eta: Any, n
     n_steps : int
         Steps taken; the consumer may stop early (break).
 
+    Yields
+    ------
+    t : int
+        Steps taken so far.
+    net : Network
+        The weights after t steps.
+    value : array () or (n_networks,)
+        The loss on step t's data.
+    f : array (P,) or (n_networks, P)
+        The network outputs on step t's data.
+
     Examples
     --------
     >>> import array_api_compat.numpy as xp

@@ -156,6 +156,12 @@ def make_odour_task(*, n_odorants: int = 100, n_hot: int = 10, n_train: int = 60
         target mixture.
     seed : int, default 0
 
+    Returns
+    -------
+    OdourTask
+        Inputs ``X_train`` (n_train, d), ``X_test`` (n_test, d), 0/1 targets,
+        the n-hot mixtures behind them and the probe sets.
+
     Examples
     --------
     >>> task = make_odour_task(n_odorants=13, n_hot=3, n_train=40, n_test=200, seed=0)

@@ -56,6 +56,11 @@ def resolve_scheduler(spec: Any) -> Any:
         ``dask.distributed`` scheduler (e.g. ``"tcp://10.0.0.2:8786"``), for
         which a ``Client`` is connected.
 
+    Returns
+    -------
+    None, str or dask.distributed.Client
+        What :func:`neurolearn.parallel.map_items` takes as ``scheduler``.
+
     Raises
     ------
     DependencyError
@@ -102,6 +107,12 @@ def load_recording(path: str | Path, *, format: str = "auto", config: Any = None
     config : AnalysisConfig, mapping, TOML path or None
         Its ``preprocessing`` section is used by readers that compute rates.
     progress : bool, default True
+
+    Returns
+    -------
+    DataTree
+        One session per node at ``/<mouse>/<session>``, validated
+        (:mod:`neurolearn.schema`), with ``rates`` computed by the preset.
 
     Raises
     ------
@@ -256,6 +267,12 @@ def run_demo(out: str | Path, *, config: Any = None, n_mice: int = 4,
         files: minutes, not seconds).
     device, scheduler, overwrite, progress, log
         As in :func:`run_analysis`.
+
+    Returns
+    -------
+    JobResult
+        The result tree, ``report.html`` and every file written, with the
+        per-step timings (s).
     """
     check_params({"n_mice": n_mice, "n_training_days": n_training_days,
                   "n_overtraining_days": n_overtraining_days},
@@ -327,6 +344,11 @@ def run_simulate(out: str | Path, *, gamma: float = 1.0, loss: str = "ce", epoch
     seed : int, default 0
     device, overwrite, progress, log
         As in :func:`run_analysis`.
+
+    Returns
+    -------
+    JobResult
+        The curves (Dataset over epochs), the files written and the timings (s).
     """
     from neurolearn import models
     from neurolearn.plotting import plot_model_curves
@@ -393,6 +415,11 @@ def run_fit(path: str | Path | None, out: str | Path, *, free: tuple[str, ...],
     seed : int, default 0
     scheduler, format, overwrite, progress, log
         As in :func:`run_analysis`.
+
+    Returns
+    -------
+    JobResult
+        The fit's result Dataset, the files written and the timings (s).
     """
     import matplotlib
 
