@@ -38,6 +38,17 @@ class Interval:
     closed: str = "both"
 
     def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is a number of this kind inside the interval.
+
+        Parameters
+        ----------
+        value : object
+
+        Returns
+        -------
+        bool
+            False for bools (not numbers here), other kinds and values outside.
+        """
         if isinstance(value, bool):
             return False
         if self.kind == "int" and not isinstance(value, numbers.Integral):
@@ -73,6 +84,16 @@ class Options:
     values: tuple[Any, ...]
 
     def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is one of the options, of the same type.
+
+        Parameters
+        ----------
+        value : object
+
+        Returns
+        -------
+        bool
+        """
         return any(value == v and type(value) is type(v) for v in self.values)
 
     def __str__(self) -> str:

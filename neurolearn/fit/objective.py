@@ -44,15 +44,47 @@ class Objective:
         self.hi = np.log([BOUNDS[p][1] for p in free])
 
     def params(self, z: np.ndarray) -> dict[str, float]:
+        """The model parameters at log-parameters ``z``.
+
+        Parameters
+        ----------
+        z : ndarray (n_free,)
+            Log of the free parameters, in the order of ``free``.
+
+        Returns
+        -------
+        dict
+            Every parameter (free ones clipped to the bounds, fixed ones as
+            given) by name.
+        """
         values = np.exp(np.clip(z, self.lo, self.hi))
         return {**self.fixed, **dict(zip(self.free, values.tolist(), strict=True))}
 
     def key(self, z: np.ndarray) -> tuple[float, ...]:
-        """The cache key of log-parameters z (clipped to the bounds, rounded)."""
+        """The cache key of log-parameters z (clipped to the bounds, rounded).
+
+        Parameters
+        ----------
+        z : ndarray (n_free,)
+
+        Returns
+        -------
+        tuple of float
+        """
         return tuple(np.round(np.clip(z, self.lo, self.hi), 12).tolist())
 
     def curves(self, z: np.ndarray) -> np.ndarray:
-        """Model curves (measure, day) at log-parameters z."""
+        """Model curves (measure, day) at log-parameters z (cached).
+
+        Parameters
+        ----------
+        z : ndarray (n_free,)
+
+        Returns
+        -------
+        ndarray (n_measures, n_days)
+            Each measure's mean across simulated mice per day.
+        """
         key = self.key(z)
         if key not in self.cache:
             tree = simulate_sessions(self.params(z), days=self.days, phases=self.phases,
@@ -73,7 +105,16 @@ class Objective:
         return float(np.nanmean(resid ** 2) + outside)
 
     def with_seed(self, seed: int) -> Objective:
-        """The same objective simulating under another seed (its own, empty cache)."""
+        """The same objective simulating under another seed (its own, empty cache).
+
+        Parameters
+        ----------
+        seed : int
+
+        Returns
+        -------
+        Objective
+        """
         return Objective(free=self.free, fixed=self.fixed, days=self.days,
                          phases=self.phases, setup=self.setup, measures=self.measures,
                          scale=self.scale, seed=seed)

@@ -90,7 +90,13 @@ class PreprocessingConfig(_Section):
         resolve_preset(self.preset, **self.overrides)
 
     def parameters(self) -> dict[str, Any]:
-        """The preset's parameters with the overrides applied."""
+        """The preset's parameters with the overrides applied.
+
+        Returns
+        -------
+        dict
+            Parameter name → value (see :data:`neurolearn.preprocess.PRESETS`).
+        """
         return resolve_preset(self.preset, **self.overrides)
 
 
@@ -306,6 +312,16 @@ class AnalysisConfig:
 
         Keys of ``[preprocessing]`` other than ``preset`` are preset overrides.
 
+        Parameters
+        ----------
+        mapping : mapping
+            Sections by name (``preprocessing``, ``decoding``, ...), each a
+            mapping of field → value; top-level ``seed`` and the like.
+
+        Returns
+        -------
+        AnalysisConfig
+
         Raises
         ------
         ParameterError
@@ -340,6 +356,15 @@ class AnalysisConfig:
     def from_toml(cls, path: str | Path) -> AnalysisConfig:
         """Read a TOML file with one table per section (see the module docstring).
 
+        Parameters
+        ----------
+        path : path
+            The ``.toml`` file.
+
+        Returns
+        -------
+        AnalysisConfig
+
         Raises
         ------
         ParameterError
@@ -356,15 +381,37 @@ class AnalysisConfig:
         return cls.from_mapping(mapping)
 
     def to_dict(self) -> dict[str, Any]:
-        """Nested plain dict (JSON- and TOML-serialisable)."""
+        """Nested plain dict (JSON- and TOML-serialisable).
+
+        Returns
+        -------
+        dict
+            Section name → {field: value}, and the top-level fields.
+        """
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
-        """The configuration as one JSON string (stored in results' attrs)."""
+        """The configuration as one JSON string (stored in results' attrs).
+
+        Returns
+        -------
+        str
+            :meth:`to_dict` as JSON, keys sorted.
+        """
         return json.dumps(self.to_dict(), sort_keys=True)
 
     def replace(self, **changes: Any) -> AnalysisConfig:
         """A copy with top-level fields, or ``section__field`` keys, changed.
+
+        Parameters
+        ----------
+        **changes
+            ``seed=1``, ``decoding__n_folds=5``, ...
+
+        Returns
+        -------
+        AnalysisConfig
+            A new, checked configuration; this one is unchanged.
 
         Examples
         --------

@@ -61,7 +61,13 @@ class OutputFolder:
         self._previous: list[str] = []
 
     def check(self) -> None:
-        """Refuse a target that is a file, or a foreign non-empty folder (see the class)."""
+        """Refuse a target that is a file, or a foreign non-empty folder (see the class).
+
+        Raises
+        ------
+        ParameterError
+            Naming the folder and why it cannot be written.
+        """
         d = self.directory
         if d.exists() and not d.is_dir():
             raise ParameterError(f"--out {d}: exists and is not a folder.")
@@ -92,7 +98,18 @@ class OutputFolder:
         return self
 
     def path(self, name: str) -> Path:
-        """Where to write ``name`` (a relative path) while staging."""
+        """Where to write ``name`` (a relative path) while staging.
+
+        Parameters
+        ----------
+        name : str
+            Relative path of the file in the output folder.
+
+        Returns
+        -------
+        Path
+            Its place in the staging area (parent folders created).
+        """
         if self._staging is None:
             raise RuntimeError("OutputFolder.path() outside its `with` block.")
         target = self._staging / name
@@ -100,13 +117,28 @@ class OutputFolder:
         return target
 
     def folder(self, name: str) -> Path:
-        """A sub-folder ``name`` of the staging area (created)."""
+        """A sub-folder ``name`` of the staging area (created).
+
+        Parameters
+        ----------
+        name : str
+
+        Returns
+        -------
+        Path
+        """
         target = self.path(name)
         target.mkdir(parents=True, exist_ok=True)
         return target
 
     def staged(self) -> list[str]:
-        """Relative paths of the files staged so far."""
+        """Relative paths of the files staged so far.
+
+        Returns
+        -------
+        list of str
+            Sorted.
+        """
         assert self._staging is not None
         return sorted(str(p.relative_to(self._staging)) for p in self._staging.rglob("*")
                       if p.is_file())

@@ -27,14 +27,39 @@ class RetiringBatch:
 
     def retire(self, xp: Any, finished: np.ndarray, results: tuple[Any, ...]) -> Any:
         """Keep the finished rows of ``results`` (host mask ``finished``); return the
-        indices, in namespace ``xp``, of the rows that go on."""
+        indices, in namespace ``xp``, of the rows that go on.
+
+        Parameters
+        ----------
+        xp : array namespace
+        finished : bool ndarray (n_rows,)
+            Which of the rows still iterating are done.
+        results : tuple of arrays (n_rows, ...)
+            Their results so far, kept for the finished rows.
+
+        Returns
+        -------
+        array (n_rows_left,)
+            Indices of the rows that go on (take them from every batch array).
+        """
         take = xp.asarray(np.flatnonzero(finished))
         self.done.append((self.ids[finished], tuple(xp.take(v, take, axis=0) for v in results)))
         self.ids = self.ids[~finished]
         return xp.asarray(np.flatnonzero(~finished))
 
     def collect(self, xp: Any, results: tuple[Any, ...]) -> list[Any]:
-        """All rows in input order; ``results`` are those of the rows still iterating."""
+        """All rows in input order; ``results`` are those of the rows still iterating.
+
+        Parameters
+        ----------
+        xp : array namespace
+        results : tuple of arrays (n_rows_left, ...)
+
+        Returns
+        -------
+        list of arrays (N, ...)
+            Each result over all N problems, in input order.
+        """
         if self.ids.size:
             self.done.append((self.ids, results))
         order = xp.asarray(np.argsort(np.concatenate([ids for ids, _ in self.done])))
