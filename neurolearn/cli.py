@@ -64,7 +64,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from neurolearn.pipeline.jobs import run_analysis
 
     result = run_analysis(args.path, args.out, config=_config(args), format=args.format,
-                          device=args.device, scheduler=args.scheduler,
+                          device=args.device, scheduler=args.scheduler, workers=args.workers,
                           overwrite=args.overwrite, progress=not args.no_progress)
     return _finish(result, args)
 
@@ -75,8 +75,8 @@ def _demo(args: argparse.Namespace) -> int:
     result = run_demo(args.out, config=_config(args), n_mice=args.n_mice,
                       n_training_days=args.training_days,
                       n_overtraining_days=args.overtraining_days, via_files=args.via_files,
-                      device=args.device, scheduler=args.scheduler, overwrite=args.overwrite,
-                      progress=not args.no_progress)
+                      device=args.device, scheduler=args.scheduler, workers=args.workers,
+                      overwrite=args.overwrite, progress=not args.no_progress)
     return _finish(result, args)
 
 
@@ -147,12 +147,17 @@ def _parser() -> argparse.ArgumentParser:
                          help="reader (default: from the path)")
     _analysis_options(analyze)
     _common(analyze, out="neurolearn-results")
+    analyze.add_argument("--workers", type=int, default=1,
+                         help="processes reading Berners-Lee raster files (default 1)")
     analyze.set_defaults(func=_analyze)
 
     demo = sub.add_parser("demo", help="analyze the embedded synthetic study (planted truth)")
     demo.add_argument("--via-files", action="store_true",
                       help="write the study as Berners-Lee .mat files and load them back "
                            "through the real loader first (minutes)")
+    demo.add_argument("--workers", type=int, default=1,
+                      help="with --via-files: processes writing and reading the files "
+                           "(default 1)")
     demo.add_argument("--n-mice", type=int, default=4, help="mice (default 4)")
     demo.add_argument("--training-days", type=int, default=8, help="default 8")
     demo.add_argument("--overtraining-days", type=int, default=18, help="default 18")

@@ -170,3 +170,52 @@ def test_raster_too_short_for_the_window(tmp_path):
                "mouse_name": "Q", "day_of_behavior": 1.0})
     with pytest.raises(LoaderError, match=r"a.mat: `raster_data` has 1000 columns; .* needs 5500"):
         load_bernerslee(tmp_path, time_window=(-0.5, 0.5), progress=False)
+
+
+def test_worker_processes_write_and_read_the_same_study(small_tree, tmp_path):
+    """workers=2 writes byte-identical rasters and reads back the same study as
+    one process (the spikes are placed in the parent, the files only
+    compressed and parsed in the workers)."""
+    one = write_bernerslee(small_tree, tmp_path / "one", progress=False)
+    two = write_bernerslee(small_tree, tmp_path / "two", workers=2, progress=False)
+    assert [f.relative_to(tmp_path / "one") for f in one] == \
+        [f.relative_to(tmp_path / "two") for f in two]
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(read_mat(a)["raster_data"], read_mat(b)["raster_data"])
+    serial = load_bernerslee(tmp_path / "one", progress=False)
+    parallel = load_bernerslee(tmp_path / "two", workers=2, progress=False)
+    _assert_same_sessions(serial, parallel)
+    _assert_same_sessions(small_tree, parallel)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_workers_must_be_a_positive_integer(small_tree, tmp_path, workers):
+    from neurolearn.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="workers"):
+        load_bernerslee(tmp_path, workers=workers, progress=False)
+    with pytest.raises(ParameterError, match="workers"):
+        write_bernerslee(small_tree, tmp_path, workers=workers, progress=False)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -1.0])
+def test_a_raster_with_a_non_count_is_refused(tmp_path, bad):
+    raster = np.zeros((3, 17000))
+    raster[1, 9000] = bad
+    labels = {"stimulus_category_with_probes": ["target", "nontarget", "target"],
+              "mouse_name": "m", "day_of_behavior": 1.0}
+    write_mat(tmp_path / "u1.mat", raster, labels)
+    with pytest.raises(LoaderError, match="non-negative spike counts"):
+        load_bernerslee(tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, bool, np.float64, np.int16])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_spike_positions_are_flatnonzero_whatever_the_layout(dtype, order):
+    from data_loaders.bernerslee import _nonzero_positions
+
+    rng = np.random.default_rng(3)
+    for shape in [(40, 1700), (7, 3), (0, 8)]:
+        a = np.asarray((rng.random(shape) < 0.02) * rng.integers(1, 3, shape), dtype=dtype,
+                       order=order)
+        np.testing.assert_array_equal(_nonzero_positions(a), np.flatnonzero(a))

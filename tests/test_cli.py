@@ -73,7 +73,7 @@ def test_analyze_files_from_an_independent_writer(tmp_path, raster_writer, capsy
     written = _bernerslee_study(raw, raster_writer)
     out = tmp_path / "out"
     assert main(["analyze", str(raw), "--out", str(out), "--config", _small_config(tmp_path),
-                 *FAST]) == 0
+                 "--workers", "2", *FAST]) == 0  # (two reader processes)
     assert "loaded 10 sessions" in capsys.readouterr().out
     with xr.open_datatree(out / "results.nc") as results:
         assert results.attrs["format"] == "bernerslee"
@@ -149,6 +149,8 @@ def test_foreign_output_folder_is_refused_and_untouched(tmp_path, capsys):
     (["demo", "--permutations", "-3"], "`n_permutations` must be an integer in [0, inf]"),
     (["demo", "--folds", "1"], "`n_folds` must be an integer in [2, inf]"),
     (["demo", "--n-mice", "0"], "demo: `n_mice` must be an integer in [1, inf]"),
+    (["demo", "--workers", "0"], "demo: `workers` must be an integer in [1, inf]"),
+    (["analyze", "nowhere", "--workers", "0"], "analyze: `workers` must be an integer"),
     (["demo", "--bogus"], "unrecognized arguments: --bogus"),
     (["analyze"], "the following arguments are required: path"),
     ([], "the following arguments are required: command"),

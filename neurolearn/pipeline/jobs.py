@@ -94,7 +94,7 @@ def resolve_scheduler(spec: Any) -> Any:
 
 
 def load_recording(path: str | Path, *, format: str = "auto", config: Any = None,
-                   progress: bool = True) -> xr.DataTree:
+                   workers: int = 1, progress: bool = True) -> xr.DataTree:
     """Read a recording with the configuration's preprocessing.
 
     Parameters
@@ -106,6 +106,9 @@ def load_recording(path: str | Path, *, format: str = "auto", config: Any = None
         One of :data:`FORMATS`.
     config : AnalysisConfig, mapping, TOML path or None
         Its ``preprocessing`` section is used by readers that compute rates.
+    workers : int, default 1
+        Processes that read Berners-Lee raster files (other formats are read
+        in this process).
     progress : bool, default True
 
     Returns
@@ -133,7 +136,7 @@ def load_recording(path: str | Path, *, format: str = "auto", config: Any = None
     if guessed in _PREPROCESSING_READERS or (fmt is None and path.suffix.lower() == ".nwb"):
         kwargs.update(preset=config.preprocessing.preset, **config.preprocessing.overrides)
     if guessed == "bernerslee":
-        kwargs["progress"] = progress
+        kwargs.update(progress=progress, workers=workers)
     return load(path, format=fmt, **kwargs)
 
 
@@ -175,7 +178,7 @@ def _key_findings(results: xr.DataTree) -> list[str]:
 
 def run_analysis(data: xr.DataTree | str | Path, out: str | Path, *, config: Any = None,
                  format: str = "auto", device: str = "cpu", scheduler: Any = None,
-                 overwrite: bool = False, progress: bool = True,
+                 workers: int = 1, overwrite: bool = False, progress: bool = True,
                  log: Callable[[str], None] = print, source: str | None = None) -> JobResult:
     """Load (if given a path), analyse and write every output into ``out``, or nothing.
 
@@ -190,6 +193,9 @@ def run_analysis(data: xr.DataTree | str | Path, out: str | Path, *, config: Any
     device : {"cpu", "cuda"}, default "cpu"
     scheduler : None, str or Client
         See :func:`resolve_scheduler`.
+    workers : int, default 1
+        Processes that read the recording's files (Berners-Lee rasters; see
+        :func:`data_loaders.load_bernerslee`).
     overwrite : bool, default False
     progress : bool, default True
     log : callable, default print
@@ -203,6 +209,8 @@ def run_analysis(data: xr.DataTree | str | Path, out: str | Path, *, config: Any
     JobResult
         The result tree, the final report path and every file written.
     """
+    check_params({"workers": workers}, {"workers": [Interval("int", 1, None)]},
+                 where="analyze")
     config = load_config(config)
     timings: dict[str, float] = {}
     folder = OutputFolder(out, overwrite=overwrite)
@@ -214,7 +222,8 @@ def run_analysis(data: xr.DataTree | str | Path, out: str | Path, *, config: Any
         fmt = None
         if isinstance(data, (str, Path)):
             path, fmt = str(data), format
-            data = load_recording(data, format=format, config=config, progress=progress)
+            data = load_recording(data, format=format, config=config, workers=workers,
+                                  progress=progress)
             timings["load"] = round(time.perf_counter() - t0, 3)
             log(f"loaded {_n_sessions(data)} sessions from {path} ({timings['load']:.1f} s)")
             source = source or path
@@ -250,8 +259,9 @@ def _n_sessions(tree: xr.DataTree) -> int:
 
 def run_demo(out: str | Path, *, config: Any = None, n_mice: int = 4,
              n_training_days: int = 8, n_overtraining_days: int = 18, via_files: bool = False,
-             device: str = "cpu", scheduler: Any = None, overwrite: bool = False,
-             progress: bool = True, log: Callable[[str], None] = print) -> JobResult:
+             device: str = "cpu", scheduler: Any = None, workers: int = 1,
+             overwrite: bool = False, progress: bool = True,
+             log: Callable[[str], None] = print) -> JobResult:
     """:func:`run_analysis` on the embedded synthetic study (planted ground truth).
 
     Parameters
@@ -265,8 +275,8 @@ def run_demo(out: str | Path, *, config: Any = None, n_mice: int = 4,
         Write the study as Berners-Lee raster ``.mat`` files to a temporary
         folder and load it back through the real loader first (about 1,900
         files: minutes, not seconds).
-    device, scheduler, overwrite, progress, log
-        As in :func:`run_analysis`.
+    device, scheduler, workers, overwrite, progress, log
+        As in :func:`run_analysis` (``workers`` also write the files).
 
     Returns
     -------
@@ -275,10 +285,11 @@ def run_demo(out: str | Path, *, config: Any = None, n_mice: int = 4,
         per-step timings (s).
     """
     check_params({"n_mice": n_mice, "n_training_days": n_training_days,
-                  "n_overtraining_days": n_overtraining_days},
+                  "n_overtraining_days": n_overtraining_days, "workers": workers},
                  {"n_mice": [Interval("int", 1, None)],
                   "n_training_days": [Interval("int", 0, None)],
-                  "n_overtraining_days": [Interval("int", 0, None)]}, where="demo")
+                  "n_overtraining_days": [Interval("int", 0, None)],
+                  "workers": [Interval("int", 1, None)]}, where="demo")
     if n_training_days + n_overtraining_days < 1:
         raise ParameterError("demo: the study needs at least one day "
                              "(--training-days + --overtraining-days >= 1).")
@@ -288,14 +299,15 @@ def run_demo(out: str | Path, *, config: Any = None, n_mice: int = 4,
     resolved = resolve_scheduler(scheduler)
     try:
         return _demo(out, config, n_mice, n_training_days, n_overtraining_days, via_files,
-                     device, resolved, overwrite, progress, log)
+                     device, resolved, workers, overwrite, progress, log)
     finally:
         _close_if_owned(resolved, scheduler)
 
 
 def _demo(out: str | Path, config: Any, n_mice: int, n_training_days: int,
           n_overtraining_days: int, via_files: bool, device: str, scheduler: Any,
-          overwrite: bool, progress: bool, log: Callable[[str], None]) -> JobResult:
+          workers: int, overwrite: bool, progress: bool, log: Callable[[str], None]
+          ) -> JobResult:
     from data_loaders import make_overtraining_dataset, write_bernerslee
     from neurolearn.preprocess import preprocess
 
@@ -312,11 +324,13 @@ def _demo(out: str | Path, config: Any, n_mice: int, n_training_days: int,
                             overwrite=overwrite, progress=progress, log=log,
                             source="embedded synthetic study (data_loaders.synthetic)")
     with tempfile.TemporaryDirectory(prefix="neurolearn-bernerslee-") as raw:
-        files = write_bernerslee(tree, raw, seed=config.seed, progress=progress)
+        files = write_bernerslee(tree, raw, seed=config.seed, workers=workers,
+                                 progress=progress)
         log(f"wrote the embedded synthetic study as {len(files)} Berners-Lee unit files "
             f"({time.perf_counter() - t0:.1f} s)")
         return run_analysis(raw, out, config=config, format="bernerslee", device=device,
-                            scheduler=scheduler, overwrite=overwrite, progress=progress,
+                            scheduler=scheduler, workers=workers, overwrite=overwrite,
+                            progress=progress,
                             log=log, source="embedded synthetic study, written as Berners-Lee "
                                             "raster files and read back")
 
