@@ -28,6 +28,11 @@ def atomic_write(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
     suffix : str, optional
         Ending the temporary name must have (some writers append one).
 
+    Yields
+    ------
+    Path
+        The temporary file to write (same folder, so the final move is atomic).
+
     Raises
     ------
     LoaderError

@@ -64,6 +64,12 @@ def unit_subsets(n_available: int, n_units: int | None, n_subsamples: int,
         Subsets drawn (without replacement within a subset).
     rng : numpy.random.Generator
 
+    Returns
+    -------
+    ndarray (n_subsamples, n_units) of int or None
+        Sorted unit indices per subset; one row of all units when ``n_units``
+        is None; None when the session has fewer than ``n_units``.
+
     Examples
     --------
     >>> import numpy as np
@@ -91,6 +97,13 @@ def trained_trials(ds: xr.Dataset, variable: str = "rates") -> tuple[np.ndarray,
         One session in the canonical layout (:mod:`neurolearn.schema`).
     variable : str, default "rates"
         The (trial, neuron) variable.
+
+    Returns
+    -------
+    X : ndarray (n_trained, n_units)
+        The ``variable`` of the trials not held out, as float.
+    y : ndarray (n_trained,)
+        +1 for target (label 1), −1 otherwise.
 
     Raises
     ------

@@ -50,7 +50,18 @@ MEASURES: tuple[tuple[str, str, str], ...] = (
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of neurolearn, Python and the numerical stack (for results' attrs)."""
+    """Versions of neurolearn, Python and the numerical stack (for results' attrs).
+
+    Returns
+    -------
+    dict
+        Package name → version string.
+
+    Examples
+    --------
+    >>> sorted(package_versions())
+    ['neurolearn', 'numpy', 'python', 'scipy', 'sklearn', 'xarray']
+    """
     import scipy
     import sklearn
 

@@ -155,6 +155,17 @@ class OutputFolder:
         Files of an earlier neurolearn output that this run did not write
         again are removed (neurolearn wrote them). Colliding names not in the
         manifest are replaced only with ``overwrite``.
+
+        Returns
+        -------
+        list of Path
+            The files written, at their final places.
+
+        Raises
+        ------
+        ParameterError
+            If a file not written by neurolearn would be replaced without
+            ``overwrite``.
         """
         assert self._staging is not None
         files = self.staged()

@@ -175,6 +175,13 @@ def fit_soft_margin(xp: Any, X: Any, y: Any, *, C: float, max_iter: int, tol: fl
     max_iter : int
     tol : float
 
+    Returns
+    -------
+    dict
+        As :func:`neurolearn.svm.fit_linear_svm`: ``coef`` (N, p),
+        ``intercept`` (N,), ``dual`` (N, n), ``slack`` (N, n), ``converged``
+        (N,), ``n_iter``.
+
     Examples
     --------
     >>> import array_api_compat.numpy as xp
