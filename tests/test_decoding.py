@@ -218,3 +218,35 @@ def test_cupy_matches_numpy(small_tree):
     est = LDADecoder(device="cuda").fit(np.random.default_rng(0).normal(size=(40, 3)),
                                         [0, 1] * 20)
     assert isinstance(est.coef_, cp.ndarray)
+
+
+@pytest.mark.parametrize("n_folds", [2, 10])
+@pytest.mark.parametrize("offset", [0.0, 1e8])
+def test_lda_permutation_batches_match_sklearn_far_from_zero(n_folds, offset):
+    """The class sums of a permutation batch come from one product over all
+    trials minus each fold's left-out rows (10 folds) or directly (2 folds);
+    both give scikit-learn's LDA decision values, even for rates around 1e8
+    with unit spread (where subtracting raw sums would lose the signal)."""
+    import array_api_compat.numpy as xnp
+
+    from neurolearn.decoding.engine import cv_scores
+
+    rng = np.random.default_rng(4)
+    n, p, Q = 120, 6, 9
+    y = np.arange(n) % 2
+    X = offset + rng.normal(size=(n, p)) + 0.8 * y[:, None] * (np.arange(p) < 2)
+    fold = (np.arange(n) // 2) % n_folds  # both classes in every fold
+    test = np.stack([fold == f for f in range(n_folds)]).astype(float)
+    train = 1.0 - test
+    Y = np.stack([y] + [rng.permutation(y) for _ in range(Q - 1)]).astype(float)
+    acc, dec = cv_scores(xnp, "lda", xnp.asarray(X[None]), train, test, Y, {"shrinkage": 0.0})
+    for q in range(Q):
+        expected_dec = np.zeros(n)
+        for f in range(n_folds):
+            tr, te = train[f] > 0, test[f] > 0
+            model = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis(solver="lsqr"))
+            model.fit(X[tr], Y[q, tr])
+            expected_dec[te] = model.decision_function(X[te])
+            np.testing.assert_allclose(acc[0, f, q], model.score(X[te], Y[q, te]), atol=1e-12)
+        if q == 0:
+            np.testing.assert_allclose(dec[0], expected_dec, rtol=1e-8, atol=1e-8)

@@ -7,7 +7,13 @@ from typing import Any
 import numpy as np
 
 from neurolearn.backend import to_numpy
-from neurolearn.decoding._linear import METHODS, fit_lda, fit_logistic, fit_ridge
+from neurolearn.decoding._linear import (
+    METHODS,
+    fit_lda,
+    fit_lda_standardised,
+    fit_logistic,
+    fit_ridge,
+)
 from neurolearn.errors import ParameterError
 
 __all__ = ["fit_batch", "cv_scores", "train_test_scores", "auto_chunk_size", "MEMORY_BUDGET"]
@@ -134,11 +140,21 @@ def cv_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.ndarray,
     n_test = xp.sum(inside_x, axis=1)
     fold_acc = np.empty((B, F, Q))
     cv_decision = np.zeros((B, n))
+    # LDA at a fixed shrinkage scores in its standardised space: each fold's
+    # few test rows are standardised once, instead of every label vector's
+    # weights being converted back to raw units.
+    standardised = method == "lda" and not isinstance(params.get("shrinkage", 0.0), str)
     for start in range(0, Q, chunk):
         Y_chunk = Y[start:start + chunk]
         Yc = xp.asarray(Y_chunk, dtype=dtype)
-        coef, intercept = fit_batch(xp, method, X, train_x, Yc, params)
-        D = xp.matmul(coef, X_test_t) + intercept[..., None]  # (B, F, Qc, m)
+        if standardised:
+            w, b, _, mean, scale = fit_lda_standardised(
+                xp, X, train_x, Yc, shrinkage=params.get("shrinkage", 0.0))
+            Z_test_t = (X_test_t - mean[..., None]) / scale[..., None]  # (B, F, p, m)
+            D = xp.matmul(w, Z_test_t) + b[..., None]  # (B, F, Qc, m)
+        else:
+            coef, intercept = fit_batch(xp, method, X, train_x, Yc, params)
+            D = xp.matmul(coef, X_test_t) + intercept[..., None]  # (B, F, Qc, m)
         Y_test = xp.asarray(np.moveaxis(Y_chunk[:, rows], 0, 1), dtype=dtype)  # (F, Qc, m)
         hits = _correct(xp, D, Y_test[None, ...]) * inside_x[None, :, None, :]
         fold_acc[:, :, start:start + Y_chunk.shape[0]] = to_numpy(
