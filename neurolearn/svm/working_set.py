@@ -19,6 +19,10 @@ from neurolearn.svm.linear import fit_linear_svm
 
 __all__ = ["fit_linear_svm_working_set"]
 
+# A hard-margin working set that missed at most this many violators is
+# finished by the dual active-set method rather than another round.
+_FEW_MISSED = 8
+
 
 def _solve_sets(xp: Any, Xw: np.ndarray, yw: np.ndarray, *, C: float | None, max_iter: int,
                 tol: float, guess: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -121,7 +125,7 @@ def _grown(mask: np.ndarray, violation: np.ndarray, bad: np.ndarray, grow_by: in
 def _finish_from_support(xp: Any, X: np.ndarray, y: np.ndarray, ids: np.ndarray,
                          support: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
                          slack: np.ndarray, converged: np.ndarray, separable: np.ndarray,
-                         sel: np.ndarray) -> np.ndarray:
+                         sel: np.ndarray, *, max_steps: int) -> np.ndarray:
     """The hard-margin problems ``ids`` whose working set missed a support
     vector, finished on all their trials by the dual active-set method from
     the working set's support (:func:`neurolearn.svm.hard_margin.fit_active_set`:
@@ -129,7 +133,7 @@ def _finish_from_support(xp: Any, X: np.ndarray, y: np.ndarray, ids: np.ndarray,
     violators take a step or two each). Writes the accepted ones into the
     driver's arrays and returns the entries of ``sel`` still open."""
     warm = fit_active_set(xp, xp.asarray(X[ids]), xp.asarray(y[ids]),
-                          support=xp.asarray(support[ids]))
+                          support=xp.asarray(support[ids]), max_steps=max_steps)
     ok = warm["accepted"]
     done = ids[ok]
     coef[done], intercept[done] = to_numpy(warm["coef"])[ok], to_numpy(warm["intercept"])[ok]
@@ -248,9 +252,15 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
         # embedded study). A hard margin has few support vectors: add the
         # worst violators, as many as the set holds (at least k0).
         sel = np.flatnonzero(grow)
-        if C is None and sel.size:
-            sel = _finish_from_support(xp, X, y, active[sel], support, coef, intercept, slack,
-                                       converged, separable, sel)
+        # A hard margin whose set missed only a few trials is finished on all
+        # its trials by the active-set method (a step or two per missed
+        # trial); one that missed many takes another interior-point round.
+        few = sel[bad[sel].sum(axis=1) <= _FEW_MISSED] if C is None else sel[:0]
+        if few.size:
+            open_ = _finish_from_support(xp, X, y, active[few], support, coef, intercept,
+                                         slack, converged, separable, few,
+                                         max_steps=4 * _FEW_MISSED + 8)
+            sel = np.setdiff1d(sel, np.setdiff1d(few, open_))
         new = _grown(mask[sel], violation[sel], bad[sel],
                      n if C is not None else max(k0, int(mask.sum(1).max())))
         support[active[sel]] |= new & ~mask[sel]  # the joiners
