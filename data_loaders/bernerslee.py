@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 from data_loaders._matfile import read_mat, write_mat
 from neurolearn._version import __version__
 from neurolearn.errors import LoaderError, ParameterError
+from neurolearn.params import Interval, check_params
 from neurolearn.preprocess import DEFAULT_PRESET, resolve_preset
 from neurolearn.preprocess import preprocess as preprocess_sessions
 from neurolearn.schema import iter_sessions, make_session, session_info, to_tree
@@ -158,20 +159,15 @@ def _read_units(files: list[Path], bin_edges_ms: np.ndarray, *, workers: int,
     """Parse every file, in ``workers`` processes when more than one (reading
     and decompressing a file is pure CPU work, and each process sends back
     only the binned counts and spike positions, not the raster)."""
-    bar = tqdm(total=len(files), desc="reading unit files", disable=not progress)
-    if workers == 1:
-        units = []
-        for path in files:
-            units.append(_read_unit(path, bin_edges_ms))
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            chunk = max(1, min(16, len(files) // (4 * workers)))
-            units = []
-            for unit in pool.map(_read_unit, files, repeat(bin_edges_ms), chunksize=chunk):
-                units.append(unit)
-                bar.update()
-    bar.close()
+    units = []
+    with (ProcessPoolExecutor(max_workers=workers) if workers > 1
+          else contextlib.nullcontext()) as pool:
+        parsed = (map(_read_unit, files, repeat(bin_edges_ms)) if pool is None else
+                  pool.map(_read_unit, files, repeat(bin_edges_ms),
+                           chunksize=max(1, min(16, len(files) // (4 * workers)))))
+        for unit in tqdm(parsed, total=len(files), desc="reading unit files",
+                         disable=not progress):
+            units.append(unit)
     return units
 
 
@@ -361,7 +357,7 @@ def load_bernerslee(
     True
     """
     directory = Path(directory)
-    _check_workers(workers)
+    _check_workers(workers, "load_bernerslee")
     if preprocess:
         resolve_preset(preset, **preprocess_params)  # bad options fail before any file is read
     elif preprocess_params:
@@ -461,16 +457,15 @@ def write_bernerslee(tree: xr.DataTree, directory: str | Path, *, version: str =
     (True, {'.mat'})
     """
     directory = Path(directory)
-    _check_workers(workers)
+    _check_workers(workers, "write_bernerslee")
     with (ProcessPoolExecutor(max_workers=workers) if workers > 1
           else contextlib.nullcontext()) as pool:
         return _write_sessions(tree, directory, version=version, seed=seed, pool=pool,
                                progress=progress)
 
 
-def _check_workers(workers: Any) -> None:
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ParameterError(f"`workers` must be a positive integer; got {workers!r}.")
+def _check_workers(workers: Any, where: str) -> None:
+    check_params({"workers": workers}, {"workers": [Interval("int", 1, None)]}, where=where)
 
 
 def _session_labels(ds: xr.Dataset) -> dict[str, Any]:
