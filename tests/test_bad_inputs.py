@@ -147,9 +147,11 @@ def _cases(tree, tmp):
                       r"got values \[0, 1, 2\]"),
         ("label 2, Fisher", lambda: separation.fisher_separation(_session(label=np.arange(40) % 3)),
          SchemaError, r"S1: coordinate `label` must be 0"),
-        ("label -1, decoding", lambda: nl.decode(_session(label=np.where(np.arange(40) % 2, 1, -1)),
-                                                 progress=False),
+        ("label -1, d'", lambda: separation.dprime(
+            _session(label=np.where(np.arange(40) % 2, 1, -1))),
          SchemaError, r"S1: coordinate `label` must be 0 .*got values \[-1, 1\]"),
+        ("unknown target", lambda: nl.decode(_session(), target="odour", progress=False),
+         SchemaError, r"S1: `target='odour'` names no trial coordinate"),
         ("one class", lambda: nl.decode(_session(label=[1] * 40), progress=False),
          InsufficientDataError, r"S1: coordinate `label` has a single class"),
         ("too few trials per fold", lambda: nl.decode(_session(n=12), progress=False),

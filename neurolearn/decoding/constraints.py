@@ -30,6 +30,9 @@ DECODER_PARAMETERS: dict[str, list[Any]] = {
     "progress": [bool],
     "skip_insufficient": [bool],
     "window": [Interval("int", 1, None)],
+    "target": [str],
+    "folds": [str, None],
+    "heldout": [Options(("generalise", "train"))],
 }
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
 from sklearn.model_selection import StratifiedKFold
 
-from neurolearn.errors import InsufficientDataError
+from neurolearn.errors import InsufficientDataError, SchemaError
 from neurolearn.params import Interval, check_params
 from neurolearn.schema import check_classes, session_info
 
@@ -40,12 +40,16 @@ class SessionProblem:
     Attributes
     ----------
     X : ndarray (n_trials, n_units)
-    y : ndarray (n_trials,) of 0/1
+    y : ndarray (n_trials,) of float class indices 0..K−1 into ``classes``
+        (for the default binary target, the 0/1 ``label`` itself); −1 for a
+        held-out trial whose class no trained trial has
     trained : ndarray (n_trials,) bool — trials that may train a decoder
     train, test : ndarray (n_folds, n_trials) of 0.0/1.0 — CV fold masks; test
         masks cover trained trials only, and every trained trial is tested once
     stimulus : ndarray (n_trials,) of str
     seed : int — the session's seed (folds and permutations)
+    classes : ndarray (K,) — the target's values, sorted, of the trained trials
+    target : str — the trial coordinate decoded
     """
 
     session: str
@@ -56,25 +60,62 @@ class SessionProblem:
     test: np.ndarray
     stimulus: np.ndarray
     seed: int
+    classes: np.ndarray = field(default_factory=lambda: np.array([0, 1]))
+    target: str = "label"
+
+    @property
+    def n_classes(self) -> int:
+        """K, the number of classes among the trained trials."""
+        return int(self.classes.size)
+
+
+def _explicit_folds(ds: xr.Dataset, name: str, coord: str, trained: np.ndarray
+                    ) -> np.ndarray:
+    """Each trained trial's fold index 0..F−1 from the trial coord ``coord``."""
+    if coord not in ds.coords or ds[coord].dims != ("trial",):
+        raise SchemaError(f"{name}: `folds={coord!r}` names no trial coordinate; expected a "
+                          "(trial,) coord giving each trial's test fold.")
+    values = np.asarray(ds[coord].values)[trained]
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise SchemaError(f"{name}: coordinate `{coord}` has NaN fold assignments on trained "
+                          "trials; every trained trial needs a fold.")
+    _, index = np.unique(values, return_inverse=True)
+    return index
 
 
 def session_problem(ds: xr.Dataset, *, n_folds: int, seed: int, variable: str = "rates",
-                    X: np.ndarray | None = None) -> SessionProblem:
+                    X: np.ndarray | None = None, target: str = "label",
+                    folds: str | None = None, binary: bool = True,
+                    train_heldout: bool = False) -> SessionProblem:
     """Folds and arrays of one session; held-out trials never enter a training fold.
 
     Folds come from ``StratifiedKFold(n_folds, shuffle=True)`` on the trained
-    trials with the session's seed (:func:`session_seed`).
+    trials with the session's seed (:func:`session_seed`), or from the trial
+    coordinate ``folds``.
 
     Parameters
     ----------
     ds : Dataset
         One session.
     n_folds : int
+        Folds (ignored where ``folds`` gives them).
     seed : int
         The study-level seed (:func:`session_seed` derives the session's).
     variable : str, default "rates"
     X : ndarray (n_trials, n_units), optional
         Features to use instead of ``ds[variable]`` (e.g. binned rates).
+    target : str, default "label"
+        The trial coordinate whose values are the classes.
+    folds : str, optional
+        A trial coordinate holding each trial's test fold (any values; each
+        distinct value among the trained trials is a fold), to reproduce
+        another tool's folds. Held-out trials' entries are ignored.
+    binary : bool, default True
+        Require the 0/1 ``label`` of the two-class analyses (margins,
+        separation); ``False`` accepts any K ≥ 2 classes of ``target``.
+    train_heldout : bool, default False
+        Treat held-out trials (probes, repeats) as ordinary trials: in the CV
+        folds, trained and tested like the rest, as the original study did.
 
     Returns
     -------
@@ -83,32 +124,72 @@ def session_problem(ds: xr.Dataset, *, n_folds: int, seed: int, variable: str = 
     Raises
     ------
     InsufficientDataError
-        If the trained trials have one class or fewer trials in a class than
-        ``n_folds``.
+        If the trained trials have one class, fewer trials in a class than
+        ``n_folds`` (stratified folds) or than 2 (given folds), or a training
+        fold that lacks a class.
+    SchemaError
+        If ``target`` or ``folds`` names no trial coordinate, or (``binary``)
+        a label is not 0/1.
     """
     check_params({"n_folds": n_folds}, {"n_folds": [Interval("int", 2, None)]},
                  where="session_problem")
-    check_classes(ds, min_per_class=n_folds)
     name = session_info(ds)["session"]
-    y = np.asarray(ds["label"].values)
-    if not set(np.unique(y).tolist()) <= {0, 1}:
-        raise InsufficientDataError(f"{name}: binary decoding needs labels 0 and 1; got "
-                                    f"{np.unique(y).tolist()}.")
-    trained = (~np.asarray(ds["heldout"].values, dtype=bool) if "heldout" in ds.coords
-               else np.ones(y.size, bool))
+    if binary and target == "label":
+        check_classes(ds, min_per_class=n_folds if folds is None else 2,
+                      use_heldout=train_heldout)
+    trained = (~np.asarray(ds["heldout"].values, dtype=bool)
+               if "heldout" in ds.coords and not train_heldout
+               else np.ones(ds.sizes["trial"], bool))
+    classes, y = _class_indices(ds, name, target, trained,
+                                min_per_class=n_folds if folds is None else 2)
     if X is None:
         X = np.asarray(ds[variable].transpose("trial", "neuron").values, dtype=float)
     s = session_seed(seed, name)
     idx = np.flatnonzero(trained)
-    folds = StratifiedKFold(n_folds, shuffle=True, random_state=s % (2**32)).split(
-        np.zeros(idx.size), y[idx])
-    train = np.zeros((n_folds, y.size))
-    test = np.zeros((n_folds, y.size))
-    for f, (tr, te) in enumerate(folds):
+    if folds is None:
+        splits = StratifiedKFold(n_folds, shuffle=True, random_state=s % (2**32)).split(
+            np.zeros(idx.size), y[idx])
+    else:
+        assignment = _explicit_folds(ds, name, folds, trained)
+        splits = [(np.flatnonzero(assignment != f), np.flatnonzero(assignment == f))
+                  for f in range(int(assignment.max()) + 1)]
+    splits = list(splits)
+    train = np.zeros((len(splits), y.size))
+    test = np.zeros((len(splits), y.size))
+    for f, (tr, te) in enumerate(splits):
         train[f, idx[tr]] = 1.0
         test[f, idx[te]] = 1.0
-    return SessionProblem(name, X, (y == 1).astype(float), trained, train, test,
-                          np.asarray(ds["stimulus"].values).astype(str), s)
+        missing = set(range(classes.size)) - set(y[idx[tr]].astype(int).tolist())
+        if missing:
+            raise InsufficientDataError(
+                f"{name}: training fold {f} has no trial of class(es) "
+                f"{classes[sorted(missing)].tolist()} of `{target}`; every class "
+                "needs training trials in every fold.")
+    return SessionProblem(name, X, y, trained, train, test,
+                          np.asarray(ds["stimulus"].values).astype(str), s, classes, target)
+
+
+def _class_indices(ds: xr.Dataset, name: str, target: str, trained: np.ndarray, *,
+                   min_per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """The target's classes (sorted values of the trained trials) and each trial's index."""
+    if target not in ds.coords or ds[target].dims != ("trial",):
+        raise SchemaError(f"{name}: `target={target!r}` names no trial coordinate; expected "
+                          f"one of {sorted(k for k in ds.coords if ds[k].dims == ('trial',))}.")
+    values = np.asarray(ds[target].values)
+    classes, counts = np.unique(values[trained], return_counts=True)
+    if classes.size < 2:
+        raise InsufficientDataError(
+            f"{name}: coordinate `{target}` has a single class ({classes.tolist()}) among "
+            f"{int(trained.sum())} training trials; decoding needs two.")
+    if counts.min() < min_per_class:
+        detail = ", ".join(f"{target} {c}: {k}"
+                           for c, k in zip(classes.tolist(), counts, strict=True))
+        raise InsufficientDataError(
+            f"{name}: too few trials per class ({detail}); need at least {min_per_class} per "
+            "class (e.g. one per cross-validation fold). Use fewer folds or drop the session.")
+    position = np.clip(np.searchsorted(classes, values), 0, classes.size - 1)
+    known = classes[position] == values
+    return classes, np.where(known, position, -1).astype(float)
 
 
 def permuted_labels(problem: SessionProblem, n_permutations: int) -> np.ndarray:

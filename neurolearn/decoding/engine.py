@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from neurolearn.backend import to_numpy
+from neurolearn.backend import sigmoid, to_numpy
 from neurolearn.decoding._linear import (
     METHODS,
     fit_lda,
@@ -14,16 +15,24 @@ from neurolearn.decoding._linear import (
     fit_logistic,
     fit_ridge,
 )
+from neurolearn.decoding._multiclass import (
+    fit_lda_multiclass,
+    fit_lda_multiclass_standardised,
+    fit_logistic_multinomial,
+    fit_ridge_multiclass,
+    one_hot,
+)
 from neurolearn.errors import ParameterError
 
-__all__ = ["fit_batch", "cv_scores", "train_test_scores", "auto_chunk_size", "MEMORY_BUDGET"]
+__all__ = ["fit_batch", "cv_scores", "cv_class_scores", "train_test_class_scores", "CVScores",
+           "auto_chunk_size", "MEMORY_BUDGET", "HAS_POSTERIOR"]
 
 #: Bytes the largest temporary of one permutation chunk may take by default.
 MEMORY_BUDGET = 256 * 2**20
 
 
-def fit_batch(xp: Any, method: str, X: Any, train: Any, Y: Any, params: dict[str, Any]
-              ) -> tuple[Any, Any]:
+def fit_batch(xp: Any, method: str, X: Any, train: Any, Y: Any, params: dict[str, Any],
+              n_classes: int = 2) -> tuple[Any, Any]:
     """Dispatch to the batched kernel of ``method``; returns raw-space (coef, intercept).
 
     Parameters
@@ -34,38 +43,52 @@ def fit_batch(xp: Any, method: str, X: Any, train: Any, Y: Any, params: dict[str
     train : array (F, n)
         Training masks (1.0 in the set).
     Y : array (Q, n)
-        0/1 label vectors.
+        Labels: 0/1 for two classes, class indices 0..K−1 for K ≥ 3.
     params : dict
         The method's ``shrinkage``, ``alpha`` or ``C``.
+    n_classes : int, default 2
+        K. Two classes use the binary kernels (one decision value, class 1
+        where it is > 0); K ≥ 3 the multi-class ones (one value per class).
 
     Returns
     -------
-    coef : array (B, F, Q, p)
-    intercept : array (B, F, Q)
+    coef : array (B, F, Q, p), or (B, F, Q, K, p) for K ≥ 3
+    intercept : array (B, F, Q), or (B, F, Q, K)
     """
-    if method == "lda":
+    if method not in METHODS:
+        raise ParameterError(f"`method` must be one of {METHODS}; got {method!r}.")
+    if n_classes > 2:
+        if method == "lda":
+            coef, intercept, _ = fit_lda_multiclass(xp, X, train, Y, n_classes,
+                                                    shrinkage=params.get("shrinkage", 0.0))
+        elif method == "logistic":
+            coef, intercept, _ = fit_logistic_multinomial(xp, X, train, Y, n_classes,
+                                                          C=params.get("C", 1.0))
+        else:
+            alpha = params.get("alpha", 1.0) if method == "ridge" else 0.0
+            coef, intercept = fit_ridge_multiclass(xp, X, train, Y, n_classes, alpha=alpha)
+    elif method == "lda":
         coef, intercept, _ = fit_lda(xp, X, train, Y, shrinkage=params.get("shrinkage", 0.0))
     elif method == "ridge":
         coef, intercept = fit_ridge(xp, X, train, Y, alpha=params.get("alpha", 1.0))
     elif method == "lstsq":
         coef, intercept = fit_ridge(xp, X, train, Y, alpha=0.0)
-    elif method == "logistic":
-        coef, intercept, _ = fit_logistic(xp, X, train, Y, C=params.get("C", 1.0))
     else:
-        raise ParameterError(f"`method` must be one of {METHODS}; got {method!r}.")
+        coef, intercept, _ = fit_logistic(xp, X, train, Y, C=params.get("C", 1.0))
     return coef, intercept
 
 
 def auto_chunk_size(method: str, n_sets: int, n_folds: int, n_trials: int, n_units: int,
                     n_labels: int, budget: int = MEMORY_BUDGET, *,
-                    per_label_covariance: bool = False) -> int:
+                    per_label_covariance: bool = False, n_classes: int = 2) -> int:
     """Label vectors per chunk so that the largest temporary stays under ``budget`` bytes.
 
     The largest temporaries are the decision values and class statistics,
-    8·B·F·chunk·(n + 4p) bytes; for logistic regression the per-problem
-    Hessian products, 8·B·F·chunk·n·(p + 1) bytes; and for LDA with
-    Ledoit–Wolf shrinkage (``per_label_covariance``) each label vector's
-    centred class rows and covariances, 8·B·F·chunk·(3np + 6p²) bytes.
+    8·B·F·chunk·K'·(n + 4p) bytes (K' = 1 for two classes, else K); for
+    logistic regression the per-problem Hessian products,
+    8·B·F·chunk·K'²·n·(p + 2) bytes; and for LDA with Ledoit–Wolf shrinkage
+    (``per_label_covariance``) each label vector's centred class rows and
+    covariances, 8·B·F·chunk·K'·(3np + 6p²) bytes.
 
     Parameters
     ----------
@@ -76,6 +99,8 @@ def auto_chunk_size(method: str, n_sets: int, n_folds: int, n_trials: int, n_uni
         Bytes the largest temporary may take.
     per_label_covariance : bool, default False
         LDA with Ledoit–Wolf shrinkage (a covariance per label vector).
+    n_classes : int, default 2
+        K.
 
     Returns
     -------
@@ -87,45 +112,127 @@ def auto_chunk_size(method: str, n_sets: int, n_folds: int, n_trials: int, n_uni
     >>> auto_chunk_size("lda", 1, 10, 200, 15, 1001) <= 1001
     True
     """
-    per_label = 8 * n_sets * n_folds * (n_trials + 4 * n_units)
+    k = 1 if n_classes <= 2 else n_classes
+    per_label = 8 * n_sets * n_folds * k * (n_trials + 4 * n_units)
     if method == "logistic":
-        per_label = 8 * n_sets * n_folds * n_trials * (n_units + 2)
+        per_label = 8 * n_sets * n_folds * k * k * n_trials * (n_units + 2)
     elif per_label_covariance:
-        per_label = 8 * n_sets * n_folds * (3 * n_trials * n_units + 6 * n_units ** 2)
+        per_label = 8 * n_sets * n_folds * k * (3 * n_trials * n_units + 6 * n_units ** 2)
     return int(max(1, min(n_labels, budget // max(per_label, 1))))
 
 
-def _correct(xp: Any, D: Any, Y: Any) -> Any:
-    """1.0 where the decision's sign agrees with the 0/1 label."""
-    return xp.astype(xp.equal(D > 0, Y > 0.5), D.dtype)
+@dataclass(frozen=True)
+class CVScores:
+    """Cross-validated scores of every label vector (see :func:`cv_class_scores`).
+
+    Attributes
+    ----------
+    fold_accuracy : ndarray (B, F, Q)
+        Accuracy of each fold's test trials.
+    class_hits : ndarray (B, Q, K)
+        Correctly decoded test trials of each true class, over all folds.
+    class_counts : ndarray (Q, K)
+        Test trials of each true class, over all folds.
+    posterior_sum : ndarray (B, Q)
+        Σ over test trials of the posterior probability of the true class
+        (NaN for a method without posteriors: ridge, least squares).
+    decision : ndarray (B, n) or (B, n, K)
+        True labels: each trial's decision value(s) from the fold that tested
+        it; 0 for trials no fold tests.
+    predicted : ndarray (B, n) of int
+        True labels: each tested trial's predicted class index; −1 elsewhere.
+    posterior : ndarray (B, n)
+        True labels: the posterior of each tested trial's true class; NaN
+        elsewhere and for methods without posteriors.
+    """
+
+    fold_accuracy: np.ndarray
+    class_hits: np.ndarray
+    class_counts: np.ndarray
+    posterior_sum: np.ndarray
+    decision: np.ndarray
+    predicted: np.ndarray
+    posterior: np.ndarray
 
 
-def cv_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.ndarray,
-              Y: np.ndarray, params: dict[str, Any], chunk_size: int | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Fold accuracies of every label vector, and the true labels' CV decisions.
+#: Methods whose decision values are log-odds: LDA and logistic regression.
+HAS_POSTERIOR = ("lda", "logistic")
+
+
+def _chunk_decisions(xp: Any, method: str, X: Any, X_test_t: Any, train_x: Any, Yc: Any,
+                     params: dict[str, Any], n_classes: int) -> Any:
+    """Decision values on each fold's test rows: (B, F, Qc, m) or (B, F, Qc, K, m)."""
+    multi = n_classes > 2
+    if method == "lda" and not isinstance(params.get("shrinkage", 0.0), str):
+        # LDA at a fixed shrinkage scores in its standardised space: each fold's
+        # few test rows are standardised once, instead of every label vector's
+        # weights being converted back to raw units.
+        shrinkage = params.get("shrinkage", 0.0)
+        if multi:
+            w, b, _, mean, scale = fit_lda_multiclass_standardised(
+                xp, X, train_x, Yc, n_classes, shrinkage=shrinkage)
+        else:
+            w, b, _, mean, scale = fit_lda_standardised(xp, X, train_x, Yc,
+                                                        shrinkage=shrinkage)
+        Z_test_t = (X_test_t - mean[..., None]) / scale[..., None]  # (B, F, p, m)
+        if multi:
+            return xp.matmul(w, Z_test_t[:, :, None, :, :]) + b[..., None]
+        return xp.matmul(w, Z_test_t) + b[..., None]
+    coef, intercept = fit_batch(xp, method, X, train_x, Yc, params, n_classes)
+    if multi:
+        return xp.matmul(coef, X_test_t[:, :, None, :, :]) + intercept[..., None]
+    return xp.matmul(coef, X_test_t) + intercept[..., None]
+
+
+def _predictions(xp: Any, D: Any, Y_test: Any, n_classes: int, posterior: bool
+                 ) -> tuple[Any, Any]:
+    """Predicted class indices and the true class's posterior (or None) from decisions."""
+    if n_classes > 2:
+        pred = xp.astype(xp.argmax(D, axis=-2), D.dtype)
+        if not posterior:
+            return pred, None
+        top = xp.max(D, axis=-2, keepdims=True)
+        e = xp.exp(D - top)
+        true = one_hot(xp, Y_test, n_classes)  # (K, F, Qc, m)
+        true = xp.permute_dims(true, (1, 2, 0, 3))[None, ...]  # (1, F, Qc, K, m)
+        return pred, xp.sum(e * true, axis=-2) / xp.sum(e, axis=-2)
+    pred = xp.astype(D > 0, D.dtype)
+    if not posterior:
+        return pred, None
+    return pred, sigmoid(xp, (2.0 * Y_test - 1.0) * D)
+
+
+def cv_class_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.ndarray,
+                    Y: np.ndarray, params: dict[str, Any], chunk_size: int | None = None,
+                    n_classes: int = 2) -> CVScores:
+    """Cross-validated accuracy, per-class hits and posteriors of every label vector.
 
     Parameters
     ----------
+    xp : array namespace
+    method : {"lda", "ridge", "lstsq", "logistic"}
     X : array (B, n, p) in namespace ``xp``
     train, test : ndarray (F, n)
         Fold masks.
     Y : ndarray (Q, n)
-        Row 0 the true labels.
+        Class indices (0/1 for two classes); row 0 the true labels.
+    params : dict
+        The method's ``shrinkage``, ``alpha`` or ``C``.
     chunk_size : int, optional
         Label vectors fitted per batch (default from :func:`auto_chunk_size`).
+    n_classes : int, default 2
+        K.
 
     Returns
     -------
-    fold_accuracy : ndarray (B, F, Q)
-    cv_decision : ndarray (B, n)
-        Decision value of each trial from the fold that tested it (true
-        labels); 0 for trials no fold tests.
+    CVScores
     """
     B, n, p = X.shape
     F, Q = train.shape[0], Y.shape[0]
+    K = max(n_classes, 2)
     chunk = chunk_size or auto_chunk_size(
-        method, B, F, n, p, Q, per_label_covariance=params.get("shrinkage") == "auto")
+        method, B, F, n, p, Q, per_label_covariance=params.get("shrinkage") == "auto",
+        n_classes=n_classes)
     dtype = X.dtype
     train_x = xp.asarray(train, dtype=dtype)
     # Each fold scores only its own test trials (about n/F of them), so the
@@ -138,35 +245,78 @@ def cv_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.ndarray,
     X_test = xp.reshape(xp.take(X, xp.asarray(rows.reshape(-1)), axis=1), (B, F, m, p))
     X_test_t = xp.matrix_transpose(X_test)  # (B, F, p, m)
     n_test = xp.sum(inside_x, axis=1)
+    posterior = method in HAS_POSTERIOR
     fold_acc = np.empty((B, F, Q))
-    cv_decision = np.zeros((B, n))
-    # LDA at a fixed shrinkage scores in its standardised space: each fold's
-    # few test rows are standardised once, instead of every label vector's
-    # weights being converted back to raw units.
-    standardised = method == "lda" and not isinstance(params.get("shrinkage", 0.0), str)
+    class_hits = np.empty((B, Q, K))
+    posterior_sum = np.full((B, Q), np.nan)
+    Y_rows = Y[:, rows]  # (Q, F, m)
+    class_counts = np.stack([np.sum((Y_rows == k) & inside[None], axis=(1, 2))
+                             for k in range(K)], axis=-1).astype(float)
+    decision = np.zeros((B, n) if n_classes <= 2 else (B, n, K))
+    predicted = np.full((B, n), -1, dtype=np.int64)
+    true_posterior = np.full((B, n), np.nan)
     for start in range(0, Q, chunk):
-        Y_chunk = Y[start:start + chunk]
-        Yc = xp.asarray(Y_chunk, dtype=dtype)
-        if standardised:
-            w, b, _, mean, scale = fit_lda_standardised(
-                xp, X, train_x, Yc, shrinkage=params.get("shrinkage", 0.0))
-            Z_test_t = (X_test_t - mean[..., None]) / scale[..., None]  # (B, F, p, m)
-            D = xp.matmul(w, Z_test_t) + b[..., None]  # (B, F, Qc, m)
-        else:
-            coef, intercept = fit_batch(xp, method, X, train_x, Yc, params)
-            D = xp.matmul(coef, X_test_t) + intercept[..., None]  # (B, F, Qc, m)
-        Y_test = xp.asarray(np.moveaxis(Y_chunk[:, rows], 0, 1), dtype=dtype)  # (F, Qc, m)
-        hits = _correct(xp, D, Y_test[None, ...]) * inside_x[None, :, None, :]
-        fold_acc[:, :, start:start + Y_chunk.shape[0]] = to_numpy(
-            xp.sum(hits, axis=-1) / n_test[None, :, None])
+        stop = min(start + chunk, Q)
+        Yc = xp.asarray(Y[start:stop], dtype=dtype)
+        D = _chunk_decisions(xp, method, X, X_test_t, train_x, Yc, params, n_classes)
+        Y_test = xp.asarray(np.moveaxis(Y_rows[start:stop], 0, 1), dtype=dtype)  # (F, Qc, m)
+        pred, post = _predictions(xp, D, Y_test, n_classes, posterior)
+        hits = xp.astype(xp.equal(pred, Y_test[None, ...]), dtype) * inside_x[None, :, None, :]
+        fold_acc[:, :, start:stop] = to_numpy(xp.sum(hits, axis=-1) / n_test[None, :, None])
+        for k in range(K):  # the classes; label vectors stay batched
+            of_k = xp.astype(xp.equal(Y_test, float(k)), dtype)[None, ...]
+            class_hits[:, start:stop, k] = to_numpy(xp.sum(hits * of_k, axis=(1, 3)))
+        if post is not None:
+            posterior_sum[:, start:stop] = to_numpy(
+                xp.sum(post * inside_x[None, :, None, :], axis=(1, 3)))
         if start == 0:
-            cv_decision[:, rows[inside]] = to_numpy(D[:, :, 0, :])[:, inside]
-    return fold_acc, cv_decision
+            tested = rows[inside]
+            D0 = to_numpy(D[:, :, 0, ...])  # (B, F, m) or (B, F, K, m)
+            if n_classes > 2:
+                decision[:, tested, :] = np.moveaxis(D0, 2, 3)[:, inside, :]
+            else:
+                decision[:, tested] = D0[:, inside]
+            predicted[:, tested] = to_numpy(pred[:, :, 0, :])[:, inside].astype(np.int64)
+            if post is not None:
+                true_posterior[:, tested] = to_numpy(post[:, :, 0, :])[:, inside]
+    return CVScores(fold_acc, class_hits, class_counts, posterior_sum, decision, predicted,
+                    true_posterior)
 
 
-def train_test_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.ndarray,
-                      Y: np.ndarray, params: dict[str, Any], chunk_size: int | None = None
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def cv_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.ndarray,
+              Y: np.ndarray, params: dict[str, Any], chunk_size: int | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Fold accuracies of every 0/1 label vector, and the true labels' CV decisions.
+
+    The two-class view of :func:`cv_class_scores`.
+
+    Parameters
+    ----------
+    xp : array namespace
+    method : {"lda", "ridge", "lstsq", "logistic"}
+    X : array (B, n, p) in namespace ``xp``
+    train, test : ndarray (F, n)
+        Fold masks.
+    Y : ndarray (Q, n)
+        Row 0 the true labels.
+    params : dict
+    chunk_size : int, optional
+        Label vectors fitted per batch (default from :func:`auto_chunk_size`).
+
+    Returns
+    -------
+    fold_accuracy : ndarray (B, F, Q)
+    cv_decision : ndarray (B, n)
+        Decision value of each trial from the fold that tested it (true
+        labels); 0 for trials no fold tests.
+    """
+    scores = cv_class_scores(xp, method, X, train, test, Y, params, chunk_size)
+    return scores.fold_accuracy, scores.decision
+
+
+def train_test_class_scores(xp: Any, method: str, X: Any, train: np.ndarray,
+                            test: np.ndarray, Y: np.ndarray, params: dict[str, Any],
+                            chunk_size: int | None = None, n_classes: int = 2) -> CVScores:
     """Train once on ``train`` (n,) and score the ``test`` (n,) trials.
 
     Parameters
@@ -174,17 +324,18 @@ def train_test_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.
     xp : array namespace
     method : str
     X : array (B, n, p)
-    train, test : ndarray (n,) of bool
+    train, test : ndarray (n,)
+        1.0 on the training and the test trials.
     Y : ndarray (Q, n)
     params : dict
     chunk_size : int, optional
         Label vectors per batch (default: fit the memory budget).
+    n_classes : int, default 2
 
     Returns
     -------
-    accuracy : ndarray (B, Q)
-    test_decision : ndarray (B, n_test) — true labels' decisions on test trials
+    CVScores
+        With one "fold" (F = 1).
     """
-    fold_acc, dec = cv_scores(xp, method, X, train[None, :], test[None, :], Y, params,
-                              chunk_size)
-    return fold_acc[:, 0, :], dec[:, test > 0]
+    return cv_class_scores(xp, method, X, train[None, :], test[None, :], Y, params,
+                           chunk_size, n_classes)

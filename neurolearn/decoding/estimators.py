@@ -1,4 +1,4 @@
-"""scikit-learn-compatible binary decoders built on the batched kernels.
+"""scikit-learn-compatible decoders (two or more classes) built on the batched kernels.
 
 Each estimator standardises its features internally (fit on the training
 data) and is equivalent to ``make_pipeline(StandardScaler(), <sklearn
@@ -22,13 +22,13 @@ from neurolearn.decoding.engine import fit_batch
 __all__ = ["LDADecoder", "RidgeDecoder", "LeastSquaresDecoder", "LogisticDecoder"]
 
 
-class _BinaryLinearDecoder(ClassifierMixin, BaseEstimator):
+class _LinearDecoder(ClassifierMixin, BaseEstimator):
     _method = ""
 
     def _params(self) -> dict[str, Any]:
         return {}
 
-    def fit(self, X: Any, y: Any) -> _BinaryLinearDecoder:
+    def fit(self, X: Any, y: Any) -> _LinearDecoder:
         """Fit the decoder.
 
         Parameters
@@ -37,8 +37,8 @@ class _BinaryLinearDecoder(ClassifierMixin, BaseEstimator):
             Features (e.g. rates in spikes/s); z-scored inside with their own
             mean and population SD.
         y : array-like (n_samples,)
-            Two classes, any labels; ``classes_[1]`` (the larger in sorted
-            order) is the positive one.
+            Two or more classes, any labels. With two, ``classes_[1]`` (the
+            larger in sorted order) is the positive one.
 
         Returns
         -------
@@ -47,26 +47,28 @@ class _BinaryLinearDecoder(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If y has other than two classes, or X has NaN or fewer than 2
+            If y has fewer than two classes, or X has NaN or fewer than 2
             samples (scikit-learn's checks).
         """
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
         check_classification_targets(y)
-        self.classes_ = np.unique(y)
-        if self.classes_.size != 2:
-            raise ValueError(f"Only binary classification is supported. {type(self).__name__} "
-                             f"needs exactly 2 classes in y; got {self.classes_.size} class(es).")
+        self.classes_, index = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in "
+                             f"y; got {self.classes_.size} class.")
         xp = resolve_namespace(self.device)
-        Y = (y == self.classes_[1]).astype(np.float64)[None, :]
+        K = self.classes_.size
         coef, intercept = fit_batch(xp, self._method, xp.asarray(X[None, :, :]),
-                                    xp.ones((1, X.shape[0]), dtype=xp.float64), xp.asarray(Y),
-                                    self._params())
-        self.coef_ = xp.reshape(coef[0, 0], (1, -1))  # (1, n_features), as sklearn
-        self.intercept_ = xp.reshape(intercept[0, 0], (1,))
+                                    xp.ones((1, X.shape[0]), dtype=xp.float64),
+                                    xp.asarray(index.astype(np.float64)[None, :]),
+                                    self._params(), n_classes=K)
+        # As scikit-learn: (1, n_features) and (1,) for two classes, (K, ...) else.
+        self.coef_ = xp.reshape(coef[0, 0, 0], (1 if K == 2 else K, -1))
+        self.intercept_ = xp.reshape(intercept[0, 0, 0], (-1,))
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Signed distance-like score; > 0 predicts ``classes_[1]``.
+        """Decision values: > 0 predicts ``classes_[1]`` (two classes); else one per class.
 
         Parameters
         ----------
@@ -74,13 +76,14 @@ class _BinaryLinearDecoder(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray (n_samples,)
+        ndarray (n_samples,) for two classes, (n_samples, n_classes) else
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         xp = resolve_namespace(self.device)
-        scores = xp.matmul(xp.asarray(X), self.coef_[0]) + self.intercept_[0]
-        return to_numpy(scores)
+        scores = xp.matmul(xp.asarray(X), xp.matrix_transpose(self.coef_)) + self.intercept_
+        scores = to_numpy(scores)
+        return scores[:, 0] if self.classes_.size == 2 else scores
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted class labels.
@@ -95,16 +98,56 @@ class _BinaryLinearDecoder(ClassifierMixin, BaseEstimator):
             Entries of ``classes_``.
         """
         check_is_fitted(self)
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
 
 
-class LDADecoder(_BinaryLinearDecoder):
-    """Two-class LDA with pooled covariance (optional shrinkage) on z-scored features.
+class _ProbabilisticDecoder(_LinearDecoder):
+    """A decoder whose decision values are log posterior odds (LDA, logistic)."""
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Posterior probability of each class.
+
+        The logistic function of the decision value for two classes, its
+        softmax over classes for more, as scikit-learn's LDA and
+        (multinomial) logistic regression.
+
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            scores = np.stack([np.zeros_like(scores), scores], axis=1)
+        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Log of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            scores = np.stack([np.zeros_like(scores), scores], axis=1)
+        top = scores.max(axis=1, keepdims=True)
+        return scores - top - np.log(np.exp(scores - top).sum(axis=1, keepdims=True))
+
+
+class LDADecoder(_ProbabilisticDecoder):
+    """LDA with pooled covariance (optional shrinkage) on z-scored features, K ≥ 2 classes.
 
     Equivalent to ``make_pipeline(StandardScaler(),
     LinearDiscriminantAnalysis(solver="lsqr", shrinkage=shrinkage))``.
@@ -122,10 +165,10 @@ class LDADecoder(_BinaryLinearDecoder):
 
     Attributes
     ----------
-    coef_ : array (1, n_features)
+    coef_ : array (1, n_features) for two classes, (n_classes, n_features) else
         Weights on the raw (unstandardised) features.
-    intercept_ : array (1,)
-    classes_ : ndarray (2,)
+    intercept_ : array (1,) or (n_classes,)
+    classes_ : ndarray (n_classes,)
 
     Examples
     --------
@@ -154,8 +197,10 @@ class LDADecoder(_BinaryLinearDecoder):
                 else float(self.shrinkage)}
 
 
-class RidgeDecoder(_BinaryLinearDecoder):
+class RidgeDecoder(_LinearDecoder):
     """Ridge regression on ±1 targets (``RidgeClassifier(alpha)`` after ``StandardScaler``).
+
+    With K ≥ 3 classes, one-vs-rest (one ±1 target per class), as scikit-learn.
 
     Parameters
     ----------
@@ -184,7 +229,7 @@ class RidgeDecoder(_BinaryLinearDecoder):
         return {"alpha": float(self.alpha)}
 
 
-class LeastSquaresDecoder(_BinaryLinearDecoder):
+class LeastSquaresDecoder(_LinearDecoder):
     """Least-squares classifier (minimum-norm where singular) on z-scored features.
 
     Examples
@@ -202,8 +247,10 @@ class LeastSquaresDecoder(_BinaryLinearDecoder):
         self.device = device
 
 
-class LogisticDecoder(_BinaryLinearDecoder):
+class LogisticDecoder(_ProbabilisticDecoder):
     """L2 logistic regression (``LogisticRegression(C)`` after ``StandardScaler``).
+
+    Multinomial with K ≥ 3 classes, as scikit-learn's lbfgs default.
 
     Fitted by Newton's method with backtracking to a step below 1e-10.
 

@@ -18,7 +18,7 @@ from neurolearn.decoding._linear import decision
 from neurolearn.decoding.constraints import check_decoder_params
 from neurolearn.decoding.cv import permuted_labels, session_problem
 from neurolearn.decoding.decode import permutation_pvalue
-from neurolearn.decoding.engine import cv_scores, fit_batch
+from neurolearn.decoding.engine import cv_class_scores, fit_batch
 from neurolearn.errors import SchemaError
 from neurolearn.parallel import map_items
 from neurolearn.schema import iter_sessions, session_table, validate
@@ -64,23 +64,26 @@ def binned_rates(ds: xr.Dataset, window: int = 1) -> xr.DataArray:
     return rates.transpose("time", "trial", "neuron")
 
 
-def _session_time_arrays(ds: xr.Dataset, window: int, n_folds: int, seed: int):
+def _session_time_arrays(ds: xr.Dataset, window: int, n_folds: int, seed: int, target: str,
+                         folds: str | None):
     rates = binned_rates(ds, window)
     prob = session_problem(ds, n_folds=n_folds, seed=seed,
-                           X=np.asarray(rates.isel(time=0).values))
+                           X=np.asarray(rates.isel(time=0).values), target=target,
+                           folds=folds, binary=False)
     return prob, np.asarray(rates.values), rates["time"].values
 
 
 def _time_session(ds: xr.Dataset, *, method: str, window: int, n_folds: int,
                   n_permutations: int, seed: int, device: Any, chunk_size: int | None,
-                  params: dict[str, Any]) -> dict[str, Any]:
-    prob, X, time = _session_time_arrays(ds, window, n_folds, seed)
+                  params: dict[str, Any], target: str, folds: str | None) -> dict[str, Any]:
+    prob, X, time = _session_time_arrays(ds, window, n_folds, seed, target, folds)
     xp = resolve_namespace(device)
     Y = permuted_labels(prob, n_permutations)
-    fold_acc, _ = cv_scores(xp, method, xp.asarray(X), prob.train, prob.test, Y, params,
-                            chunk_size)
-    acc = fold_acc.mean(axis=1)  # (T, Q)
-    return {"time": time, "accuracy": acc[:, 0], "null": acc[:, 1:]}
+    scores = cv_class_scores(xp, method, xp.asarray(X), prob.train, prob.test, Y, params,
+                             chunk_size, prob.n_classes)
+    acc = scores.fold_accuracy.mean(axis=1)  # (T, Q)
+    return {"time": time, "accuracy": acc[:, 0], "null": acc[:, 1:],
+            "n_classes": prob.n_classes}
 
 
 def _common_time(results: list[dict[str, Any]]) -> np.ndarray:
@@ -96,7 +99,8 @@ def decode_time(data: xr.DataTree | xr.Dataset, method: str = "lda", *, window: 
                 n_folds: int = 10, n_permutations: int = 100, seed: int = 0,
                 device: Any = "cpu", chunk_size: int | None = None, progress: bool = True,
                 shrinkage: float = 0.0, alpha: float = 1.0, C: float = 1.0,
-                scheduler: Any = None) -> xr.Dataset:
+                scheduler: Any = None, target: str = "label", folds: str | None = None
+                ) -> xr.Dataset:
     """Cross-validated decoding accuracy in every time bin, with a permutation null.
 
     Parameters
@@ -107,6 +111,9 @@ def decode_time(data: xr.DataTree | xr.Dataset, method: str = "lda", *, window: 
     method, n_folds, seed, device, chunk_size, progress, shrinkage, alpha, C, scheduler
         As in :func:`neurolearn.decoding.decode`; folds are the same in every
         bin.
+    target, folds : str
+        The trial coordinate decoded (K ≥ 2 classes) and, optionally, the one
+        giving each trial's test fold, as in :func:`~neurolearn.decoding.decode`.
     window : int, default 1
         Bins summed per decoding window (sliding, step one bin).
     n_permutations : int, default 100
@@ -131,14 +138,15 @@ def decode_time(data: xr.DataTree | xr.Dataset, method: str = "lda", *, window: 
     """
     check_decoder_params("decode_time", method=method, window=window, n_folds=n_folds,
                          n_permutations=n_permutations, seed=seed, chunk_size=chunk_size,
-                         progress=progress, shrinkage=shrinkage, alpha=alpha, C=C)
+                         progress=progress, shrinkage=shrinkage, alpha=alpha, C=C,
+                         target=target, folds=folds)
     validate(data, require_rates=False)  # binned counts are what it decodes
     params = {"shrinkage": shrinkage, "alpha": alpha, "C": C}
     results = map_items(_time_session, [ds for _, ds in iter_sessions(data)],
                         scheduler=scheduler, progress=progress, desc="time-resolved decoding",
                         method=method, window=window, n_folds=n_folds,
                         n_permutations=n_permutations, seed=seed, device=device,
-                        chunk_size=chunk_size, params=params)
+                        chunk_size=chunk_size, params=params, target=target, folds=folds)
     time = _common_time(results)
     table = session_table(data)
     acc = np.stack([r["accuracy"] for r in results])
@@ -157,21 +165,27 @@ def decode_time(data: xr.DataTree | xr.Dataset, method: str = "lda", *, window: 
 
 
 def _cross_temporal_session(ds: xr.Dataset, *, method: str, window: int, n_folds: int,
-                            seed: int, device: Any, params: dict[str, Any]) -> dict[str, Any]:
-    prob, X, time = _session_time_arrays(ds, window, n_folds, seed)
+                            seed: int, device: Any, params: dict[str, Any], target: str,
+                            folds: str | None) -> dict[str, Any]:
+    prob, X, time = _session_time_arrays(ds, window, n_folds, seed, target, folds)
     xp = resolve_namespace(device)
     Xx = xp.asarray(X)
     dtype = Xx.dtype
+    K = prob.n_classes
     train = xp.asarray(prob.train, dtype=dtype)
     test = xp.asarray(prob.test, dtype=dtype)
     y = xp.asarray(prob.y[None, :], dtype=dtype)
-    coef, intercept = fit_batch(xp, method, Xx, train, y, params)  # (T, F, 1, p), (T, F, 1)
+    # (T, F, 1, p), (T, F, 1) for two classes; (T, F, 1, K, p), (T, F, 1, K) for more
+    coef, intercept = fit_batch(xp, method, Xx, train, y, params, K)
     T, F = coef.shape[0], coef.shape[1]
-    # Every training-time decoder applied at every test time: (T_test, T*F, 1, n).
-    D = decision(xp, Xx, xp.reshape(coef, (1, T * F, 1, -1)),
-                 xp.reshape(intercept, (1, T * F, 1)))
-    D = xp.reshape(D[:, :, 0, :], (T, T, F, -1))  # (test time, train time, fold, n)
-    hits = xp.astype(xp.equal(D > 0, y[0] > 0.5), dtype) * test[None, None, :, :]
+    classes = 1 if K == 2 else K
+    # Every training-time decoder applied at every test time: (T_test, T*F, classes, n).
+    D = decision(xp, Xx, xp.reshape(coef, (1, T * F, classes, -1)),
+                 xp.reshape(intercept, (1, T * F, classes)))
+    D = xp.reshape(D, (T, T, F, classes, -1))  # (test time, train time, fold, class, n)
+    pred = (xp.astype(D[:, :, :, 0, :] > 0, dtype) if K == 2
+            else xp.astype(xp.argmax(D, axis=3), dtype))
+    hits = xp.astype(xp.equal(pred, y[0]), dtype) * test[None, None, :, :]
     acc = xp.sum(hits, axis=-1) / xp.sum(test, axis=-1)
     return {"time": time, "accuracy": to_numpy(xp.mean(acc, axis=-1)).T}  # (train, test)
 
@@ -179,7 +193,8 @@ def _cross_temporal_session(ds: xr.Dataset, *, method: str, window: int, n_folds
 def cross_temporal(data: xr.DataTree | xr.Dataset, method: str = "lda", *, window: int = 1,
                    n_folds: int = 10, seed: int = 0, device: Any = "cpu",
                    progress: bool = True, shrinkage: float = 0.0, alpha: float = 1.0,
-                   C: float = 1.0, scheduler: Any = None) -> xr.DataArray:
+                   C: float = 1.0, scheduler: Any = None, target: str = "label",
+                   folds: str | None = None) -> xr.DataArray:
     """Cross-temporal generalisation: train at one time, test at every time.
 
     Each fold's decoder trained on the training trials at time t is scored
@@ -202,6 +217,9 @@ def cross_temporal(data: xr.DataTree | xr.Dataset, method: str = "lda", *, windo
         The decoder's parameters (LDA shrinkage, ridge penalty, logistic C).
     scheduler : None, str or dask.distributed.Client, default None
         How sessions run (see :func:`neurolearn.parallel.map_items`).
+    target, folds : str
+        The trial coordinate decoded (K ≥ 2 classes) and, optionally, the one
+        giving each trial's test fold, as in :func:`~neurolearn.decoding.decode`.
 
     Returns
     -------
@@ -218,13 +236,14 @@ def cross_temporal(data: xr.DataTree | xr.Dataset, method: str = "lda", *, windo
     ('train_time', 'test_time')
     """
     check_decoder_params("cross_temporal", method=method, window=window, n_folds=n_folds,
-                         seed=seed, progress=progress, shrinkage=shrinkage, alpha=alpha, C=C)
+                         seed=seed, progress=progress, shrinkage=shrinkage, alpha=alpha, C=C,
+                         target=target, folds=folds)
     validate(data, require_rates=False)  # binned counts are what it decodes
     params = {"shrinkage": shrinkage, "alpha": alpha, "C": C}
     results = map_items(_cross_temporal_session, [ds for _, ds in iter_sessions(data)],
                         scheduler=scheduler, progress=progress, desc="cross-temporal decoding",
                         method=method, window=window, n_folds=n_folds, seed=seed,
-                        device=device, params=params)
+                        device=device, params=params, target=target, folds=folds)
     time = _common_time(results)
     table = session_table(data)
     coords = {k: table[k] for k in ("session", "mouse", "day", "phase")}
@@ -234,4 +253,6 @@ def cross_temporal(data: xr.DataTree | xr.Dataset, method: str = "lda", *, windo
                         dims=("session", "train_time", "test_time"), coords=coords,
                         name="accuracy",
                         attrs={"method": method, "window_bins": window, "n_folds": n_folds,
-                               "seed": seed, "neurolearn_version": __version__})
+                               "seed": seed, "target": target,
+                               "folds": "" if folds is None else folds,
+                               "neurolearn_version": __version__})
