@@ -17,10 +17,9 @@ from neurolearn.decoding._linear import (
 )
 from neurolearn.decoding._multiclass import (
     fit_lda_multiclass,
-    fit_lda_multiclass_standardised,
     fit_logistic_multinomial,
     fit_ridge_multiclass,
-    one_hot,
+    lda_multiclass_decisions,
 )
 from neurolearn.errors import ParameterError
 
@@ -169,14 +168,10 @@ def _chunk_decisions(xp: Any, method: str, X: Any, X_test_t: Any, train_x: Any, 
         # weights being converted back to raw units.
         shrinkage = params.get("shrinkage", 0.0)
         if multi:
-            w, b, _, mean, scale = fit_lda_multiclass_standardised(
-                xp, X, train_x, Yc, n_classes, shrinkage=shrinkage)
-        else:
-            w, b, _, mean, scale = fit_lda_standardised(xp, X, train_x, Yc,
-                                                        shrinkage=shrinkage)
+            return lda_multiclass_decisions(xp, X, train_x, Yc, n_classes, X_test_t,
+                                            shrinkage=shrinkage)
+        w, b, _, mean, scale = fit_lda_standardised(xp, X, train_x, Yc, shrinkage=shrinkage)
         Z_test_t = (X_test_t - mean[..., None]) / scale[..., None]  # (B, F, p, m)
-        if multi:
-            return xp.matmul(w, Z_test_t[:, :, None, :, :]) + b[..., None]
         return xp.matmul(w, Z_test_t) + b[..., None]
     coef, intercept = fit_batch(xp, method, X, train_x, Yc, params, n_classes)
     if multi:
@@ -191,11 +186,14 @@ def _predictions(xp: Any, D: Any, Y_test: Any, n_classes: int, posterior: bool
         pred = xp.astype(xp.argmax(D, axis=-2), D.dtype)
         if not posterior:
             return pred, None
+        # softmax_y = 1 / Σ_k exp(D_k − D_y), with the largest D_k subtracted first.
         top = xp.max(D, axis=-2, keepdims=True)
-        e = xp.exp(D - top)
-        true = one_hot(xp, Y_test, n_classes)  # (K, F, Qc, m)
-        true = xp.permute_dims(true, (1, 2, 0, 3))[None, ...]  # (1, F, Qc, K, m)
-        return pred, xp.sum(e * true, axis=-2) / xp.sum(e, axis=-2)
+        index = xp.astype(xp.broadcast_to(Y_test[None, :, :, None, :],
+                                          (D.shape[0], *Y_test.shape[:2], 1, D.shape[-1])),
+                          xp.int64)
+        true = xp.take_along_axis(D, index, axis=-2)
+        total = xp.sum(xp.exp(D - top), axis=-2)
+        return pred, xp.exp(true - top)[..., 0, :] / total
     pred = xp.astype(D > 0, D.dtype)
     if not posterior:
         return pred, None
