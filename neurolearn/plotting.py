@@ -13,7 +13,7 @@ import xarray as xr
 
 __all__ = ["plot_across_days", "shade_phases", "plot_behavior", "plot_margin_distributions",
            "plot_rsm", "plot_pca", "plot_model_fit", "plot_measures", "plot_significant_sessions",
-           "plot_flips", "plot_trends", "plot_model_curves"]
+           "plot_flips", "plot_trends", "plot_model_curves", "plot_confusion"]
 
 
 def _axes(ax: Any) -> Any:
@@ -213,6 +213,61 @@ def plot_pca(projection: xr.Dataset, *, ax: Any = None) -> Any:
         ax.set_ylabel(f"PC2 ({100 * evr[1]:.0f}%)")
     ax.set_title(f"{projection.attrs.get('session', '')} (day {projection.attrs.get('day', '?')})")
     ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_confusion(decoding: xr.Dataset, *, phase: str | None = "overtraining",
+                   ax: Any = None) -> Any:
+    """Cross-validated confusion matrix, trials pooled over sessions, rows as fractions.
+
+    Parameters
+    ----------
+    decoding : Dataset
+        From :func:`neurolearn.decoding.decode` (``confusion`` with dims
+        session, true_class, predicted_class, and a ``phase`` coordinate).
+    phase : str or None, default "overtraining"
+        Pool the sessions of this phase; None pools all.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        Cell (i, j): the share of true-class-i trials decoded as class j,
+        with the trial count; chance (1/K) marked in the title.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from data_loaders import make_overtraining_dataset
+    >>> from neurolearn.decoding import decode
+    >>> tree = make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=2)
+    >>> res = decode(tree, target="stimulus", n_folds=5, n_permutations=0, progress=False)
+    >>> plot_confusion(res).get_xlabel()
+    'decoded as'
+    """
+    ax = _axes(ax)
+    confusion = decoding["confusion"]
+    if phase is not None and "phase" in confusion.coords:
+        confusion = confusion.where(confusion["phase"] == phase, drop=True)
+    counts = np.nan_to_num(confusion.sum("session").values.astype(float))
+    totals = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, totals, out=np.full_like(counts, np.nan), where=totals > 0)
+    names = [str(c) for c in decoding["true_class"].values]
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    for i in range(share.shape[0]):
+        for j in range(share.shape[1]):
+            if np.isfinite(share[i, j]):
+                ax.text(j, i, f"{share[i, j]:.2f}\n({int(counts[i, j])})", ha="center",
+                        va="center", fontsize="x-small",
+                        color="white" if share[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize="small")
+    ax.set_yticks(range(len(names)), names, fontsize="small")
+    ax.set_xlabel("decoded as")
+    ax.set_ylabel("true class")
+    where = f"{phase} sessions" if phase else "all sessions"
+    ax.set_title(f"Confusion, {where} (chance {1 / max(len(names), 1):.2f})")
+    ax.figure.colorbar(im, ax=ax, shrink=0.8, label="fraction of the true class")
     return ax
 
 

@@ -25,7 +25,7 @@ __all__ = ["make_figures", "render_report", "trend_sentence", "FIGURES"]
 #: Figure file stem -> title of its report section.
 FIGURES = {
     "behaviour": "Behaviour",
-    "decoding": "Decoding target vs non-target",
+    "decoding": "Decoding",
     "margins": "Margins",
     "separation": "Separation and similarity",
     "flips": "Stimulus flips",
@@ -50,12 +50,17 @@ def _fig_behaviour(results: xr.DataTree, plt: Any) -> Any:
 
 def _fig_decoding(results: xr.DataTree, plt: Any) -> Any:
     by_day = _node(results, "summary/by_day")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
+    decoding = _node(results, "decoding")
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2), layout="constrained",
+                             width_ratios=(1.2, 1, 1))
+    chance = decoding.attrs.get("chance", 0.5)
     plotting.plot_measures(by_day, {"accuracy": "CV accuracy (trained odours)",
                                     "heldout_accuracy": "generalisation (held-out odours)"},
-                           ax=axes[0], ylabel="decoding accuracy", reference=0.5,
+                           ax=axes[0], ylabel="decoding accuracy",
+                           reference=chance if np.isfinite(chance) else None,
                            title="Population decoding (mean ± SE across mice)")
-    plotting.plot_significant_sessions(_node(results, "decoding"), ax=axes[1])
+    plotting.plot_significant_sessions(decoding, ax=axes[1])
+    plotting.plot_confusion(decoding, ax=axes[2])
     return fig
 
 
@@ -331,6 +336,18 @@ def _tables(results: xr.DataTree) -> dict[str, str]:
                                      strict=True)])
     t["decoding"] = _phase_table(results, {"accuracy": "CV accuracy",
                                            "heldout_accuracy": "generalisation"})
+    protocol = _node(results, "bernerslee2023")
+    if protocol is not None:
+        t["decoding"] += ("<p>The original study's protocol (<code>bernerslee2023</code>): "
+                          "accuracy pooled over all trials of all sessions, group-level "
+                          "shuffle p.</p>" + _table(
+                              ["probe / repeat type", "identity accuracy", "identity p",
+                               "categorical accuracy", "categorical p"],
+                              [[str(g), _fmt(float(protocol["identity_accuracy"][i])),
+                                _p(float(protocol["identity_pvalue"][i])),
+                                _fmt(float(protocol["categorical_accuracy"][i])),
+                                _p(float(protocol["categorical_pvalue"][i]))]
+                               for i, g in enumerate(protocol["group"].values)]))
     t["margins"] = _phase_table(results, {"heldout_margin": "held-out margin",
                                           "margin_mean": "hard margin (separable)",
                                           "fraction_separable": "fraction separable"})

@@ -22,12 +22,16 @@ from scipy import optimize, stats
 
 from neurolearn._version import __version__
 from neurolearn.backend import make_rng
-from neurolearn.errors import InsufficientDataError, ParameterError, SchemaError
+from neurolearn.errors import InsufficientDataError, SchemaError
 from neurolearn.params import Interval, Options, check_params
 
 __all__ = ["day_trend", "detectable_slope", "METHODS"]
 
-METHODS = ("two_stage", "sessions")
+METHODS = ("two_stage", "sessions", "ancova")
+
+#: The ANCOVA's terms: continuous covariates, then factors (trial coords).
+ANCOVA_COVARIATES = ("trial", "day")
+ANCOVA_FACTORS = ("mouse", "rewarded")
 
 _CONSTRAINTS = {
     "method": [Options(METHODS)],
@@ -155,6 +159,76 @@ def _session_level(x: np.ndarray, y: np.ndarray, mouse: np.ndarray, confidence: 
             "n_mice": int(np.unique(mouse).size)}
 
 
+def _effects(values: np.ndarray) -> np.ndarray:
+    """Sum-to-zero (effects) coding of a factor: (n, levels − 1), as MATLAB's anovan."""
+    levels, index = np.unique(values, return_inverse=True)
+    coded = np.zeros((values.size, max(levels.size - 1, 0)))
+    for j in range(levels.size - 1):
+        coded[:, j] = (index == j).astype(float) - (index == levels.size - 1)
+    return coded
+
+
+def _ancova(per_trial: xr.DataArray, phase: str | None, confidence: float) -> dict:
+    """Per-trial outcome ~ trial + day (continuous) + mouse + rewarded (factors), OLS.
+
+    Each term's F-test compares the model with and without it (for a
+    main-effects model these are the type II and type III sums of squares
+    alike); the day slope's CI is t-based on the residual df.
+    """
+    if per_trial.ndim != 1:
+        raise SchemaError(f"day_trend(method='ancova') needs a 1-D DataArray of per-trial "
+                          f"outcomes; got dims {per_trial.dims}.")
+    missing = [c for c in (*ANCOVA_COVARIATES, *ANCOVA_FACTORS) if c not in per_trial.coords]
+    if missing:
+        raise SchemaError(f"day_trend(method='ancova') needs trial coords {missing} (e.g. "
+                          "decode(tree, protocol='bernerslee2023')'s per-trial outcomes).")
+    sel = per_trial
+    if phase is not None and "phase" in per_trial.coords:
+        sel = per_trial.where(per_trial["phase"] == phase, drop=True)
+    y = np.asarray(sel.values, dtype=float)
+    ok = np.isfinite(y)
+    y = y[ok]
+    columns = {"trial": np.asarray(sel["trial"].values, float)[ok][:, None],
+               "day": np.asarray(sel["day"].values, float)[ok][:, None]}
+    for factor in ANCOVA_FACTORS:
+        columns[factor] = _effects(np.asarray(sel[factor].values).astype(str)[ok])
+    design = np.column_stack([np.ones(y.size), *columns.values()])
+    if y.size <= design.shape[1] or np.linalg.matrix_rank(design) < design.shape[1]:
+        raise InsufficientDataError(
+            f"day_trend(method='ancova') needs more trials than parameters and covariates "
+            f"that vary; got {y.size} trials for {design.shape[1]} parameters.")
+
+    def sse(X: np.ndarray) -> tuple[float, np.ndarray]:
+        coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+        resid = y - X @ coef
+        return float(resid @ resid), coef
+
+    full, coef = sse(design)
+    df_error = y.size - design.shape[1]
+    mse = full / df_error
+    terms, start = {}, 1
+    for name, block in columns.items():
+        width = block.shape[1]
+        reduced, _ = sse(np.delete(design, np.s_[start:start + width], axis=1))
+        F = ((reduced - full) / width) / mse if width else np.nan
+        terms[name] = (float(F), width, float(stats.f.sf(F, width, df_error)) if width
+                       else np.nan)
+        if name == "day":
+            day_col = start
+        start += width
+    cov = mse * np.linalg.inv(design.T @ design)
+    slope = float(coef[day_col])
+    se = float(np.sqrt(cov[day_col, day_col]))
+    half = stats.t.ppf(1 - (1 - confidence) / 2, df_error) * se
+    mouse = np.asarray(sel["mouse"].values).astype(str)[ok]
+    return {"slope": slope, "ci_low": slope - half, "ci_high": slope + half,
+            "pvalue": terms["day"][2], "n_mice": int(np.unique(mouse).size),
+            "terms": terms, "df_error": df_error, "n_trials": int(y.size),
+            "x": columns["day"][:, 0], "y": y,
+            "n_sessions": int(np.unique(np.asarray(sel["session"].values)[ok]).size
+                              if "session" in sel.coords else 0)}
+
+
 def day_trend(per_session: xr.DataArray, *, method: str = "two_stage",
               phase: str | None = "overtraining", n_boot: int = 2000,
               n_permutations: int = 2000, confidence: float = 0.95, power: float = 0.8,
@@ -167,7 +241,7 @@ def day_trend(per_session: xr.DataArray, *, method: str = "two_stage",
         E.g. ``heldout_margin(tree)["heldout_margin"]``; needs ``day`` and
         ``mouse`` coordinates (and ``phase`` when ``phase`` is given). NaN
         sessions are left out (``n_sessions`` counts the rest).
-    method : {"two_stage", "sessions"}, default "two_stage"
+    method : {"two_stage", "sessions", "ancova"}, default "two_stage"
         ``"two_stage"``: an OLS slope per mouse, then a one-sample t-test of
         the slopes across mice (df = M − 1); the CI is mean ± t·SD/√M.
         Mice count equally whatever their number of sessions. ``"sessions"``:
@@ -175,6 +249,17 @@ def day_trend(per_session: xr.DataArray, *, method: str = "two_stage",
         sessions and a permutation test of day labels — inference about these
         sessions, anti-conservative about mice when mice differ (false
         positives 0.21 at α = 0.05 in the simulation of the module notes).
+        ``"ancova"``: the original study's ANCOVA (MATLAB ``anovan``) of a
+        *per-trial* outcome — a 1-D DataArray with trial coords ``trial``
+        (index in its session) and ``day`` as continuous covariates and
+        ``mouse`` and ``rewarded`` as factors, e.g. ``identity_correct`` of
+        ``decode(tree, protocol="bernerslee2023")``; ``slope`` is the day
+        coefficient and ``pvalue`` its F-test, with every term's F-test in
+        ``term_F``, ``term_df`` and ``term_pvalue`` (dim ``term``). It gives
+        every mouse one common day slope, ignoring slope differences between
+        mice, and treats trials as independent: its inference is about these
+        trials, not about mice. The default, ``"two_stage"``, is the
+        hierarchical (summary-statistics) analysis and the one to report.
     phase : str or None, default "overtraining"
         Use only sessions of this phase; None uses all.
     n_boot, n_permutations : int, default 2000
@@ -220,16 +305,16 @@ def day_trend(per_session: xr.DataArray, *, method: str = "two_stage",
     check_params({"method": method, "phase": phase, "n_boot": n_boot,
                   "n_permutations": n_permutations, "confidence": confidence, "power": power},
                  _CONSTRAINTS, where="day_trend")
+    if method == "ancova":
+        return _ancova_result(per_session, phase, confidence)
     x, y, mouse = _select(per_session, phase)
     if y.size < 3 or np.unique(x).size < 2:
         raise InsufficientDataError(f"day_trend needs at least 3 sessions on 2 days with "
                                     f"finite values; got {y.size}.")
     if method == "two_stage":
         res = _two_stage(x, y, mouse, confidence, power)
-    elif method == "sessions":
+    else:
         res = _session_level(x, y, mouse, confidence, n_boot, n_permutations, seed)
-    else:  # pragma: no cover - check_params has refused it
-        raise ParameterError(f"unknown method {method!r}")
     # Spearman's ρ is undefined for a constant measure (e.g. every session
     # separable): NaN, stated in attrs, rather than SciPy's warning.
     constant = np.ptp(y) == 0
@@ -254,4 +339,31 @@ def day_trend(per_session: xr.DataArray, *, method: str = "two_stage",
         out.attrs.update(test="pooled OLS slope; percentile bootstrap over sessions; "
                               "permutation of day labels", n_boot=n_boot,
                          n_permutations=n_permutations)
+    return out
+
+
+def _ancova_result(per_trial: xr.DataArray, phase: str | None, confidence: float
+                   ) -> xr.Dataset:
+    res = _ancova(per_trial, phase, confidence)
+    names = list(res["terms"])
+    constant = np.ptp(res["y"]) == 0
+    out = xr.Dataset(
+        {k: res[k] for k in ("slope", "ci_low", "ci_high", "pvalue")}
+        | {"spearman_rho": np.nan if constant else
+           float(stats.spearmanr(res["x"], res["y"]).statistic),
+           "n_sessions": res["n_sessions"], "n_mice": res["n_mice"],
+           "n_trials": res["n_trials"],
+           "term_F": ("term", [res["terms"][t][0] for t in names]),
+           "term_df": ("term", [res["terms"][t][1] for t in names]),
+           "term_pvalue": ("term", [res["terms"][t][2] for t in names])},
+        coords={"term": names})
+    out.attrs = {"method": "ancova", "unit": "trials", "phase": phase or "all",
+                 "confidence": confidence, "measure": str(per_trial.name),
+                 "df_error": res["df_error"],
+                 "test": "OLS ANCOVA, outcome ~ trial + day + mouse + rewarded (effects "
+                         "coding); F-test of each term against the model without it",
+                 "note": "one common day slope for every mouse: slope differences between "
+                         "mice are ignored; the default two_stage method is the "
+                         "hierarchical one",
+                 "neurolearn_version": __version__}
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from neurolearn.decoding._linear import METHODS
+from neurolearn.decoding.protocol import PROTOCOLS
 from neurolearn.params import Interval, Options, check_params
 
 __all__ = ["DECODER_PARAMETERS", "check_decoder_params"]
@@ -33,6 +34,7 @@ DECODER_PARAMETERS: dict[str, list[Any]] = {
     "target": [str],
     "folds": [str, None],
     "heldout": [Options(("generalise", "train"))],
+    "protocol": [Options(PROTOCOLS)],
 }
 
 

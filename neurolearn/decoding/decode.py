@@ -13,43 +13,13 @@ from neurolearn.backend import resolve_namespace
 from neurolearn.decoding.constraints import check_decoder_params
 from neurolearn.decoding.cv import permuted_labels, session_problem
 from neurolearn.decoding.engine import CVScores, cv_class_scores, train_test_class_scores
-from neurolearn.errors import InsufficientDataError
+from neurolearn.decoding.protocol import decode_bernerslee2023
+from neurolearn.decoding.pvalues import permutation_pvalue
+from neurolearn.errors import InsufficientDataError, ParameterError
 from neurolearn.parallel import map_items
 from neurolearn.schema import iter_sessions, session_table, validate
 
-__all__ = ["decode", "permutation_pvalue"]
-
-
-def permutation_pvalue(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """One-sided permutation p-value (k + 1)/(n + 1) along the last axis of ``null``.
-
-    Parameters
-    ----------
-    observed : array of shape S
-        The statistic with the true labels.
-    null : array of shape S + (n_permutations,)
-        The statistic with permuted labels.
-
-    Returns
-    -------
-    ndarray of shape S
-        k counts the finite null values ≥ ``observed`` and n the finite null
-        values: NaN where ``observed`` is NaN or no null value is finite —
-        never the smallest possible p for a value that was not computed.
-
-    Examples
-    --------
-    >>> permutation_pvalue(np.array([0.9, np.nan]), np.array([[0.5, 0.95], [0.5, 0.6]]))
-    array([0.66666667,        nan])
-    """
-    null = np.asarray(null, dtype=float)
-    observed = np.asarray(observed, dtype=float)
-    finite = np.isfinite(null)
-    with np.errstate(invalid="ignore"):
-        k = np.sum((null >= observed[..., None] - 1e-12) & finite, axis=-1)
-    n = np.sum(finite, axis=-1)
-    p = (k + 1.0) / (n + 1.0)
-    return np.where(np.isfinite(observed) & (n > 0), p, np.nan)
+__all__ = ["decode", "permutation_pvalue"]  # permutation_pvalue: re-exported
 
 
 def _class_statistics(scores: CVScores) -> dict[str, np.ndarray]:
@@ -136,6 +106,7 @@ def decode(
     target: str = "label",
     folds: str | None = None,
     heldout: str = "generalise",
+    protocol: str = "default",
 ) -> xr.Dataset:
     """Cross-validated decoding of every session, with a permutation null.
 
@@ -213,6 +184,14 @@ def decode(
         and score generalisation (``"generalise"``), or join the CV folds as
         ordinary trials (``"train"``, as the original study did; with
         ``target="stimulus"`` each probe or repeat type is then a class).
+    protocol : {"default", "bernerslee2023"}, default "default"
+        ``"bernerslee2023"`` runs the original study's decoding of probe and
+        repeat types exactly (:func:`~neurolearn.decoding.protocol.decode_bernerslee2023`:
+        identity and categorical decoders, MATLAB folds and unit filters,
+        group-level shuffle p-values) and returns its result instead; it
+        takes ``n_permutations``, ``n_folds``, ``seed``, ``folds``,
+        ``variable``, ``device``, ``progress`` and ``scheduler``, and fixes
+        the rest.
 
     Returns
     -------
@@ -264,7 +243,17 @@ def decode(
                          n_permutations=n_permutations, seed=seed, chunk_size=chunk_size,
                          shrinkage=shrinkage, alpha=alpha, C=C, variable=variable,
                          progress=progress, skip_insufficient=skip_insufficient,
-                         target=target, folds=folds, heldout=heldout)
+                         target=target, folds=folds, heldout=heldout, protocol=protocol)
+    if protocol == "bernerslee2023":
+        fixed = {"method": (method, "lda"), "shrinkage": (shrinkage, 0.0),
+                 "target": (target, "label"), "heldout": (heldout, "generalise")}
+        changed = [f"{k}={v!r}" for k, (v, default) in fixed.items() if v != default]
+        if changed:
+            raise ParameterError(f"decode: protocol 'bernerslee2023' fixes its classifier, "
+                                 f"classes and trials; drop {', '.join(changed)}.")
+        return decode_bernerslee2023(data, n_permutations=n_permutations, n_folds=n_folds,
+                                     seed=seed, folds=folds, variable=variable, device=device,
+                                     progress=progress, scheduler=scheduler)
     validate(data)
     params = {"shrinkage": shrinkage, "alpha": alpha, "C": C}
     sessions = [ds for _, ds in iter_sessions(data)]

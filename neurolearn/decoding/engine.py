@@ -24,7 +24,7 @@ from neurolearn.decoding._multiclass import (
 from neurolearn.errors import ParameterError
 
 __all__ = ["fit_batch", "cv_scores", "cv_class_scores", "train_test_class_scores", "CVScores",
-           "auto_chunk_size", "MEMORY_BUDGET", "HAS_POSTERIOR"]
+           "test_rows", "auto_chunk_size", "MEMORY_BUDGET", "HAS_POSTERIOR"]
 
 #: Bytes the largest temporary of one permutation chunk may take by default.
 MEMORY_BUDGET = 256 * 2**20
@@ -200,6 +200,37 @@ def _predictions(xp: Any, D: Any, Y_test: Any, n_classes: int, posterior: bool
     return pred, sigmoid(xp, (2.0 * Y_test - 1.0) * D)
 
 
+def test_rows(xp: Any, X: Any, test: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+    """Each fold's test rows, gathered: decisions are computed on those alone.
+
+    A fold tests about n/F trials, so scoring only them (padded to the
+    largest fold, padding masked out) spares F−1 of every F decision values.
+
+    Parameters
+    ----------
+    xp : array namespace
+    X : array (B, n, p)
+    test : ndarray (F, n)
+        Test masks.
+
+    Returns
+    -------
+    rows : ndarray (F, m) of int
+        Trial indices, each fold's test trials first.
+    inside : ndarray (F, m) of bool
+        False on padding.
+    X_test_t : array (B, F, p, m)
+        The rows' features, transposed.
+    """
+    B, _, p = X.shape
+    F = test.shape[0]
+    m = max(int(np.max(np.sum(test > 0, axis=1))), 1)
+    rows = np.argsort(~(test > 0), axis=1, kind="stable")[:, :m]
+    inside = np.take_along_axis(test > 0, rows, axis=1)
+    X_test = xp.reshape(xp.take(X, xp.asarray(rows.reshape(-1)), axis=1), (B, F, m, p))
+    return rows, inside, xp.matrix_transpose(X_test)
+
+
 def cv_class_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.ndarray,
                     Y: np.ndarray, params: dict[str, Any], chunk_size: int | None = None,
                     n_classes: int = 2) -> CVScores:
@@ -233,15 +264,8 @@ def cv_class_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.nd
         n_classes=n_classes)
     dtype = X.dtype
     train_x = xp.asarray(train, dtype=dtype)
-    # Each fold scores only its own test trials (about n/F of them), so the
-    # decision values are computed on those rows alone: (F, m) row indices,
-    # test rows first, padding masked out.
-    m = max(int(np.max(np.sum(test > 0, axis=1))), 1)
-    rows = np.argsort(~(test > 0), axis=1, kind="stable")[:, :m]
-    inside = np.take_along_axis(test > 0, rows, axis=1)
+    rows, inside, X_test_t = test_rows(xp, X, test)
     inside_x = xp.asarray(inside, dtype=dtype)
-    X_test = xp.reshape(xp.take(X, xp.asarray(rows.reshape(-1)), axis=1), (B, F, m, p))
-    X_test_t = xp.matrix_transpose(X_test)  # (B, F, p, m)
     n_test = xp.sum(inside_x, axis=1)
     posterior = method in HAS_POSTERIOR
     fold_acc = np.empty((B, F, Q))

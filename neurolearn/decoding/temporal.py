@@ -17,8 +17,8 @@ from neurolearn.backend import resolve_namespace, to_numpy
 from neurolearn.decoding._linear import decision
 from neurolearn.decoding.constraints import check_decoder_params
 from neurolearn.decoding.cv import permuted_labels, session_problem
-from neurolearn.decoding.decode import permutation_pvalue
 from neurolearn.decoding.engine import cv_class_scores, fit_batch
+from neurolearn.decoding.pvalues import permutation_pvalue
 from neurolearn.errors import SchemaError
 from neurolearn.parallel import map_items
 from neurolearn.schema import iter_sessions, session_table, validate

@@ -124,7 +124,17 @@ def _decoding(tree: xr.DataTree, config: AnalysisConfig, *, device: Any, schedul
     c = config.decoding
     return decode(tree, c.method, n_folds=c.n_folds, n_permutations=c.n_permutations,
                   seed=config.seed, device=device, progress=progress, shrinkage=c.shrinkage,
-                  alpha=c.alpha, C=c.C, scheduler=scheduler)
+                  alpha=c.alpha, C=c.C, scheduler=scheduler, target=c.target,
+                  heldout=c.heldout)
+
+
+def _protocol(tree: xr.DataTree, config: AnalysisConfig, *, device: Any, scheduler: Any,
+              progress: bool) -> xr.Dataset:
+    """The original study's decoding of probe and repeat types (``protocol="bernerslee2023"``)."""
+    c = config.decoding
+    return decode(tree, protocol=c.protocol, n_folds=c.n_folds,
+                  n_permutations=c.n_permutations, seed=config.seed, device=device,
+                  progress=progress, scheduler=scheduler)
 
 
 def _margins(tree: xr.DataTree, config: AnalysisConfig, *, device: Any, scheduler: Any,
@@ -324,7 +334,8 @@ def analyze(tree: xr.DataTree | xr.Dataset, *, config: Any = None, device: Any =
     Returns
     -------
     DataTree
-        Nodes ``/sessions``, ``/behaviour``, ``/decoding``, ``/margins``,
+        Nodes ``/sessions``, ``/behaviour``, ``/decoding``, (with
+        ``decoding.protocol = "bernerslee2023"``) ``/bernerslee2023``, ``/margins``,
         ``/separation``, ``/flips``, ``/trends`` (dim ``measure``: slope per
         day, CI, permutation p, Spearman ρ, sessions) and ``/summary/by_day``
         (dims measure × day: mean, sem, n_mice) and ``/summary/by_phase``.
@@ -361,7 +372,8 @@ def analyze(tree: xr.DataTree | xr.Dataset, *, config: Any = None, device: Any =
     timings: dict[str, float] = {}
     skipped: dict[str, str] = {}
     kw = {"device": device, "scheduler": scheduler, "progress": progress}
-    with tqdm(total=8, desc="analysis", disable=not progress, unit="step") as bar:
+    steps = 8 + (config.decoding.protocol != "default")
+    with tqdm(total=steps, desc="analysis", disable=not progress, unit="step") as bar:
         tree = _step("validate", lambda: _ready(tree, config), timings, bar)
         nodes: dict[str, xr.Dataset] = {"sessions": session_table(tree)}
         try:
@@ -372,6 +384,13 @@ def analyze(tree: xr.DataTree | xr.Dataset, *, config: Any = None, device: Any =
             bar.update(1)
         nodes["decoding"] = _step("decoding", lambda: _decoding(tree, config, **kw), timings,
                                   bar)
+        if config.decoding.protocol != "default":
+            try:
+                nodes[config.decoding.protocol] = _step(
+                    "protocol", lambda: _protocol(tree, config, **kw), timings, bar)
+            except InsufficientDataError as exc:  # no session with probe or repeat trials
+                skipped[config.decoding.protocol] = str(exc)
+                bar.update(1)
         nodes["margins"] = _step("margins", lambda: _margins(tree, config, **kw), timings, bar)
         nodes["separation"] = _step("separation", lambda: _separation(tree, config, **kw),
                                     timings, bar)

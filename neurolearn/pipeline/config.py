@@ -124,7 +124,7 @@ class BehaviourConfig(_Section):
 
 @dataclass(frozen=True)
 class DecodingConfig(_Section):
-    """Cross-validated target vs non-target decoding (:func:`neurolearn.decoding.decode`).
+    """Cross-validated decoding (:func:`neurolearn.decoding.decode`).
 
     Attributes
     ----------
@@ -140,6 +140,15 @@ class DecodingConfig(_Section):
         Ridge penalty.
     C : float, default 1.0
         Logistic inverse penalty.
+    target : str, default "label"
+        The trial coordinate decoded: ``"label"`` (target vs non-target),
+        ``"stimulus"`` (odour identity, K classes) or any other.
+    heldout : {"generalise", "train"}, default "generalise"
+        Held-out trials score generalisation, or join the CV folds.
+    protocol : {"default", "bernerslee2023"}, default "default"
+        ``"bernerslee2023"`` also runs the original study's decoding of probe
+        and repeat types into ``/bernerslee2023`` (with ``n_permutations``
+        shuffles and ``n_folds`` folds); ``/decoding`` stays neurolearn's.
     """
 
     method: str = "lda"
@@ -148,12 +157,17 @@ class DecodingConfig(_Section):
     shrinkage: float | str = 0.0
     alpha: float = 1.0
     C: float = 1.0
+    target: str = "label"
+    heldout: str = "generalise"
+    protocol: str = "default"
     _name = "decoding"
     _constraints = {"method": [Options(("lda", "ridge", "lstsq", "logistic"))],
                     "n_folds": [Interval("int", 2, None)],
                     "n_permutations": [Interval("int", 0, None)],
                     "shrinkage": [_UNIT, Options(("auto",))],
-                    "alpha": [Interval("real", 0, None)], "C": [_POSITIVE]}
+                    "alpha": [Interval("real", 0, None)], "C": [_POSITIVE],
+                    "target": [str], "heldout": [Options(("generalise", "train"))],
+                    "protocol": [Options(("default", "bernerslee2023"))]}
 
 
 @dataclass(frozen=True)
