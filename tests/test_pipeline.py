@@ -185,3 +185,24 @@ def test_a_dask_scheduler_gives_the_same_results(study, results):
     # SVM batches split per core pad differently: equal to the solver's tolerance.
     np.testing.assert_allclose(threaded["margins"]["heldout_margin"].values,
                                results["margins"]["heldout_margin"].values, rtol=0, atol=1e-5)
+
+
+def test_protocol_and_k_class_decoding_from_the_config(tmp_path):
+    study = make_overtraining_dataset(n_mice=2, n_training_days=2, n_overtraining_days=2,
+                                      trials_per_session=160, seed=4)
+    config = {**FAST, "decoding": {"n_permutations": 30, "n_folds": 4, "target": "stimulus",
+                                   "heldout": "train", "protocol": "bernerslee2023"}}
+    res = analyze(study, config=config, progress=False)
+    assert "bernerslee2023" in res.children and "protocol" in json.loads(res.attrs["timings"])
+    protocol = nl.decode(study, protocol="bernerslee2023", n_folds=4, n_permutations=30,
+                         seed=0, progress=False)
+    xr.testing.assert_identical(res["bernerslee2023"].to_dataset(), protocol)
+    decoding = res["decoding"].to_dataset()
+    assert decoding.attrs["target"] == "stimulus" and decoding["n_classes"].max() == 8
+    path = tmp_path / "results.nc"
+    res.to_netcdf(path, engine="h5netcdf")
+    with xr.open_datatree(path) as back:
+        xr.testing.assert_identical(back.load(), res)
+    from neurolearn.report import render_report
+    page = render_report(res, tmp_path / "report.html").read_text()
+    assert "The original study's protocol" in page and "probes_comp_1" in page

@@ -35,6 +35,8 @@ DECODER_PARAMETERS: dict[str, list[Any]] = {
     "folds": [str, None],
     "heldout": [Options(("generalise", "train"))],
     "protocol": [Options(PROTOCOLS)],
+    "cluster_quantile": [Interval("real", 0, 1, closed="neither")],
+    "group_statistic": [Options(("rank", "accuracy"))],
 }
 
 
