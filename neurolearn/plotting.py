@@ -254,6 +254,8 @@ def plot_confusion(decoding: xr.Dataset, *, phase: str | None = "overtraining",
     totals = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.full_like(counts, np.nan), where=totals > 0)
     names = [str(c) for c in decoding["true_class"].values]
+    if decoding.attrs.get("target", "label") == "label" and names == ["0", "1"]:
+        names = ["non-target (0)", "target (1)"]
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
     for i in range(share.shape[0]):
         for j in range(share.shape[1]):
@@ -382,11 +384,12 @@ def plot_significant_sessions(decoding: xr.Dataset, *, alpha: float = 0.05,
                 if np.any((decoding["day"].values == d) & np.isfinite(p)) else np.nan
                 for d in days]
         ax.bar(days + offset, frac, width=width, label=label)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.25)  # headroom for the legend above the bars
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_xlabel("day of training")
     ax.set_ylabel(f"fraction of sessions p < {alpha:g}")
     ax.set_title("Sessions above the permutation null")
-    ax.legend(frameon=False, fontsize="small", loc="lower right")
+    ax.legend(frameon=False, fontsize="small", loc="upper left", ncol=2)
     return ax
 
 
