@@ -184,3 +184,23 @@ def test_task_without_probes_trains():
     res = train(bare, width=50, n_epochs=20, n_records=3, progress=False)
     assert res["probe_accuracy"].shape == (res.sizes["epoch"], 0)
     assert float(res["train_accuracy"][-1]) > 0.5
+
+
+def test_cpu_groups_of_networks_train_as_one_batch(monkeypatch):
+    """Cache-sized groups give the same runs as one batch of every network."""
+    import importlib
+
+    from neurolearn.models import make_odour_task, train_networks
+
+    train_module = importlib.import_module("neurolearn.models.train")
+
+    task = make_odour_task(n_odorants=13, n_hot=3, n_train=40, n_test=100, seed=2)
+    kw = dict(gammas=[0.5, 1.0, 2.0, 1.0, 0.5], seeds=[0, 1, 2, 3, 4], width=60,
+              n_epochs=40, n_records=5, progress=False)
+    whole = train_networks(task, **kw)
+    monkeypatch.setattr(train_module, "CPU_GROUP_BYTES", 8 * 60 * 40 * 2)  # groups of 2
+    assert train_module._group_size(np, 5, 60, 40) == 2
+    grouped = train_networks(task, **kw)
+    for name in whole.data_vars:
+        np.testing.assert_allclose(grouped[name].values, whole[name].values, rtol=1e-10,
+                                   atol=1e-12)
