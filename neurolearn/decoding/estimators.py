@@ -122,11 +122,7 @@ class _ProbabilisticDecoder(_LinearDecoder):
         -------
         ndarray (n_samples, n_classes)
         """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            scores = np.stack([np.zeros_like(scores), scores], axis=1)
-        e = np.exp(scores - scores.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return np.exp(self.predict_log_proba(X))
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Log of :meth:`predict_proba`.
@@ -140,7 +136,7 @@ class _ProbabilisticDecoder(_LinearDecoder):
         ndarray (n_samples, n_classes)
         """
         scores = self.decision_function(X)
-        if scores.ndim == 1:
+        if scores.ndim == 1:  # two classes: log-odds of classes_[1], class 0 at 0
             scores = np.stack([np.zeros_like(scores), scores], axis=1)
         top = scores.max(axis=1, keepdims=True)
         return scores - top - np.log(np.exp(scores - top).sum(axis=1, keepdims=True))

@@ -96,11 +96,13 @@ def learning_rate(eta0: float, gamma: float, width: int, n_layers: int = 2) -> f
     return eta0 * (gamma ** 2 if gamma <= 1 else gamma ** (2.0 / n_layers)) * width
 
 
-def _phi(xp: Any, h: Any, activation: str) -> tuple[Any, Any]:
+def _phi(xp: Any, h: Any, activation: str, grad: bool = True) -> tuple[Any, Any]:
+    """φ(h) and, with ``grad``, φ'(h) (else None: outputs alone need no derivative)."""
     if activation == "relu":
-        return xp.where(h > 0, h, xp.zeros_like(h)), xp.astype(h > 0, h.dtype)
+        return (xp.where(h > 0, h, xp.zeros_like(h)),
+                xp.astype(h > 0, h.dtype) if grad else None)
     t = xp.tanh(h)
-    return t, 1.0 - t * t
+    return t, (1.0 - t * t) if grad else None
 
 
 def _per_network(value: Any, n_trailing: int) -> Any:
@@ -111,7 +113,8 @@ def _per_network(value: Any, n_trailing: int) -> Any:
     return value[(..., *([None] * n_trailing))]
 
 
-def _raw(xp: Any, W: Any, a: Any, X: Any, gamma: Any, activation: str) -> tuple[Any, ...]:
+def _raw(xp: Any, W: Any, a: Any, X: Any, gamma: Any, activation: str,
+         grad: bool = True) -> tuple[Any, ...]:
     """Output f (..., P) and hidden φ, φ' in a (..., N, P) layout.
 
     Every network of a batch sees the same inputs, so all their hidden units
@@ -126,7 +129,7 @@ def _raw(xp: Any, W: Any, a: Any, X: Any, gamma: Any, activation: str) -> tuple[
     flat = xp.reshape(W, (-1, d))
     h = xp.matmul(flat, xp.matrix_transpose(X)) / float(np.sqrt(d))  # (S·N, P)
     h = xp.reshape(h, (*lead, N, X.shape[0]))
-    phi, dphi = _phi(xp, h, activation)
+    phi, dphi = _phi(xp, h, activation, grad)
     f = xp.sum(phi * a[..., :, None], axis=-2) / (_per_network(gamma, 1) * N)
     return f, phi, dphi
 
@@ -146,7 +149,7 @@ def forward(xp: Any, net: Network, X: Any) -> tuple[Any, Any]:
     f : array (..., P)
     phi : array (..., P, N)
     """
-    f, phi, _ = _raw(xp, net.W, net.a, X, net.gamma, net.activation)
+    f, phi, _ = _raw(xp, net.W, net.a, X, net.gamma, net.activation, grad=False)
     return f - initial_output(xp, net, X), xp.matrix_transpose(phi)
 
 
@@ -163,7 +166,7 @@ def initial_output(xp: Any, net: Network, X: Any) -> Any:
     -------
     array (..., P)
     """
-    return _raw(xp, net.W0, net.a0, X, net.gamma, net.activation)[0]
+    return _raw(xp, net.W0, net.a0, X, net.gamma, net.activation, grad=False)[0]
 
 
 def output_loss(xp: Any, f: Any, y: Any, loss: str) -> tuple[Any, Any]:
