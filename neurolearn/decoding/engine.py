@@ -188,7 +188,8 @@ def _predictions(xp: Any, D: Any, Y_test: Any, n_classes: int, posterior: bool
             return pred, None
         # softmax_y = 1 / Σ_k exp(D_k − D_y), with the largest D_k subtracted first.
         top = xp.max(D, axis=-2, keepdims=True)
-        index = xp.astype(xp.broadcast_to(Y_test[None, :, :, None, :],
+        # Padding slots (masked out later) may hold a held-out trial's −1.
+        index = xp.astype(xp.broadcast_to(xp.clip(Y_test, 0, None)[None, :, :, None, :],
                                           (D.shape[0], *Y_test.shape[:2], 1, D.shape[-1])),
                           xp.int64)
         true = xp.take_along_axis(D, index, axis=-2)

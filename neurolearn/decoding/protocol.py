@@ -132,7 +132,7 @@ def _distinct_counts(Z: np.ndarray, train: np.ndarray) -> np.ndarray:
 
 def _matlab_decisions(xp: Any, Z: np.ndarray, train: np.ndarray, test: np.ndarray,
                       keep: np.ndarray, Y: np.ndarray, n_classes: int,
-                      chunk: int) -> tuple[np.ndarray, np.ndarray]:
+                      chunk: int) -> np.ndarray:
     """MATLAB ``classify`` 'linear' log-posteriors (up to a constant) on test trials.
 
     Folds that keep the same units are fitted together; a unit dropped from a
@@ -192,12 +192,11 @@ def _decode_type(Z: np.ndarray, y: np.ndarray, assignment: np.ndarray, order: np
     chunk = auto_chunk_size("lda", 1, len(fold_ids), y.size, Z.shape[1], Y.shape[0],
                             n_classes=n_classes)
     score = _matlab_decisions(xp, Z, train, test, keep, Y, n_classes, chunk)
-    top = np.max(score, axis=-1, keepdims=True)
-    post = np.exp(score - top)
-    post /= post.sum(axis=-1, keepdims=True)
     correct = np.argmax(score, axis=-1) == Y  # (Q, n)
     hits = np.where(undefined, np.nan, correct.sum(axis=1).astype(float))
-    true_post = np.take_along_axis(post[0], y.astype(int)[:, None], axis=1)[:, 0]
+    post = np.exp(score[0] - np.max(score[0], axis=-1, keepdims=True))  # true labels only
+    post /= post.sum(axis=-1, keepdims=True)
+    true_post = np.take_along_axis(post, y.astype(int)[:, None], axis=1)[:, 0]
     return {"correct": correct[0], "posterior": true_post, "hits": hits,
             "units": keep.sum(axis=1)}
 
