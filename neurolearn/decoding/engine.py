@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from neurolearn.backend import sigmoid, to_numpy
+from neurolearn.backend import to_numpy
 from neurolearn.decoding._linear import (
     METHODS,
     fit_lda,
@@ -179,26 +179,44 @@ def _chunk_decisions(xp: Any, method: str, X: Any, X_test_t: Any, train_x: Any, 
     return xp.matmul(coef, X_test_t) + intercept[..., None]
 
 
-def _predictions(xp: Any, D: Any, Y_test: Any, n_classes: int, posterior: bool
-                 ) -> tuple[Any, Any]:
-    """Predicted class indices and the true class's posterior (or None) from decisions."""
+def _chunk_scores(xp: Any, D: Any, Y_test: Any, inside: Any, n_classes: int,
+                  posterior: bool) -> tuple[Any, Any, Any, Any]:
+    """Hits, summed true-class posteriors, and the true labels' predictions, of a chunk.
+
+    Returns
+    -------
+    hits : (B, F, Qc, m) 1.0 where a test row is decoded right (0 on padding)
+    post_sum : (B, Qc) Σ over test rows of the true class's posterior, or None
+    pred0, post0 : (B, F, m) predicted class and true-class posterior of label
+        vector 0 (post0 None without posteriors)
+    """
+    dtype = D.dtype
+    mask = inside[None, :, None, :]
     if n_classes > 2:
-        pred = xp.astype(xp.argmax(D, axis=-2), D.dtype)
+        pred = xp.astype(xp.argmax(D, axis=-2), dtype)
+        hits = xp.astype(xp.equal(pred, Y_test[None, ...]), dtype) * mask
         if not posterior:
-            return pred, None
-        # softmax_y = 1 / Σ_k exp(D_k − D_y), with the largest D_k subtracted first.
+            return hits, None, pred[:, :, 0, :], None
+        # softmax_y = exp(D_y − max) / Σ_k exp(D_k − max); padding slots may
+        # hold a held-out trial's −1 (masked out).
         top = xp.max(D, axis=-2, keepdims=True)
-        # Padding slots (masked out later) may hold a held-out trial's −1.
         index = xp.astype(xp.broadcast_to(xp.clip(Y_test, 0, None)[None, :, :, None, :],
                                           (D.shape[0], *Y_test.shape[:2], 1, D.shape[-1])),
                           xp.int64)
         true = xp.take_along_axis(D, index, axis=-2)
-        total = xp.sum(xp.exp(D - top), axis=-2)
-        return pred, xp.exp(true - top)[..., 0, :] / total
-    pred = xp.astype(D > 0, D.dtype)
+        post = xp.exp(true - top)[..., 0, :] / xp.sum(xp.exp(D - top), axis=-2)
+        return hits, xp.sum(post * mask, axis=(1, 3)), pred[:, :, 0, :], post[:, :, 0, :]
+    positive = Y_test > 0.5
+    hits = xp.astype(xp.equal(D > 0, positive[None, ...]), dtype) * mask
+    pred0 = xp.astype(D[:, :, 0, :] > 0, dtype)
     if not posterior:
-        return pred, None
-    return pred, sigmoid(xp, (2.0 * Y_test - 1.0) * D)
+        return hits, None, pred0, None
+    # σ(±D) = ½ + ½ tanh(±D/2): one pass, and no overflow.
+    half = xp.astype(positive, dtype) - 0.5  # ±½
+    t = xp.tanh(half[None, ...] * D) * mask
+    post_sum = 0.5 * xp.sum(t, axis=(1, 3)) + 0.5 * xp.sum(inside)
+    post0 = 0.5 + 0.5 * xp.tanh(half[None, :, 0, :] * D[:, :, 0, :])
+    return hits, post_sum, pred0, post0
 
 
 def test_rows(xp: Any, X: Any, test: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
@@ -283,15 +301,18 @@ def cv_class_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.nd
         Yc = xp.asarray(Y[start:stop], dtype=dtype)
         D = _chunk_decisions(xp, method, X, X_test_t, train_x, Yc, params, n_classes)
         Y_test = xp.asarray(np.moveaxis(Y_rows[start:stop], 0, 1), dtype=dtype)  # (F, Qc, m)
-        pred, post = _predictions(xp, D, Y_test, n_classes, posterior)
-        hits = xp.astype(xp.equal(pred, Y_test[None, ...]), dtype) * inside_x[None, :, None, :]
-        fold_acc[:, :, start:stop] = to_numpy(xp.sum(hits, axis=-1) / n_test[None, :, None])
-        for k in range(K):  # the classes; label vectors stay batched
+        hits, post_sum, pred0, post0 = _chunk_scores(xp, D, Y_test, inside_x, n_classes,
+                                                     posterior)
+        fold_hits = xp.sum(hits, axis=-1)  # (B, F, Qc)
+        fold_acc[:, :, start:stop] = to_numpy(fold_hits / n_test[None, :, None])
+        # Per-class hits: the first K − 1 classes by mask, the last the rest.
+        total = to_numpy(xp.sum(fold_hits, axis=1))  # (B, Qc)
+        for k in range(K - 1):  # the classes; label vectors stay batched
             of_k = xp.astype(xp.equal(Y_test, float(k)), dtype)[None, ...]
             class_hits[:, start:stop, k] = to_numpy(xp.sum(hits * of_k, axis=(1, 3)))
-        if post is not None:
-            posterior_sum[:, start:stop] = to_numpy(
-                xp.sum(post * inside_x[None, :, None, :], axis=(1, 3)))
+        class_hits[:, start:stop, K - 1] = total - class_hits[:, start:stop, :K - 1].sum(-1)
+        if post_sum is not None:
+            posterior_sum[:, start:stop] = to_numpy(post_sum)
         if start == 0:
             tested = rows[inside]
             D0 = to_numpy(D[:, :, 0, ...])  # (B, F, m) or (B, F, K, m)
@@ -299,9 +320,9 @@ def cv_class_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.nd
                 decision[:, tested, :] = np.moveaxis(D0, 2, 3)[:, inside, :]
             else:
                 decision[:, tested] = D0[:, inside]
-            predicted[:, tested] = to_numpy(pred[:, :, 0, :])[:, inside].astype(np.int64)
-            if post is not None:
-                true_posterior[:, tested] = to_numpy(post[:, :, 0, :])[:, inside]
+            predicted[:, tested] = to_numpy(pred0)[:, inside].astype(np.int64)
+            if post0 is not None:
+                true_posterior[:, tested] = to_numpy(post0)[:, inside]
     return CVScores(fold_acc, class_hits, class_counts, posterior_sum, decision, predicted,
                     true_posterior)
 
