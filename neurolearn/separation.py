@@ -148,8 +148,8 @@ def fisher_separation(data: xr.DataTree | xr.Dataset, *, shrinkage: float = 0.0,
 
 
 def dprime(data: xr.DataTree | xr.Dataset, method: str = "lda", *, n_folds: int = 10,
-           seed: int = 0, device: Any = "cpu", variable: str = "rates", **params: Any
-           ) -> xr.DataArray:
+           seed: int = 0, device: Any = "cpu", variable: str = "rates",
+           folds: str | None = None, **params: Any) -> xr.DataArray:
     """d′ of cross-validated decision values along the decoder axis.
 
     d′ = (m₁ − m₀)/√(½(v₁ + v₀)) of the held-out decision values of the
@@ -167,6 +167,9 @@ def dprime(data: xr.DataTree | xr.Dataset, method: str = "lda", *, n_folds: int 
     device : {"cpu", "cuda"} or namespace
     variable : str, default "rates"
         The (trial, neuron) variable to use.
+    folds : str, optional
+        A trial coordinate giving each trial's test fold (as in
+        :func:`~neurolearn.decoding.decode`); ``n_folds`` is then ignored.
     **params
         The decoder's ``shrinkage``, ``alpha`` or ``C``.
 
@@ -190,12 +193,12 @@ def dprime(data: xr.DataTree | xr.Dataset, method: str = "lda", *, n_folds: int 
         raise ParameterError(f"dprime: unknown decoder parameter(s) {unknown}; allowed: "
                              "shrinkage, alpha, C.")
     check_decoder_params("dprime", method=method, n_folds=n_folds, seed=seed, variable=variable,
-                         **params)
+                         folds=folds, **params)
     validate(data)
     xp = resolve_namespace(device)
     values, status = [], []
     for _, ds in iter_sessions(data):
-        prob = session_problem(ds, n_folds=n_folds, seed=seed, variable=variable)
+        prob = session_problem(ds, n_folds=n_folds, seed=seed, variable=variable, folds=folds)
         _, dec = cv_scores(xp, method, xp.asarray(prob.X[None, :, :]), prob.train, prob.test,
                            prob.y[None, :], params)
         d, y = dec[0][prob.trained], prob.y[prob.trained]

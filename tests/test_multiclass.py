@@ -303,3 +303,18 @@ def test_stratified_folds_are_sklearns():
     for f, (tr, te) in enumerate(ref.split(np.arange(90), prob.y)):
         np.testing.assert_array_equal(np.flatnonzero(prob.test[f]), te)
         np.testing.assert_array_equal(np.flatnonzero(prob.train[f]), tr)
+
+
+def test_dprime_takes_the_same_explicit_folds_as_decode(small_tree):
+    from neurolearn.schema import iter_sessions
+    from neurolearn.separation import dprime
+
+    _, ds = next(iter_sessions(small_tree))
+    default = session_problem(ds, n_folds=5, seed=2)
+    assignment = np.argmax(default.test, axis=0)  # the stratified folds, written out
+    explicit = ds.assign_coords(fold=("trial", assignment))
+    a = dprime(ds, n_folds=5, seed=2)
+    b = dprime(explicit, folds="fold")
+    np.testing.assert_allclose(b.values, a.values, rtol=1e-12)
+    other = explicit.assign_coords(fold=("trial", (assignment + 1) % 3))
+    assert not np.allclose(dprime(other, folds="fold").values, a.values)
