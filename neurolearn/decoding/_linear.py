@@ -25,6 +25,7 @@ ridge regression uses the same eigenbasis.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,7 @@ import numpy as np
 from neurolearn.backend import sigmoid, softplus, to_numpy
 from neurolearn.zscore import standardize
 
-__all__ = ["fit_lda", "fit_lda_standardised", "fit_ridge", "fit_logistic", "decision",
-           "METHODS"]
+__all__ = ["fit_lda", "fit_lda_standardised", "fit_ridge", "fit_logistic", "METHODS"]
 
 METHODS = ("lda", "ridge", "lstsq", "logistic")
 
@@ -89,9 +89,14 @@ def _class_stats(xp: Any, X: Any, Z: Any, mean: Any, scale: Any, train: Any, Y: 
 
 
 def _to_raw(xp: Any, w: Any, b: Any, mean: Any, scale: Any) -> tuple[Any, Any]:
-    """Standardised-space weights -> weights on the raw features."""
-    coef = w / scale[:, :, None, :]
-    intercept = b - xp.sum(coef * mean[:, :, None, :], axis=-1)
+    """Standardised-space weights (B, F, ..., p) -> weights on the raw features.
+
+    ``mean`` and ``scale`` are (B, F, p); the axes between (label vectors,
+    and classes for K-class weights) broadcast.
+    """
+    index = (slice(None), slice(None)) + (None,) * (w.ndim - mean.ndim) + (slice(None),)
+    coef = w / scale[index]
+    intercept = b - xp.sum(coef * mean[index], axis=-1)
     return coef, intercept
 
 
@@ -107,6 +112,30 @@ def _pinv_scale(xp: Any, d: Any, lam_max: Any, p: int, n: Any) -> Any:
     # treated as zero: the minimum-norm solution sklearn's lsqr solver returns.
     cut = _eps(xp, d) * max(p, 1) * xp.abs(lam_max) * n
     return xp.where(d > cut, 1.0 / xp.where(d > cut, d, xp.ones_like(d)), xp.zeros_like(d))
+
+
+def _shrunk_inverse(xp: Any, lam: Any, shrinkage: float | Any,
+                    between: Callable[[], Any]) -> tuple[Any, Any]:
+    """Inverse eigenvalues of A = (1−α)S_T + βI, β = α·tr(S_w)/p, in S_T's eigenbasis.
+
+    ``lam`` (B, F, p) are S_T's eigenvalues; tr(S_w) = tr(S_T) − ``between()``
+    (B, F, Q), the between-class part of every label vector, called only
+    when shrunk. Returns α (B, F) and the inverse eigenvalues: (B, F, 1, p)
+    unshrunk — A = S_T does not depend on the labels, so they are computed
+    once per fold, not per permutation — else (B, F, Q, p). Eigenvalues below
+    the lstsq cut-off count as zero (:func:`_pinv_scale`).
+    """
+    p = lam.shape[-1]
+    if isinstance(shrinkage, (int, float)):
+        alpha = xp.full(lam.shape[:2], float(shrinkage), dtype=lam.dtype)
+    else:
+        alpha = xp.asarray(shrinkage, dtype=lam.dtype)
+    lam_max = xp.max(lam, axis=-1)[:, :, None, None]
+    if isinstance(shrinkage, (int, float)) and shrinkage == 0:
+        return alpha, _pinv_scale(xp, lam[:, :, None, :], lam_max, p, 1.0)
+    beta = alpha[:, :, None] * (xp.sum(lam, axis=-1)[:, :, None] - between()) / p  # (B, F, Q)
+    d = (1.0 - alpha)[:, :, None, None] * lam[:, :, None, :] + beta[..., None]
+    return alpha, _pinv_scale(xp, d, lam_max, p, 1.0)
 
 
 def fit_lda(xp: Any, X: Any, train: Any, Y: Any, *, shrinkage: float | str | Any = 0.0
@@ -164,23 +193,9 @@ def fit_lda_standardised(xp: Any, X: Any, train: Any, Y: Any, *,
     mu0 = s0 / n0[None, :, :, None]
     delta = mu1 - mu0  # (B, F, Q, p)
     lam, V = _scatter_eigh(xp, Z, train, n_f)  # (B, F, p), (B, F, p, p)
-    p = X.shape[-1]
-    if isinstance(shrinkage, (int, float)):
-        alpha = xp.full(lam.shape[:2], float(shrinkage), dtype=X.dtype)
-    else:
-        alpha = xp.asarray(shrinkage, dtype=X.dtype)
     c = (n0 * n1) / (n_f[:, None] ** 2)  # (F, Q)
-    lam_max = xp.max(lam, axis=-1)[:, :, None, None]
-    if isinstance(shrinkage, (int, float)) and shrinkage == 0:
-        # Unshrunk, A = S_T: its inverse eigenvalues do not depend on the
-        # label vector, so they are computed once per fold, not per permutation.
-        inv = _pinv_scale(xp, lam[:, :, None, :], lam_max, p, 1.0)  # (B, F, 1, p)
-    else:
-        trace_w = (xp.sum(lam, axis=-1)[:, :, None]
-                   - c[None, ...] * xp.sum(delta * delta, axis=-1))
-        beta = alpha[:, :, None] * trace_w / p  # (B, F, Q)
-        d = (1.0 - alpha)[:, :, None, None] * lam[:, :, None, :] + beta[..., None]
-        inv = _pinv_scale(xp, d, lam_max, p, 1.0)
+    alpha, inv = _shrunk_inverse(xp, lam, shrinkage,
+                                 lambda: c[None, ...] * xp.sum(delta * delta, axis=-1))
     u = xp.matmul(delta, V) * inv
     v = xp.matmul(u, xp.matrix_transpose(V))  # A⁻¹Δμ with A = (1−α)S_T + βI
     denom = 1.0 - (1.0 - alpha)[:, :, None] * c[None, ...] * xp.sum(delta * v, axis=-1)
@@ -385,20 +400,3 @@ def fit_logistic(xp: Any, X: Any, train: Any, Y: Any, *, C: float = 1.0, max_ite
         if float(xp.max(xp.abs(t[..., None] * step))) < tol:
             break
     return (*_to_raw(xp, theta[..., :-1], theta[..., -1], mean, scale), n_iter)
-
-
-def decision(xp: Any, X: Any, coef: Any, intercept: Any) -> Any:
-    """Decision values of every trial: (B, F, Q, n) from X (B, n, p).
-
-    Parameters
-    ----------
-    xp : array namespace
-    X : array (B, n, p)
-    coef : array (B, F, Q, p)
-    intercept : array (B, F, Q)
-
-    Returns
-    -------
-    array (B, F, Q, n)
-    """
-    return xp.matmul(coef, xp.matrix_transpose(X)[:, None, :, :]) + intercept[..., None]

@@ -32,6 +32,8 @@ from neurolearn.decoding._linear import (
     _ledoit_wolf_class_cov,
     _pinv_scale,
     _scatter_eigh,
+    _shrunk_inverse,
+    _to_raw,
 )
 from neurolearn.zscore import standardize
 
@@ -88,13 +90,6 @@ def _class_sums(xp: Any, X: Any, Z: Any, mean: Any, scale: Any, train: Any, Y: A
     return sums, xp.permute_dims(counts, (0, 2, 1)), n_f
 
 
-def _to_raw(xp: Any, w: Any, b: Any, mean: Any, scale: Any) -> tuple[Any, Any]:
-    """Standardised-space (B, F, Q, K, p) weights -> weights on the raw features."""
-    coef = w / scale[:, :, None, None, :]
-    intercept = b - xp.sum(coef * mean[:, :, None, None, :], axis=-1)
-    return coef, intercept
-
-
 def fit_lda_multiclass(xp: Any, X: Any, train: Any, Y: Any, n_classes: int, *,
                        shrinkage: float | str | Any = 0.0) -> tuple[Any, Any, Any]:
     """K-class LDA with pooled covariance, optionally shrunk, on raw features.
@@ -145,20 +140,10 @@ def _lda_parts(xp: Any, X: Any, train: Any, Y: Any, n_classes: int,
     pi = counts / n_f[:, None, None]  # (F, Q, K)
     lam, V = _scatter_eigh(xp, Z, train, n_f)  # (B, F, p), (B, F, p, p)
     B, F, Q, K, p = mu.shape
-    if isinstance(shrinkage, (int, float)):
-        alpha = xp.full(lam.shape[:2], float(shrinkage), dtype=X.dtype)
-    else:
-        alpha = xp.asarray(shrinkage, dtype=X.dtype)
-    lam_max = xp.max(lam, axis=-1)[:, :, None, None, None]
-    if isinstance(shrinkage, (int, float)) and shrinkage == 0:
-        inv = _pinv_scale(xp, lam[:, :, None, None, :], lam_max, p, 1.0)  # (B, F, 1, 1, p)
-    else:
-        between = xp.sum(pi[None, ...] * xp.sum(mu * mu, axis=-1), axis=-1)  # (B, F, Q)
-        beta = alpha[:, :, None] * (xp.sum(lam, axis=-1)[:, :, None] - between) / p
-        d = (1.0 - alpha)[:, :, None, None] * lam[:, :, None, :] + beta[..., None]
-        inv = _pinv_scale(xp, d[:, :, :, None, :], lam_max, p, 1.0)  # (B, F, Q, 1, p)
+    alpha, inv = _shrunk_inverse(  # between-class trace Σ_k π_k‖μ_k‖² when shrunk
+        xp, lam, shrinkage, lambda: xp.sum(pi[None, ...] * xp.sum(mu * mu, axis=-1), axis=-1))
     u = xp.reshape(xp.matmul(xp.reshape(mu, (B, F, Q * K, p)), V), (B, F, Q, K, p))
-    ui = u * inv
+    ui = u * inv[..., None, :]  # the same for every class
     return {"mu": mu, "pi": pi, "V": V, "alpha": alpha, "mean": mean, "scale": scale,
             "u": u, "ui": ui, "G0": xp.matmul(ui, xp.matrix_transpose(u))}
 
