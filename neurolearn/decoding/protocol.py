@@ -131,13 +131,15 @@ def _distinct_counts(Z: np.ndarray, train: np.ndarray) -> np.ndarray:
 
 
 def _matlab_decisions(xp: Any, Z: np.ndarray, train: np.ndarray, test: np.ndarray,
-                      keep: np.ndarray, Y: np.ndarray, n_classes: int,
+                      keep: np.ndarray, Y: np.ndarray, counts: np.ndarray, n_classes: int,
                       chunk: int) -> np.ndarray:
     """MATLAB ``classify`` 'linear' log-posteriors (up to a constant) on test trials.
 
     Folds that keep the same units are fitted together; a unit dropped from a
     fold is zeroed there, so its eigenvalue is 0 and the minimum-norm solve
-    gives it no weight — the same decoder as without the unit.
+    gives it no weight — the same decoder as without the unit. ``counts``
+    (Q, F, K) are each label vector's training trials per class and fold,
+    whose shares are the empirical priors.
 
     Returns
     -------
@@ -160,9 +162,8 @@ def _matlab_decisions(xp: Any, Z: np.ndarray, train: np.ndarray, test: np.ndarra
             Yc = Y[start:start + chunk]
             D = to_numpy(lda_multiclass_decisions(xp, X, train_x, xp.asarray(Yc),
                                                   n_classes, X_test_t))[0]  # (Fg, Qc, K, m)
-            counts = np.stack([(Yc[None, :, :] == k) @ tr.T for k in range(n_classes)],
-                              axis=-1)  # (Qc, Fg, K) via (1, Qc, n) @ (n, Fg)
-            log_prior = np.log(np.moveaxis(counts[0], 0, 1) / n_f[:, None, None])  # (Fg, Qc, K)
+            share = counts[start:start + Yc.shape[0]][:, folds] / n_f[None, :, None]
+            log_prior = np.log(np.moveaxis(share, 0, 1))  # (Fg, Qc, K)
             c = ((n_f - n_classes) / n_f)[:, None, None, None]
             S = c * (D - log_prior[..., None]) + log_prior[..., None]  # (Fg, Qc, K, m)
             S = np.moveaxis(S, (1, 2), (0, 3))  # (Qc, Fg, m, K)
@@ -186,12 +187,14 @@ def _decode_type(Z: np.ndarray, y: np.ndarray, assignment: np.ndarray, order: np
     # A shuffle that leaves a training fold without a class has no decoder
     # (MATLAB's classify fails there): it is fitted on the true labels as a
     # placeholder and left out of the null (NaN).
-    counts = np.stack([(Y == k).astype(float) @ train.T for k in range(n_classes)], axis=-1)
+    counts = np.stack([(Y == k).astype(float) @ train.T for k in range(n_classes)],
+                      axis=-1)  # (Q, F, K) training trials per class
     undefined = np.any(counts == 0, axis=(1, 2))
     Y[undefined] = y
+    counts[undefined] = counts[0]
     chunk = auto_chunk_size("lda", 1, len(fold_ids), y.size, Z.shape[1], Y.shape[0],
                             n_classes=n_classes)
-    score = _matlab_decisions(xp, Z, train, test, keep, Y, n_classes, chunk)
+    score = _matlab_decisions(xp, Z, train, test, keep, Y, counts, n_classes, chunk)
     correct = np.argmax(score, axis=-1) == Y  # (Q, n)
     hits = np.where(undefined, np.nan, correct.sum(axis=1).astype(float))
     post = np.exp(score[0] - np.max(score[0], axis=-1, keepdims=True))  # true labels only
