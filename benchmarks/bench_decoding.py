@@ -23,6 +23,7 @@ import resource
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -48,6 +49,15 @@ def machine_name() -> str:
     return f"{model}, {os.cpu_count()} cores, {platform.machine()}"
 
 
+def run_conditions() -> str:
+    """BLAS threads and the 1-minute load average now, e.g. 'BLAS threads 2, load 0.31'."""
+    from threadpoolctl import threadpool_info
+
+    blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"BLAS threads {max(blas, default=1)}, load {load:.2f}"
+
+
 def study(n_sessions: int = 30, n_units: int = 15, seed: int = 0):
     tree = make_overtraining_dataset(n_mice=2, n_training_days=5, n_overtraining_days=10,
                                      units_per_session=(n_units, n_units), seed=seed)
@@ -55,11 +65,16 @@ def study(n_sessions: int = 30, n_units: int = 15, seed: int = 0):
     return to_tree(sessions)
 
 
-def sklearn_loop(tree, n_perm: int, n_folds: int, seed: int) -> tuple[np.ndarray, float]:
+def sklearn_loop(tree, n_perm: int, n_folds: int, seed: int, **problem: Any
+                 ) -> tuple[np.ndarray, float]:
+    """CV accuracy of every label vector by a scikit-learn loop on our folds.
+
+    ``problem`` goes to ``session_problem`` (e.g. ``target="stimulus"``).
+    """
     accs = []
     t0 = time.perf_counter()
     for _, ds in iter_sessions(tree):
-        prob = session_problem(ds, n_folds=n_folds, seed=seed)
+        prob = session_problem(ds, n_folds=n_folds, seed=seed, **problem)
         splits = [(np.flatnonzero(prob.train[f]), np.flatnonzero(prob.test[f]))
                   for f in range(n_folds)]
         Y = permuted_labels(prob, n_perm)
@@ -101,7 +116,7 @@ def main() -> None:
     ratio = t_ref_full / t_ours
     machine = machine_name()
     print(f"sessions 30 x 15 units x 200 trials, {folds} folds, {P} permutations, "
-          f"device {args.device}")
+          f"device {args.device}; {run_conditions()} (both sides)")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"neurolearn batched LDA: {t_ours:.3f} s (best of {args.repeats}); peak traced "
           f"memory {peak:.0f} MiB; max RSS {rss:.0f} MiB")

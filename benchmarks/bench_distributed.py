@@ -23,7 +23,7 @@ from data_loaders import make_overtraining_dataset
 from neurolearn.pipeline import analyze
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_decoding import machine_name  # noqa: E402
+from bench_decoding import machine_name, run_conditions  # noqa: E402
 
 
 def max_difference(a: xr.DataTree, b: xr.DataTree) -> float:
@@ -61,7 +61,7 @@ def main() -> None:
         t_two = time.perf_counter() - t0
     diff = max_difference(one, two)
     n = one.attrs["n_sessions"]
-    print(f"machine: {machine_name()}")
+    print(f"machine: {machine_name()}; {run_conditions()} (one process)")
     print(f"analyze, {n} sessions ({args.scale}x the embedded study), "
           f"{args.permutations} permutations")
     print(f"  one process: {t_one:.1f} s; LocalCluster(2 workers, processes): {t_two:.1f} s; "

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -36,7 +35,7 @@ from neurolearn.decoding.cv import permuted_labels, session_problem
 from neurolearn.schema import iter_sessions, make_session, to_tree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_decoding import machine_name  # noqa: E402
+from bench_decoding import machine_name, run_conditions, sklearn_loop  # noqa: E402
 
 
 def k_class_study(n_classes: int, n_sessions: int = 30, n_units: int = 15,
@@ -54,21 +53,6 @@ def k_class_study(n_classes: int, n_sessions: int = 30, n_units: int = 15,
             session=f"m{s % 2}-d{s // 2 + 1:02d}", mouse=f"m{s % 2}", day=s // 2 + 1,
             phase="overtraining"))
     return to_tree(sessions)
-
-
-def sklearn_loop(tree, n_perm: int, n_folds: int, seed: int) -> tuple[np.ndarray, float]:
-    accs = []
-    t0 = time.perf_counter()
-    for _, ds in iter_sessions(tree):
-        prob = session_problem(ds, n_folds=n_folds, seed=seed, target="stimulus",
-                               binary=False)
-        splits = [(np.flatnonzero(prob.train[f]), np.flatnonzero(prob.test[f]))
-                  for f in range(n_folds)]
-        Y = permuted_labels(prob, n_perm)
-        pipe = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis(solver="lsqr"))
-        accs.append([cross_val_score(pipe, prob.X, Y[q], cv=splits).mean()
-                     for q in range(n_perm + 1)])
-    return np.array(accs), time.perf_counter() - t0
 
 
 def equality_table() -> None:
@@ -120,7 +104,7 @@ def main() -> None:
         equality_table()
         return
     P, folds, seed = args.permutations, 10, 0
-    print(f"machine: {machine_name()}")
+    print(f"machine: {machine_name()}; {run_conditions()} (both sides)")
     for K in args.classes:
         tree = k_class_study(K)
         decode(tree, target="stimulus", n_permutations=2, progress=False,
@@ -133,7 +117,7 @@ def main() -> None:
             times.append(time.perf_counter() - t0)
         t_ours = min(times)
         n_ref = min(P, args.sklearn_permutations)
-        ref, t_ref = sklearn_loop(tree, n_ref, folds, seed)
+        ref, t_ref = sklearn_loop(tree, n_ref, folds, seed, target="stimulus", binary=False)
         t_ref_full = t_ref * (P + 1) / (n_ref + 1)
         ours_all = np.concatenate([ours["accuracy"].values[:, None],
                                    ours["null_accuracy"].values[:, :n_ref]], axis=1)
