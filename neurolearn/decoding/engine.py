@@ -140,9 +140,6 @@ class CVScores:
         it; 0 for trials no fold tests.
     predicted : ndarray (B, n) of int
         True labels: each tested trial's predicted class index; −1 elsewhere.
-    posterior : ndarray (B, n)
-        True labels: the posterior of each tested trial's true class; NaN
-        elsewhere and for methods without posteriors.
     """
 
     fold_accuracy: np.ndarray
@@ -151,7 +148,6 @@ class CVScores:
     posterior_sum: np.ndarray
     decision: np.ndarray
     predicted: np.ndarray
-    posterior: np.ndarray
 
 
 #: Methods whose decision values are log-odds: LDA and logistic regression.
@@ -180,15 +176,14 @@ def _chunk_decisions(xp: Any, method: str, X: Any, X_test_t: Any, train_x: Any, 
 
 
 def _chunk_scores(xp: Any, D: Any, Y_test: Any, inside: Any, n_classes: int,
-                  posterior: bool) -> tuple[Any, Any, Any, Any]:
+                  posterior: bool) -> tuple[Any, Any, Any]:
     """Hits, summed true-class posteriors, and the true labels' predictions, of a chunk.
 
     Returns
     -------
     hits : (B, F, Qc, m) 1.0 where a test row is decoded right (0 on padding)
     post_sum : (B, Qc) Σ over test rows of the true class's posterior, or None
-    pred0, post0 : (B, F, m) predicted class and true-class posterior of label
-        vector 0 (post0 None without posteriors)
+    pred0 : (B, F, m) predicted class of label vector 0
     """
     dtype = D.dtype
     mask = inside[None, :, None, :]
@@ -196,7 +191,7 @@ def _chunk_scores(xp: Any, D: Any, Y_test: Any, inside: Any, n_classes: int,
         pred = xp.astype(xp.argmax(D, axis=-2), dtype)
         hits = xp.astype(xp.equal(pred, Y_test[None, ...]), dtype) * mask
         if not posterior:
-            return hits, None, pred[:, :, 0, :], None
+            return hits, None, pred[:, :, 0, :]
         # softmax_y = exp(D_y − max) / Σ_k exp(D_k − max); padding slots may
         # hold a held-out trial's −1 (masked out).
         top = xp.max(D, axis=-2, keepdims=True)
@@ -205,18 +200,16 @@ def _chunk_scores(xp: Any, D: Any, Y_test: Any, inside: Any, n_classes: int,
                           xp.int64)
         true = xp.take_along_axis(D, index, axis=-2)
         post = xp.exp(true - top)[..., 0, :] / xp.sum(xp.exp(D - top), axis=-2)
-        return hits, xp.sum(post * mask, axis=(1, 3)), pred[:, :, 0, :], post[:, :, 0, :]
+        return hits, xp.sum(post * mask, axis=(1, 3)), pred[:, :, 0, :]
     positive = Y_test > 0.5
     hits = xp.astype(xp.equal(D > 0, positive[None, ...]), dtype) * mask
     pred0 = xp.astype(D[:, :, 0, :] > 0, dtype)
     if not posterior:
-        return hits, None, pred0, None
+        return hits, None, pred0
     # σ(±D) = ½ + ½ tanh(±D/2): one pass, and no overflow.
     half = xp.astype(positive, dtype) - 0.5  # ±½
     t = xp.tanh(half[None, ...] * D) * mask
-    post_sum = 0.5 * xp.sum(t, axis=(1, 3)) + 0.5 * xp.sum(inside)
-    post0 = 0.5 + 0.5 * xp.tanh(half[None, :, 0, :] * D[:, :, 0, :])
-    return hits, post_sum, pred0, post0
+    return hits, 0.5 * xp.sum(t, axis=(1, 3)) + 0.5 * xp.sum(inside), pred0
 
 
 def test_rows(xp: Any, X: Any, test: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
@@ -295,14 +288,12 @@ def cv_class_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.nd
                              for k in range(K)], axis=-1).astype(float)
     decision = np.zeros((B, n) if n_classes <= 2 else (B, n, K))
     predicted = np.full((B, n), -1, dtype=np.int64)
-    true_posterior = np.full((B, n), np.nan)
     for start in range(0, Q, chunk):
         stop = min(start + chunk, Q)
         Yc = xp.asarray(Y[start:stop], dtype=dtype)
         D = _chunk_decisions(xp, method, X, X_test_t, train_x, Yc, params, n_classes)
         Y_test = xp.asarray(np.moveaxis(Y_rows[start:stop], 0, 1), dtype=dtype)  # (F, Qc, m)
-        hits, post_sum, pred0, post0 = _chunk_scores(xp, D, Y_test, inside_x, n_classes,
-                                                     posterior)
+        hits, post_sum, pred0 = _chunk_scores(xp, D, Y_test, inside_x, n_classes, posterior)
         fold_hits = xp.sum(hits, axis=-1)  # (B, F, Qc)
         fold_acc[:, :, start:stop] = to_numpy(fold_hits / n_test[None, :, None])
         # Per-class hits: the first K − 1 classes by mask, the last the rest.
@@ -321,10 +312,7 @@ def cv_class_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.nd
             else:
                 decision[:, tested] = D0[:, inside]
             predicted[:, tested] = to_numpy(pred0)[:, inside].astype(np.int64)
-            if post0 is not None:
-                true_posterior[:, tested] = to_numpy(post0)[:, inside]
-    return CVScores(fold_acc, class_hits, class_counts, posterior_sum, decision, predicted,
-                    true_posterior)
+    return CVScores(fold_acc, class_hits, class_counts, posterior_sum, decision, predicted)
 
 
 def cv_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.ndarray,
