@@ -301,6 +301,19 @@ def day_trend(per_session: xr.DataArray, *, method: str = "two_stage",
     >>> trend = day_trend(y, phase=None)
     >>> round(float(trend["slope"]), 3), int(trend["n_mice"])
     (0.1, 3)
+
+    The original study's ANCOVA takes per-trial outcomes:
+
+    >>> rng = np.random.default_rng(0)
+    >>> n = 400
+    >>> day = rng.integers(10, 16, n)
+    >>> trials = xr.DataArray(0.02 * day + rng.normal(0, 0.1, n), dims="decoded", coords={
+    ...     "day": ("decoded", day), "trial": ("decoded", rng.integers(0, 150, n)),
+    ...     "mouse": ("decoded", rng.choice(["a", "b"], n)),
+    ...     "rewarded": ("decoded", rng.random(n) < 0.5)})
+    >>> ancova = day_trend(trials, method="ancova", phase=None)
+    >>> ancova["term"].values.tolist(), bool(ancova["pvalue"] < 0.001)
+    (['trial', 'day', 'mouse', 'rewarded'], True)
     """
     check_params({"method": method, "phase": phase, "n_boot": n_boot,
                   "n_permutations": n_permutations, "confidence": confidence, "power": power},

@@ -106,6 +106,15 @@ def cluster_test(observed: np.ndarray, null: np.ndarray, *, quantile: float = 0.
         bin's cluster's p, NaN outside clusters), ``pvalue_max`` (S;
         max-statistic corrected p), ``n_clusters``. The p-values are
         (k + 1)/(P + 1).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> null = 0.5 + 0.03 * rng.normal(size=(10, 99))  # 10 bins, 99 permutations
+    >>> observed = np.r_[[0.5] * 4, [0.7] * 3, [0.5] * 3]  # bins 4-6 decode
+    >>> res = cluster_test(observed, null)
+    >>> float(res["cluster_pvalue"][5]), bool(np.isnan(res["cluster_pvalue"][0]))
+    (0.01, True)
     """
     null = np.moveaxis(np.asarray(null, dtype=float), -1, 0)  # (P, *S)
     observed = np.asarray(observed, dtype=float)

@@ -233,6 +233,14 @@ def test_rows(xp: Any, X: Any, test: np.ndarray) -> tuple[np.ndarray, np.ndarray
         False on padding.
     X_test_t : array (B, F, p, m)
         The rows' features, transposed.
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> test = np.array([[1.0, 0, 1, 0, 0], [0, 1, 0, 1, 1]])
+    >>> rows, inside, X_t = test_rows(xp, xp.zeros((1, 5, 2)), test)
+    >>> rows.tolist(), inside.tolist(), X_t.shape
+    ([[0, 2, 1], [1, 3, 4]], [[True, True, False], [True, True, True]], (1, 2, 2, 3))
     """
     B, _, p = X.shape
     F = test.shape[0]
@@ -267,6 +275,18 @@ def cv_class_scores(xp: Any, method: str, X: Any, train: np.ndarray, test: np.nd
     Returns
     -------
     CVScores
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.arange(60) % 3.0  # three classes
+    >>> X = rng.normal(size=(60, 4)) + y[:, None]
+    >>> test = (np.arange(60)[None, :] % 5 == np.arange(5)[:, None]).astype(float)
+    >>> s = cv_class_scores(xp, "lda", xp.asarray(X[None]), 1.0 - test, test, y[None],
+    ...                     {"shrinkage": 0.0}, n_classes=3)
+    >>> s.fold_accuracy.shape, s.class_counts.tolist()
+    ((1, 5, 1), [[20.0, 20.0, 20.0]])
     """
     B, n, p = X.shape
     F, Q = train.shape[0], Y.shape[0]
@@ -368,6 +388,17 @@ def train_test_class_scores(xp: Any, method: str, X: Any, train: np.ndarray,
     -------
     CVScores
         With one "fold" (F = 1).
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> y = np.arange(40) % 2.0
+    >>> X = np.random.default_rng(1).normal(size=(40, 3)) + 2 * y[:, None]
+    >>> train = (np.arange(40) < 30).astype(float)
+    >>> s = train_test_class_scores(xp, "lda", xp.asarray(X[None]), train, 1.0 - train,
+    ...                             y[None], {})
+    >>> s.fold_accuracy.shape, bool(s.fold_accuracy[0, 0, 0] > 0.7)
+    ((1, 1, 1), True)
     """
     return cv_class_scores(xp, method, X, train[None, :], test[None, :], Y, params,
                            chunk_size, n_classes)

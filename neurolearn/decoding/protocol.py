@@ -324,6 +324,14 @@ def decode_bernerslee2023(data: xr.DataTree | xr.Dataset, *, n_permutations: int
     ------
     InsufficientDataError
         If no session qualifies, or a training fold lacks a class.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1)
+    >>> res = decode_bernerslee2023(tree, n_permutations=20, progress=False)
+    >>> list(res["group"].values)[-1], res["identity_posterior"].dims
+    ('all', ('decoded',))
     """
     validate(data)
     sessions = [ds for _, ds in iter_sessions(data)]

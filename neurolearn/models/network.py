@@ -165,6 +165,16 @@ def initial_output(xp: Any, net: Network, X: Any) -> Any:
     Returns
     -------
     array (..., P)
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> net = init_network(xp, 4, 20, gamma=1.0, seed=0)
+    >>> X = xp.asarray(np.eye(4))
+    >>> bool(xp.all(forward(xp, net, X)[0] == 0))  # outputs are centred by it
+    True
+    >>> initial_output(xp, net, X).shape
+    (4,)
     """
     return _raw(xp, net.W0, net.a0, X, net.gamma, net.activation, grad=False)[0]
 
