@@ -1,146 +1,320 @@
-"""Neurodata Without Borders (NWB) files: the units and trials tables.
+"""Neurodata Without Borders (NWB) files: spikes (``units``) or optical physiology, per trial.
 
 Needs the optional ``pynwb`` dependency (``pip install 'neurolearn[nwb]'``).
+
+One file is one session. Its ``trials`` table gives the trials; its columns
+are mapped to neurolearn's names by ``columns=`` whatever they are called
+(``start_time`` is the onset unless told otherwise). The responses come from
+
+- the ``units`` table (``spike_times``, s): binned around each onset, then
+  the preprocessing preset (the Berners-Lee study's by default) gives
+  ``rates``; or
+- an ``ophys`` processing module: a ``DfOverF`` (preferred) or
+  ``Fluorescence`` ``RoiResponseSeries`` (frames × ROIs, with timestamps or a
+  rate) over a ``PlaneSegmentation``; the response is the trace's mean in
+  ``window`` after onset (:func:`data_loaders.events.trace_responses`).
+
+A folder is read as a DANDI dandiset: every ``sub-*/sub-*_ses-*.nwb`` (or
+any ``*.nwb`` below it) is one session, the mouse is the file's
+``subject.subject_id`` and, unless the trials table has a ``day`` column,
+the day is counted from the subject's first session date in the folder
+(``session_start_time``; day 1 is the first).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
-from neurolearn.errors import LoaderError
+from data_loaders._study import study_tree
+from data_loaders.events import IMAGING_WINDOW, read_events, session_from_events, \
+    trace_responses
+from neurolearn.errors import DependencyError, LoaderError, ParameterError
 from neurolearn.preprocess import DEFAULT_PRESET
 from neurolearn.preprocess import preprocess as preprocess_sessions
-from neurolearn.schema import make_session, to_tree
+from neurolearn.schema import make_session
 
-__all__ = ["load_nwb"]
+__all__ = ["load_nwb", "nwb_files"]
+
+DATA = ("auto", "units", "ophys")
 
 
-def _column(trials: Any, name: str | None, path: Path, required: bool = False) -> Any:
-    if name is None or name not in trials.colnames and name not in ("start_time", "stop_time"):
-        if required:
-            raise LoaderError(f"{path}: the trials table has no column `{name}` "
-                              f"(columns: {', '.join(trials.colnames)}).")
-        return None
-    return np.asarray(trials[name].data[:])
+def nwb_files(path: str | Path) -> list[Path]:
+    """The NWB files of a file or a DANDI-layout folder, in path order.
+
+    Raises
+    ------
+    LoaderError
+        If the path does not exist or holds no ``.nwb`` file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise LoaderError(f"{path}: no such file or directory.")
+    if path.is_file():
+        return [path]
+    files = sorted(path.glob("sub-*/sub-*_ses-*.nwb")) or sorted(path.rglob("*.nwb"))
+    if not files:
+        raise LoaderError(f"{path}: no .nwb files (DANDI layout sub-*/sub-*_ses-*.nwb).")
+    return files
+
+
+def _trials(nwb: Any, path: Path, columns: Mapping[str, str]) -> pd.DataFrame:
+    if nwb.trials is None or len(nwb.trials) == 0:
+        raise LoaderError(f"{path}: the file has no `trials` table.")
+    table = nwb.trials.to_dataframe().reset_index(drop=True)
+    wanted = dict(columns)
+    missing = [k for k in wanted if k not in table.columns]
+    if missing:
+        raise LoaderError(f"{path}: the trials table has no column "
+                          f"{', '.join(f'`{m}`' for m in missing)} (columns: "
+                          f"{', '.join(table.columns)}).")
+    # Canonical names the mapping replaces are dropped so they cannot collide.
+    table = table.drop(columns=[v for v in wanted.values() if v in table.columns
+                                and v not in wanted])
+    try:
+        return read_events(table, columns=wanted)
+    except LoaderError as exc:
+        raise LoaderError(f"{path}: {exc}") from exc
+
+
+def _roi_series(nwb: Any, path: Path, series: str | None) -> Any:
+    if "ophys" not in nwb.processing:
+        raise LoaderError(f"{path}: no `ophys` processing module (optical physiology).")
+    module = nwb.processing["ophys"]
+    for kind in ("DfOverF", "Fluorescence"):
+        for interface in module.data_interfaces.values():
+            if type(interface).__name__ != kind:
+                continue
+            found = interface.roi_response_series
+            if series is not None:
+                if series in found:
+                    return found[series], kind
+                continue
+            return next(iter(found.values())), kind
+    raise LoaderError(f"{path}: the ophys module has no DfOverF or Fluorescence "
+                      f"RoiResponseSeries{f' named {series!r}' if series else ''}.")
+
+
+def _spike_session(nwb: Any, rows: pd.DataFrame, path: Path, *, bin_size: float,
+                   time_window: tuple[float, float]) -> dict[str, Any]:
+    n_bins = int(round((time_window[1] - time_window[0]) / bin_size))
+    edges = time_window[0] + bin_size * np.arange(n_bins + 1)
+    units = nwb.units
+    onsets = rows["time"].to_numpy()
+    unit_ids = [str(i) for i in units.id[:]]
+    binned = np.zeros((onsets.size, len(unit_ids), n_bins), dtype=np.int32)
+    total = np.zeros(len(unit_ids))
+    for u in range(len(unit_ids)):
+        spikes = np.sort(np.asarray(units["spike_times"][u], dtype=float))
+        total[u] = spikes.size
+        # Counts per (trial, bin) from sorted spike times: one searchsorted.
+        idx = np.searchsorted(spikes, onsets[:, None] + edges[None, :], side="left")
+        binned[:, u, :] = np.diff(idx, axis=1)
+    return {"binned": binned, "time": np.round(edges[:-1], 9), "unit_id": unit_ids,
+            "total": total}
+
+
+def _ophys_session(nwb: Any, rows: pd.DataFrame, path: Path, *, series: str | None,
+                   window: tuple[float, float], baseline: tuple[float, float] | None,
+                   bin_size: float | None, session: str) -> dict[str, Any]:
+    roi_series, kind = _roi_series(nwb, path, series)
+    data = np.asarray(roi_series.data[:], dtype=float)
+    if data.ndim == 1:
+        data = data[:, None]
+    if roi_series.timestamps is not None:
+        times = np.asarray(roi_series.timestamps[:], dtype=float)
+    else:
+        times = roi_series.starting_time + np.arange(data.shape[0]) / roi_series.rate
+    responses = trace_responses(data.T, times, rows["time"].to_numpy(), window=window,
+                                baseline=baseline, bin_size=bin_size, session=session)
+    table = roi_series.rois.table
+    roi_ids = np.asarray(table.id[:])[np.asarray(roi_series.rois.data[:], dtype=np.int64)]
+    return {"responses": responses, "roi": roi_ids, "kind": kind, "series": roi_series.name,
+            "plane": table.name,
+            "units": "dF/F" if kind == "DfOverF" else str(roi_series.unit or "a.u.")}
 
 
 def load_nwb(
     path: str | Path,
     *,
+    columns: Mapping[str, str] | None = None,
     onset_column: str = "start_time",
     stimulus_column: str = "stimulus",
     label_column: str = "label",
+    data: str = "auto",
+    series: str | None = None,
+    mouse: str | None = None,
     day: int | None = None,
     phase: str | None = None,
-    bin_size: float = 0.05,
+    bin_size: float | None = None,
     time_window: tuple[float, float] = (-1.0, 2.5),
+    window: tuple[float, float] = IMAGING_WINDOW,
+    baseline: tuple[float, float] | None = None,
+    zscore: bool = True,
     preprocess: bool = True,
     preset: str = DEFAULT_PRESET,
     **preprocess_params: Any,
 ) -> xr.DataTree:
-    """Load one NWB session: spike times of ``units`` binned around trial onsets.
+    """Load NWB sessions: spikes from ``units`` or traces from ``ophys``, per trial.
 
     Parameters
     ----------
     path : path
-        An NWB (HDF5) file with a ``units`` table (``spike_times``, s) and a
-        ``trials`` table.
-    onset_column : str, default "start_time"
-        Trials column with the stimulus onset time (s, same clock as spikes).
-    stimulus_column, label_column : str
-        Trials columns with the stimulus name and the integer class.
-        Optional columns ``choice``, ``correct`` and ``heldout`` are read
-        when present.
-    day : int, optional
-        Day of training; otherwise read from a ``day`` trials column.
-    phase : str, optional
-        ``"training"`` or ``"overtraining"``; otherwise a ``phase`` column, or
-        "overtraining" when any trial is held out.
-    bin_size : float, default 0.05
-        Bin width (s).
+        An NWB (HDF5) file, or a DANDI-layout folder of them (one session
+        per file).
+    columns : mapping, optional
+        Trials-table column → neurolearn name, e.g. ``{"odor": "stimulus",
+        "rewarded": "label", "odor_on": "time"}``; names not mapped are read
+        as they are (``stimulus``, ``label``, ``choice``, ``correct``,
+        ``heldout``, ``day``, ``phase``).
+    onset_column, stimulus_column, label_column : str
+        Shorthands for the three required mappings (``columns`` wins).
+    data : {"auto", "units", "ophys"}, default "auto"
+        Which responses to read; "auto" takes ``units`` when the file has a
+        units table, else ``ophys``.
+    series : str, optional
+        The RoiResponseSeries to read (default: the first of DfOverF, else
+        of Fluorescence).
+    mouse, day, phase : optional
+        Override the file's subject, the day count and the trials columns.
+        ``phase`` otherwise defaults to "overtraining" when any trial is held
+        out.
+    bin_size : float, optional
+        Spikes: bin width (s, default 0.05) of ``binned``. Ophys: also keep
+        per-bin trace means over ``window`` (default: none).
     time_window : (float, float), default (-1.0, 2.5)
-        Span around onset (s) to bin.
+        Spikes: span around onset (s) to bin; the preset's windows must lie
+        within it.
+    window : (float, float), default (0.0, 1.0)
+        Ophys: response window in s from onset.
+    baseline : (float, float), optional
+        Ophys: baseline window subtracted from the response.
+    zscore : bool, default True
+        Ophys: z-score each ROI within its session (ddof = 1). Spikes are
+        z-scored by the preset (pass ``zscore=False`` to override it).
     preprocess : bool, default True
-        Compute ``rates`` with :func:`neurolearn.preprocess.preprocess`. A
-        session left with too few units is skipped, which leaves nothing to
-        return and raises ``InsufficientDataError``.
+        Spikes: compute ``rates`` with :func:`neurolearn.preprocess.preprocess`
+        (a session left with too few units is skipped).
     preset : str, default "bernerslee2023"
-        Preprocessing preset (see :data:`neurolearn.preprocess.PRESETS`).
+        Spikes: preprocessing preset.
     **preprocess_params
-        Overrides of any preset parameter.
+        Spikes: overrides of any preset parameter.
 
     Returns
     -------
     DataTree
-        One session at ``/<subject_id>/<session_id>``.
+        One session per file at ``/<subject_id>/<session>``. Ophys sessions
+        carry ``neuron`` coords ``roi`` (the PlaneSegmentation row id) and
+        ``plane``.
 
     Raises
     ------
     LoaderError
-        If the file cannot be read or lacks a table or column.
+        If a file cannot be read or lacks a table or column.
     """
     try:
         from pynwb import NWBHDF5IO
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("load_nwb needs pynwb: pip install 'neurolearn[nwb]'.") from exc
-    path = Path(path)
-    try:
-        io = NWBHDF5IO(str(path), mode="r")
-        nwb = io.read()
-    except Exception as exc:  # pynwb/h5py raise many types for a bad file
-        raise LoaderError(f"{path}: cannot read as an NWB file: {exc}") from exc
-    try:
-        if nwb.units is None or len(nwb.units) == 0:
-            raise LoaderError(f"{path}: the file has no `units` table (spike times).")
-        if nwb.trials is None or len(nwb.trials) == 0:
-            raise LoaderError(f"{path}: the file has no `trials` table.")
-        trials = nwb.trials
-        onsets = _column(trials, onset_column, path, required=True).astype(float)
-        stimulus = _column(trials, stimulus_column, path, required=True).astype(str)
-        label = _column(trials, label_column, path, required=True).astype(np.int64)
-        if day is None:
-            days = _column(trials, "day", path)
-            if days is None:
-                raise LoaderError(f"{path}: pass `day=` or add a `day` column to the trials "
-                                  "table.")
-            day = int(days[0])
-        heldout = _column(trials, "heldout", path)
-        heldout = np.zeros(onsets.size, bool) if heldout is None else heldout.astype(bool)
-        if phase is None:
-            phases = _column(trials, "phase", path)
-            phase = (str(phases[0]) if phases is not None else
-                     "overtraining" if heldout.any() else "training")
-        mouse = (nwb.subject.subject_id if nwb.subject is not None and nwb.subject.subject_id
-                 else "unknown")
-        session = nwb.session_id or f"{mouse}-d{day:02d}"
-        n_bins = int(round((time_window[1] - time_window[0]) / bin_size))
-        edges = time_window[0] + bin_size * np.arange(n_bins + 1)
-        units = nwb.units
-        unit_ids = [str(i) for i in units.id[:]]
-        binned = np.zeros((onsets.size, len(unit_ids), n_bins), dtype=np.int32)
-        total = np.zeros(len(unit_ids))
-        for u in range(len(unit_ids)):
-            spikes = np.sort(np.asarray(units["spike_times"][u], dtype=float))
-            total[u] = spikes.size
-            # Counts per (trial, bin) from sorted spike times: one searchsorted.
-            idx = np.searchsorted(spikes, onsets[:, None] + edges[None, :], side="left")
-            binned[:, u, :] = np.diff(idx, axis=1)
-        choice = _column(trials, "choice", path)
-        correct = _column(trials, "correct", path)
-        ds = make_session(
-            stimulus=stimulus, label=label, session=session, mouse=mouse, day=day, phase=phase,
-            binned=binned, time=np.round(edges[:-1], 9), bin_size=bin_size,
-            choice=None if choice is None else choice.astype(str),
-            correct=None if correct is None else correct.astype(float), heldout=heldout,
-            unit_id=unit_ids, attrs={"source": str(path), "format": "nwb"},
-        ).assign(total_spikes=("neuron", total))
-    finally:
-        io.close()
-    attrs = {"source": str(path), "format": "nwb"}
-    if not preprocess:
-        return to_tree([ds], attrs=attrs)
-    return preprocess_sessions([ds], preset=preset, attrs=attrs, **preprocess_params)
+        raise DependencyError("load_nwb needs pynwb: pip install 'neurolearn[nwb]'.") from exc
+    if data not in DATA:
+        raise ParameterError(f"`data` must be one of {DATA}; got {data!r}.")
+    mapping = dict(columns or {})
+    for column, name in ((onset_column, "time"), (stimulus_column, "stimulus"),
+                         (label_column, "label")):
+        if name not in mapping.values() and column != name:
+            mapping[column] = name  # a shorthand, unless `columns` maps that name
+    files = nwb_files(path)
+    found = []
+    for file in files:
+        try:
+            io = NWBHDF5IO(str(file), mode="r")
+            nwb = io.read()
+        except Exception as exc:  # pynwb/h5py raise many types for a bad file
+            raise LoaderError(f"{file}: cannot read as an NWB file: {exc}") from exc
+        try:
+            found.append(_read_file(nwb, file, mapping=mapping, data=data, series=series,
+                                    mouse=mouse, phase=phase, bin_size=bin_size,
+                                    time_window=time_window, window=window, baseline=baseline,
+                                    zscore=zscore))
+        finally:
+            io.close()
+    first = {}
+    for item in found:
+        first[item["mouse"]] = min(first.get(item["mouse"], item["date"]), item["date"])
+    sessions = []
+    for item in found:
+        d = day if day is not None else item["day"]
+        if d is None:
+            d = (item["date"].date() - first[item["mouse"]].date()).days + 1
+        sessions.append(item["build"](int(d)))
+    root = Path(path)
+    if any("binned" in s.data_vars and s["binned"].attrs["units"] == "spike count"
+           and "rates" not in s.data_vars for s in sessions):
+        if not preprocess:
+            return study_tree(sessions, source=root, format="nwb")
+        return preprocess_sessions(sessions, preset=preset,
+                                   attrs={"source": str(root), "format": "nwb"},
+                                   **({"zscore": zscore} if not zscore else {}),
+                                   **preprocess_params)
+    return study_tree(sessions, source=root, format="nwb")
+
+
+def _read_file(nwb: Any, path: Path, *, mapping: dict[str, str], data: str,
+               series: str | None, mouse: str | None, phase: str | None,
+               bin_size: float | None, time_window: tuple[float, float],
+               window: tuple[float, float], baseline: tuple[float, float] | None,
+               zscore: bool) -> dict[str, Any]:
+    """Everything needed from one open file; the session is built once its day is known."""
+    rows = _trials(nwb, path, mapping)
+    has_units = nwb.units is not None and len(nwb.units) > 0
+    kind = ("units" if has_units else "ophys") if data == "auto" else data
+    if kind == "units" and not has_units:
+        raise LoaderError(f"{path}: the file has no `units` table (spike times).")
+    subject = (mouse or (nwb.subject.subject_id if nwb.subject is not None
+                         and nwb.subject.subject_id else None))
+    if subject is None:
+        raise LoaderError(f"{path}: the file names no subject (subject.subject_id); pass "
+                          "`mouse=`.")
+    heldout = (rows["heldout"].to_numpy(dtype=bool) if "heldout" in rows.columns
+               else np.zeros(len(rows), bool))
+    file_day = int(rows["day"].iloc[0]) if "day" in rows.columns else None
+    session = nwb.session_id or path.stem
+    if phase is None:
+        phase = (str(rows["phase"].iloc[0]) if "phase" in rows.columns else
+                 "overtraining" if heldout.any() else "training")
+    attrs = {"source": str(path), "format": "nwb", "responses": kind}
+    if kind == "ophys":
+        got = _ophys_session(nwb, rows, path, series=series, window=window, baseline=baseline,
+                             bin_size=bin_size, session=session)
+
+        def build(d: int) -> xr.Dataset:
+            return session_from_events(
+                got["responses"], rows, session=session,
+                unit_id=[f"{got['plane']}-roi{r}" for r in got["roi"]], mouse=subject, day=d,
+                phase=phase, units=got["units"], zscore=zscore,
+                neuron_coords={"roi": got["roi"],
+                               "plane": np.full(got["roi"].size, got["plane"], dtype=object)},
+                where=str(path),
+                attrs={**attrs, "series": got["series"], "series_kind": got["kind"],
+                       "response_window": list(window)})
+    else:
+        got = _spike_session(nwb, rows, path, bin_size=bin_size or 0.05,
+                             time_window=time_window)
+
+        def build(d: int) -> xr.Dataset:
+            correct = (pd.to_numeric(rows["correct"], errors="coerce").to_numpy(dtype=float)
+                       if "correct" in rows.columns else None)
+            return make_session(
+                stimulus=rows["stimulus"].to_numpy(), label=rows["label"].to_numpy(),
+                session=session, mouse=subject, day=d, phase=phase, binned=got["binned"],
+                time=got["time"], bin_size=bin_size or 0.05,
+                choice=(rows["choice"].astype(str).to_numpy() if "choice" in rows.columns
+                        else None),
+                correct=correct, heldout=heldout, unit_id=got["unit_id"], attrs=attrs,
+            ).assign(total_spikes=("neuron", got["total"]))
+    return {"mouse": subject, "day": file_day, "date": nwb.session_start_time, "build": build}

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterator
 
 __all__ = ["NeurolearnError", "SchemaError", "LoaderError", "InsufficientDataError",
-           "ParameterError", "DependencyError", "NeurolearnWarning", "warn_degenerate",
+           "ParameterError", "DependencyError", "EventOutsideRecordingError", "NeurolearnWarning", "warn_degenerate",
            "collect_degenerate"]
 
 
@@ -31,6 +31,14 @@ class LoaderError(NeurolearnError, OSError):
     """A recording on disk cannot be read into the canonical layout, or a file written.
 
     The message names the file (or files) and the field at fault.
+    """
+
+
+class EventOutsideRecordingError(LoaderError):
+    """A trial event's window reaches outside the recording it is aligned to.
+
+    The message names the session, the event (its row and onset time) and the
+    recording's extent, in seconds.
     """
 
 

@@ -59,8 +59,8 @@ PHASES = ("training", "overtraining")
 SESSION_KEYS = ("session", "mouse", "day", "phase")
 
 
-def _session_data(rates: Any, binned: Any, time: Any, bin_size: float | None
-                  ) -> tuple[dict[str, Any], tuple[int, int]]:
+def _session_data(rates: Any, binned: Any, time: Any, bin_size: float | None,
+                  binned_units: str = "spike count") -> tuple[dict[str, Any], tuple[int, int]]:
     """make_session's data variables (``rates`` and/or ``binned``), checked, and
     the session's (n_trials, n_units)."""
     data_vars: dict[str, Any] = {}
@@ -84,7 +84,7 @@ def _session_data(rates: Any, binned: Any, time: Any, bin_size: float | None
                 raise SchemaError("Give `bin_size` (s) when `binned` has a single time bin.")
             bin_size = float(np.round(np.median(np.diff(time)), 9))
         data_vars["binned"] = (("trial", "neuron", "time"), binned,
-                               {"units": "spike count", "bin_size": float(bin_size)})
+                               {"units": binned_units, "bin_size": float(bin_size)})
         if rates is not None and binned.shape[:2] != rates.shape:
             raise SchemaError(f"`binned` has (trial, neuron) shape {binned.shape[:2]} but "
                               f"`rates` has {rates.shape}.")
@@ -104,6 +104,7 @@ def make_session(
     binned: Any = None,
     time: Any = None,
     bin_size: float | None = None,
+    binned_units: str = "spike count",
     choice: Any = None,
     correct: Any = None,
     heldout: Any = None,
@@ -135,6 +136,9 @@ def make_session(
         Left edge of each bin in seconds relative to stimulus onset.
     bin_size : float, optional
         Bin width in seconds; defaults to the spacing of ``time``.
+    binned_units : str, default "spike count"
+        What ``binned`` holds: spike counts (checked non-negative), or a
+        trace's per-bin mean such as "dF/F" (any real value).
     choice : array of str, shape (n_trials,), optional
         The animal's response on each trial ("" where none was recorded).
     correct : array of bool or float, shape (n_trials,), optional
@@ -171,7 +175,8 @@ def make_session(
     if rates is None and binned is None:
         raise SchemaError("make_session needs `rates` (trial, neuron) or `binned` "
                           "(trial, neuron, time); got neither.")
-    data_vars, (n_trials, n_units) = _session_data(rates, binned, time, bin_size)
+    data_vars, (n_trials, n_units) = _session_data(rates, binned, time, bin_size,
+                                                     binned_units)
 
     def per_trial(name, values, dtype=None):
         arr = np.asarray(values, dtype=dtype)
@@ -264,8 +269,10 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
         if "bin_size" not in binned.attrs:
             _fail(where, "`binned.attrs['bin_size']` (bin width in s) is missing.")
         values = np.asarray(binned.values, dtype=float)
-        if not np.isfinite(values).all() or (values < 0).any():
-            _fail(where, "`binned` must hold finite, non-negative spike counts.")
+        counts = binned.attrs.get("units", "spike count") == "spike count"
+        if not np.isfinite(values).all() or (counts and (values < 0).any()):
+            _fail(where, "`binned` must hold finite values, non-negative where they are "
+                  "spike counts (`binned.attrs['units']`).")
     if ds.sizes.get("trial", 0) < 1:
         _fail(where, "the session has no trials.")
     if ds.sizes.get("neuron", 0) < 1:
