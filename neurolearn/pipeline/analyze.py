@@ -20,6 +20,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neurolearn._version import __version__
+from neurolearn.across_days import across_days
 from neurolearn.behavior import days_to_criterion, performance
 from neurolearn.decoding import decode
 from neurolearn.errors import InsufficientDataError, SchemaError
@@ -30,6 +31,7 @@ from neurolearn.preprocess import preprocess
 from neurolearn.schema import check_classes, iter_sessions, session_table, to_tree, validate
 from neurolearn.separation import dprime, fisher_separation
 from neurolearn.summary import across_mice, phase_summary, stimulus_flips
+from neurolearn.tracking import has_tracks
 from neurolearn.trends import day_trend
 
 __all__ = ["analyze", "MEASURES", "package_versions"]
@@ -197,6 +199,14 @@ def _flips(tree: xr.DataTree, decoding: xr.Dataset, config: AnalysisConfig) -> x
     return flips.assign_coords(heldout=("stimulus", heldout))
 
 
+def _across_days(tree: xr.DataTree, config: AnalysisConfig, *, scheduler: Any,
+                 progress: bool, **_: Any) -> xr.Dataset:
+    c = config.across_days
+    return across_days(tree, n_permutations=c.n_permutations, n_folds=config.decoding.n_folds,
+                       seed=config.seed, method=c.method, shrinkage=c.shrinkage,
+                       min_cells=c.min_cells, scheduler=scheduler, progress=progress)
+
+
 def _trends(nodes: dict[str, xr.Dataset], config: AnalysisConfig) -> xr.Dataset:
     c = config.trends
     rows, names, labels, per_mouse, reasons = [], [], [], [], {}
@@ -336,7 +346,9 @@ def analyze(tree: xr.DataTree | xr.Dataset, *, config: Any = None, device: Any =
     DataTree
         Nodes ``/sessions``, ``/behaviour``, ``/decoding``, (with
         ``decoding.protocol = "bernerslee2023"``) ``/bernerslee2023``, ``/margins``,
-        ``/separation``, ``/flips``, ``/trends`` (dim ``measure``: slope per
+        ``/separation``, ``/flips``, (where sessions carry a ``track``
+        coordinate) ``/across_days`` (:func:`~neurolearn.across_days.across_days`),
+        ``/trends`` (dim ``measure``: slope per
         day, CI, permutation p, Spearman ρ, sessions) and ``/summary/by_day``
         (dims measure × day: mean, sem, n_mice) and ``/summary/by_phase``.
         Per-session variables have dim ``session`` with ``mouse``, ``day`` and
@@ -372,7 +384,8 @@ def analyze(tree: xr.DataTree | xr.Dataset, *, config: Any = None, device: Any =
     timings: dict[str, float] = {}
     skipped: dict[str, str] = {}
     kw = {"device": device, "scheduler": scheduler, "progress": progress}
-    steps = 8 + (config.decoding.protocol != "default")
+    tracked = config.across_days.run and has_tracks(tree)
+    steps = 8 + (config.decoding.protocol != "default") + tracked
     with tqdm(total=steps, desc="analysis", disable=not progress, unit="step") as bar:
         tree = _step("validate", lambda: _ready(tree, config), timings, bar)
         nodes: dict[str, xr.Dataset] = {"sessions": session_table(tree)}
@@ -400,6 +413,14 @@ def analyze(tree: xr.DataTree | xr.Dataset, *, config: Any = None, device: Any =
             skipped["separation/first_vs_last"] = str(exc)
         nodes["flips"] = _step("flips", lambda: _flips(tree, nodes["decoding"], config), timings,
                                bar)
+        if tracked:
+            try:
+                nodes["across_days"] = _step("across_days",
+                                             lambda: _across_days(tree, config, **kw), timings,
+                                             bar)
+            except InsufficientDataError as exc:  # e.g. no pair of days shares cells
+                skipped["across_days"] = str(exc)
+                bar.update(1)
         nodes["trends"] = _step("trends", lambda: _trends(nodes, config), timings, bar)
         by_day, by_phase = _step("summary", lambda: _summaries(nodes), timings, bar)
     units, trials = _dropped(tree)

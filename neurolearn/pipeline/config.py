@@ -47,6 +47,7 @@ __all__ = [
     "SeparationConfig",
     "FlipConfig",
     "TrendConfig",
+    "AcrossDaysConfig",
     "load_config",
 ]
 
@@ -268,9 +269,43 @@ class TrendConfig(_Section):
                     "confidence": [Interval("real", 0, 1, closed="neither")]}
 
 
+@dataclass(frozen=True)
+class AcrossDaysConfig(_Section):
+    """Tracked-cell analyses (:func:`neurolearn.across_days.across_days`), run when the
+    study has a ``track`` coordinate.
+
+    Attributes
+    ----------
+    run : bool, default True
+        Run them where tracks exist (False: never).
+    n_permutations : int, default 100
+        Permutations per (train day, test day) pair of the decoder-transfer
+        null: a study of D days has D² pairs per animal, so the default is
+        lower than decoding's (p-values down to 1/101).
+    method : str, default "lda"
+    shrinkage : float, default 0.5
+        Fixed LDA shrinkage: the cells two days share often outnumber a
+        day's trials, and Ledoit–Wolf's estimate, re-made for every permuted
+        label vector, costs about 130× more.
+    min_cells : int, default 4
+        Pairs of days with fewer common cells are left out (and listed).
+    """
+
+    run: bool = True
+    n_permutations: int = 100
+    method: str = "lda"
+    shrinkage: float = 0.5
+    min_cells: int = 4
+    _name = "across_days"
+    _constraints = {"run": [bool], "n_permutations": [Interval("int", 0, None)],
+                    "method": [Options(("lda", "ridge", "lstsq", "logistic"))],
+                    "shrinkage": [_UNIT], "min_cells": [Interval("int", 2, None)]}
+
+
 _SECTIONS = {"preprocessing": PreprocessingConfig, "behaviour": BehaviourConfig,
              "decoding": DecodingConfig, "margins": MarginConfig,
-             "separation": SeparationConfig, "flips": FlipConfig, "trends": TrendConfig}
+             "separation": SeparationConfig, "flips": FlipConfig, "trends": TrendConfig,
+             "across_days": AcrossDaysConfig}
 
 
 _TOP_LEVEL = ("seed", "skip_insufficient")
@@ -283,7 +318,7 @@ class AnalysisConfig:
 
     Parameters
     ----------
-    preprocessing, behaviour, decoding, margins, separation, flips, trends
+    preprocessing, behaviour, decoding, margins, separation, flips, trends, across_days
         The sections (see each class for its fields and defaults).
     seed : int, default 0
         Seeds every random step (folds, permutations, unit subsets,
@@ -309,6 +344,7 @@ class AnalysisConfig:
     separation: SeparationConfig = field(default_factory=SeparationConfig)
     flips: FlipConfig = field(default_factory=FlipConfig)
     trends: TrendConfig = field(default_factory=TrendConfig)
+    across_days: AcrossDaysConfig = field(default_factory=AcrossDaysConfig)
     seed: int = 0
     skip_insufficient: bool = False
 
