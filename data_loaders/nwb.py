@@ -32,8 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from data_loaders._study import study_tree
-from data_loaders.events import IMAGING_WINDOW, read_events, session_from_events, \
-    trace_responses
+from data_loaders.events import IMAGING_WINDOW, read_events, session_from_events, trace_responses
 from neurolearn.errors import DependencyError, LoaderError, ParameterError
 from neurolearn.preprocess import DEFAULT_PRESET
 from neurolearn.preprocess import preprocess as preprocess_sessions

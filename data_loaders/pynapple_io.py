@@ -16,8 +16,14 @@ import pandas as pd
 import xarray as xr
 
 from data_loaders._study import study_tree
-from data_loaders.events import IMAGING_WINDOW, SPIKE_WINDOW, read_events, \
-    session_from_events, spike_responses, trace_responses
+from data_loaders.events import (
+    IMAGING_WINDOW,
+    SPIKE_WINDOW,
+    read_events,
+    session_from_events,
+    spike_responses,
+    trace_responses,
+)
 from neurolearn.errors import LoaderError
 
 __all__ = ["from_pynapple"]

@@ -155,8 +155,9 @@ def read_tracks(source: str | Path | pd.DataFrame, *, format: str | None = None,
     -------
     DataFrame
         Columns ``session``, the key (``unit_id``, ``position`` or
-        ``cluster_id``) and ``track`` (str); ``attrs["key"]`` names the key
-        and ``attrs["format"]`` the tracker.
+        ``cluster_id``) and ``track`` (str); ``attrs["key"]`` names the key,
+        ``attrs["format"]`` the tracker and ``attrs["sessions"]`` every
+        session it covers.
 
     Raises
     ------
@@ -208,7 +209,11 @@ def read_tracks(source: str | Path | pd.DataFrame, *, format: str | None = None,
         row = table[dup].iloc[0]
         raise LoaderError(f"{where}: track {row[TRACK]!r} names two units in session "
                           f"{row['session']!r}; one cell per track per session.")
-    table.attrs = {"key": key, "format": fmt}
+    # Index-based trackers list every session they saw, even one where they
+    # matched no cell: those sessions still get a `track` (all "").
+    listed = list(sessions) if sessions is not None and fmt != "csv" else []
+    table.attrs = {"key": key, "format": fmt,
+                   "sessions": sorted(set(table["session"]) | {str(s) for s in listed})}
     return table
 
 
@@ -268,7 +273,7 @@ def assign_tracks(tree: xr.DataTree, tracks: str | Path | pd.DataFrame, *,
         # An index-based tracker matched through a neuron coordinate: its index is it.
         table = table.rename(columns={table.attrs["key"]: key})
     out = tree.copy()
-    named = set(table["session"])
+    named = set(table.attrs["sessions"])
     seen: set[str] = set()
     for node in out.subtree:
         if "rates" not in node.data_vars and "binned" not in node.data_vars:

@@ -8,6 +8,12 @@ chronic recordings across training days, in the canonical xarray layout of
 
 from neurolearn import accessor, backend, behavior, decoding, preprocess, schema, summary
 from neurolearn._version import __version__
+from neurolearn.across_days import (
+    aligned_transfer,
+    decoder_transfer,
+    learning_vs_drift,
+    representational_drift,
+)
 from neurolearn.behavior import days_to_criterion, performance
 from neurolearn.decoding import cross_temporal, decode, decode_time
 from neurolearn.errors import (
@@ -43,6 +49,10 @@ __all__ = [
     "iter_sessions",
     "stack_sessions",
     "to_tree",
+    "decoder_transfer",
+    "learning_vs_drift",
+    "representational_drift",
+    "aligned_transfer",
     "NeurolearnError",
     "SchemaError",
     "LoaderError",

@@ -52,8 +52,9 @@ __all__ = ["decoder_transfer", "transfer_by_lag", "learning_vs_drift", "drift_ra
            "representational_drift", "aligned_transfer", "across_days"]
 
 
-def _trained(ds: xr.Dataset, variable: str) -> tuple[np.ndarray, np.ndarray]:
-    """Trained (non-held-out) trials' responses (trial, neuron) and 0/1 labels."""
+def _trained(ds: xr.Dataset, variable: str, *, with_stimulus: bool = False) -> Any:
+    """Trained (non-held-out) trials' responses (trial, neuron) and 0/1 labels (and
+    their stimuli)."""
     keep = ~np.asarray(ds["heldout"].values, dtype=bool) if "heldout" in ds.coords else \
         np.ones(ds.sizes["trial"], bool)
     X = np.asarray(ds[variable].transpose("trial", "neuron").values, dtype=float)[keep]
@@ -62,7 +63,10 @@ def _trained(ds: xr.Dataset, variable: str) -> tuple[np.ndarray, np.ndarray]:
     if classes.size != 2:
         raise InsufficientDataError(f"{session_info(ds)['session']}: needs two classes among "
                                     f"its trained trials; has {classes.tolist()}.")
-    return X, (y == classes[1]).astype(float)
+    labels = (y == classes[1]).astype(float)
+    if with_stimulus:
+        return X, labels, np.asarray(ds["stimulus"].values)[keep]
+    return X, labels
 
 
 def _zscore(X: np.ndarray) -> np.ndarray:
@@ -242,11 +246,24 @@ def transfer_by_lag(transfer: xr.Dataset, variable: str = "accuracy") -> xr.Data
 # --------------------------------------------------------------------------- learning vs drift
 
 
-def _class_stats(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Class difference δ̂ = μ̂₁ − μ̂₀ (neuron,) and its sampling variance per cell."""
-    one, zero = X[y == 1], X[y == 0]
-    delta = one.mean(axis=0) - zero.mean(axis=0)
-    var = one.var(axis=0, ddof=1) / one.shape[0] + zero.var(axis=0, ddof=1) / zero.shape[0]
+def _class_stats(X: np.ndarray, y: np.ndarray, stimulus: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Class difference δ̂ = μ̂₁ − μ̂₀ (neuron,) and its sampling variance per cell.
+
+    With ``stimulus``, the noise is the spread around each trial's stimulus
+    mean: a class made of several stimuli in fixed numbers has a mean whose
+    sampling variance excludes the stimuli's own differences.
+    """
+    stimulus = np.zeros(y.size) if stimulus is None else np.asarray(stimulus).astype(str)
+    delta = X[y == 1].mean(axis=0) - X[y == 0].mean(axis=0)
+    var = np.zeros(X.shape[1])
+    for c in (0.0, 1.0):
+        sel = y == c
+        groups = np.unique(stimulus[sel], return_inverse=True)[1]
+        means = np.stack([X[sel][groups == g].mean(axis=0) for g in range(groups.max() + 1)])
+        resid = X[sel] - means[groups]
+        dof = max(int(sel.sum()) - (groups.max() + 1), 1)
+        var += (resid**2).sum(axis=0) / dof / sel.sum()
     return delta, var
 
 
@@ -280,10 +297,10 @@ def _drift_mouse(sessions: list[tuple[str, xr.Dataset]], *, seed: int, min_cells
                                        f"common cells (< {min_cells})")
                 out[(ia["day"], ib["day"])] = {"n_cells": cells.size}
                 continue
-            Xa, ya = _trained(select_tracks(a, cells), variable)
-            Xb, yb = _trained(select_tracks(b, cells), variable)
-            da, va = _class_stats(Xa, ya)
-            db, vb = _class_stats(Xb, yb)
+            Xa, ya, sa = _trained(select_tracks(a, cells), variable, with_stimulus=True)
+            Xb, yb, sb = _trained(select_tracks(b, cells), variable, with_stimulus=True)
+            da, va = _class_stats(Xa, ya, sa)
+            db, vb = _class_stats(Xb, yb, sb)
             # E‖δ̂‖² = ‖δ‖² + Σ var: subtracting the sampling variance removes the
             # noise floor that would otherwise grow with the number of cells.
             norm_a_sq = da @ da - va.sum()
@@ -371,32 +388,44 @@ def learning_vs_drift(tree: xr.DataTree | xr.Dataset, *, seed: int = 0, min_cell
                  {"analysis": "learning_vs_drift", "seed": seed, "variable": variable})
 
 
-def drift_rates(split: xr.Dataset, *, max_lag: int = 1) -> xr.Dataset:
-    """Per-day rates from :func:`learning_vs_drift`: drift √mean(orth²/lag), growth mean(along/lag).
+def drift_rates(split: xr.Dataset, *, max_lag: int = 3) -> xr.Dataset:
+    """Per-day rates from :func:`learning_vs_drift`, over pairs at most ``max_lag`` days apart.
+
+    - ``drift_per_day`` = √mean(orthogonal² / lag): the root-mean-square
+      orthogonal change per √day (a random walk's step) on the cells compared;
+    - ``drift_per_day_per_cell`` = √mean(orthogonal² / (lag · n_cells)): the
+      same per cell, comparable between animals and days with different
+      numbers of common cells (× √N gives a population of N cells' rate);
+    - ``along_per_day`` = mean(along / lag): growth along the coding axis.
 
     Parameters
     ----------
     split : Dataset
         From :func:`learning_vs_drift`.
-    max_lag : int, default 1
-        Pairs at most this many days apart enter the means (short lags keep
-        the coding axis's own rotation out of the orthogonal part).
+    max_lag : int, default 3
+        Short lags keep the coding axis's own turning (which moves growth
+        into the orthogonal part over long lags) out of the drift rate.
 
     Returns
     -------
     Dataset
-        ``drift_per_day`` and ``along_per_day`` over ``mouse``, in the
-        responses' units per day (drift per √day for a random walk).
+        The three rates over ``mouse``, in the responses' units.
     """
     a, b = split["day_from"].values, split["day_to"].values
     lag = (b[None, :] - a[:, None]).astype(float)
     use = (lag > 0) & (lag <= max_lag)
-    orth = np.where(use, split["orthogonal_sq"].values / np.where(use, lag, 1), np.nan)
-    along = np.where(use, split["along"].values / np.where(use, lag, 1), np.nan)
-    return xr.Dataset({"drift_per_day": ("mouse", np.sqrt(np.clip(np.nanmean(orth, axis=(1, 2)),
-                                                                    0, None))),
-                       "along_per_day": ("mouse", np.nanmean(along, axis=(1, 2)))},
-                      coords={"mouse": split["mouse"].values}, attrs={"max_lag": max_lag})
+    safe_lag = np.where(use, lag, 1.0)
+    orth = np.where(use, split["orthogonal_sq"].values / safe_lag, np.nan)
+    cells = np.where(use, split["n_cells"].values, np.nan).astype(float)
+    along = np.where(use, split["along"].values / safe_lag, np.nan)
+    with np.errstate(invalid="ignore"):
+        per_cell = orth / cells
+    return xr.Dataset(
+        {"drift_per_day": ("mouse", np.sqrt(np.clip(np.nanmean(orth, axis=(1, 2)), 0, None))),
+         "drift_per_day_per_cell": ("mouse", np.sqrt(np.clip(np.nanmean(per_cell, axis=(1, 2)),
+                                                             0, None))),
+         "along_per_day": ("mouse", np.nanmean(along, axis=(1, 2)))},
+        coords={"mouse": split["mouse"].values}, attrs={"max_lag": max_lag})
 
 
 # --------------------------------------------------------------------------- drift of the code

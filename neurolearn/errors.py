@@ -11,8 +11,8 @@ import warnings
 from collections.abc import Iterator
 
 __all__ = ["NeurolearnError", "SchemaError", "LoaderError", "InsufficientDataError",
-           "ParameterError", "DependencyError", "EventOutsideRecordingError", "NeurolearnWarning", "warn_degenerate",
-           "collect_degenerate"]
+           "ParameterError", "DependencyError", "EventOutsideRecordingError",
+           "NeurolearnWarning", "warn_degenerate", "collect_degenerate"]
 
 
 class NeurolearnError(Exception):

@@ -10,8 +10,16 @@ import pandas as pd
 import pytest
 import scipy.io as sio
 
-from data_loaders import (detect_format, from_pynapple, load, load_caiman, load_ndt,
-                          load_phy, load_suite2p, read_events)
+from data_loaders import (
+    detect_format,
+    from_pynapple,
+    load,
+    load_caiman,
+    load_ndt,
+    load_phy,
+    load_suite2p,
+    read_events,
+)
 from data_loaders.events import spike_responses, trace_responses
 from neurolearn.errors import EventOutsideRecordingError, LoaderError
 from neurolearn.schema import iter_sessions
