@@ -29,6 +29,7 @@ __all__ = [
     "load",
     "list_formats",
     "detect_format",
+    "EVENT_FORMATS",
     "load_bernerslee",
     "write_bernerslee",
     "load_nwb",

@@ -369,7 +369,8 @@ def spike_responses(spike_times: Sequence[Any], onsets: Any, *,
 
     Examples
     --------
-    >>> out = spike_responses([[1.15, 1.2, 3.3], [1.0]], [1.0, 3.0], window=(0.1, 0.6))
+    >>> out = spike_responses([[1.15, 1.2, 3.3], [1.0]], [1.0, 3.0], window=(0.1, 0.6),
+    ...                       extent=(0.0, 10.0))
     >>> out["rates"].tolist()                           # 2 and 1 spikes in 0.5 s
     [[4.0, 0.0], [2.0, 0.0]]
     """

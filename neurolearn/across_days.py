@@ -223,24 +223,46 @@ def decoder_transfer(tree: xr.DataTree | xr.Dataset, *, method: str = "lda",
                   "chance": 0.5})
 
 
-def transfer_by_lag(transfer: xr.Dataset, variable: str = "accuracy") -> xr.DataArray:
-    """Mean of a (train_day, test_day) result over pairs with the same lag d′ − d.
+def transfer_by_lag(result: xr.Dataset | xr.DataArray, variable: str = "accuracy"
+                    ) -> xr.DataArray:
+    """Mean of a day-pair result over pairs with the same lag d′ − d, per mouse.
+
+    Parameters
+    ----------
+    result : Dataset or DataArray
+        Over (mouse, train_day, test_day) or (mouse, day_from, day_to), e.g.
+        from :func:`decoder_transfer` or :func:`learning_vs_drift`.
+    variable : str, default "accuracy"
+        The variable of a Dataset.
 
     Returns
     -------
     DataArray (mouse, lag)
-        Lags in days, negative for testing on an earlier day.
+        Lags in days, negative for testing on an earlier day; NaN where a
+        mouse has no pair at that lag.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> acc = xr.DataArray(np.array([[[0.9, 0.7], [0.6, 0.8]]]), dims=("mouse", "train_day",
+    ...                    "test_day"), coords={"mouse": ["A"], "train_day": [1, 2],
+    ...                    "test_day": [1, 2]})
+    >>> transfer_by_lag(acc).sel(mouse="A").values.round(2).tolist()
+    [0.6, 0.85, 0.7]
     """
-    days = transfer["train_day"].values
-    lag = days[None, :] - days[:, None]
+    da = result[variable] if isinstance(result, xr.Dataset) else result
+    first, second = (("train_day", "test_day") if "train_day" in da.dims
+                     else ("day_from", "day_to"))
+    da = da.transpose("mouse", first, second)
+    lag = da[second].values[None, :] - da[first].values[:, None]
     lags = np.unique(lag)
-    values = transfer[variable].values
-    out = np.stack([np.nanmean(np.where(lag == L, values, np.nan), axis=(1, 2))
-                    if np.isfinite(np.where(lag == L, values, np.nan)).any() else
-                    np.full(values.shape[0], np.nan) for L in lags], axis=1)
+    values = np.asarray(da.values, dtype=float)
+    out = np.empty((values.shape[0], lags.size))
+    for k, L in enumerate(lags):
+        out[:, k] = _nanmean(np.where(lag == L, values, np.nan))
     return xr.DataArray(out, dims=("mouse", "lag"),
-                        coords={"mouse": transfer["mouse"].values, "lag": lags},
-                        name=f"{variable}_by_lag", attrs={"units": "days"})
+                        coords={"mouse": da["mouse"].values, "lag": lags},
+                        name=f"{da.name or variable}_by_lag", attrs={"lag_units": "days"})
 
 
 # --------------------------------------------------------------------------- learning vs drift
@@ -388,6 +410,14 @@ def learning_vs_drift(tree: xr.DataTree | xr.Dataset, *, seed: int = 0, min_cell
                  {"analysis": "learning_vs_drift", "seed": seed, "variable": variable})
 
 
+def _nanmean(values: np.ndarray) -> np.ndarray:
+    """Mean over the last two axes ignoring NaN; NaN (not a warning) where all are NaN."""
+    finite = np.isfinite(values)
+    total = np.where(finite, values, 0.0).sum(axis=(1, 2))
+    count = finite.sum(axis=(1, 2))
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def drift_rates(split: xr.Dataset, *, max_lag: int = 3) -> xr.Dataset:
     """Per-day rates from :func:`learning_vs_drift`, over pairs at most ``max_lag`` days apart.
 
@@ -421,10 +451,9 @@ def drift_rates(split: xr.Dataset, *, max_lag: int = 3) -> xr.Dataset:
     with np.errstate(invalid="ignore"):
         per_cell = orth / cells
     return xr.Dataset(
-        {"drift_per_day": ("mouse", np.sqrt(np.clip(np.nanmean(orth, axis=(1, 2)), 0, None))),
-         "drift_per_day_per_cell": ("mouse", np.sqrt(np.clip(np.nanmean(per_cell, axis=(1, 2)),
-                                                             0, None))),
-         "along_per_day": ("mouse", np.nanmean(along, axis=(1, 2)))},
+        {"drift_per_day": ("mouse", np.sqrt(np.clip(_nanmean(orth), 0, None))),
+         "drift_per_day_per_cell": ("mouse", np.sqrt(np.clip(_nanmean(per_cell), 0, None))),
+         "along_per_day": ("mouse", _nanmean(along))},
         coords={"mouse": split["mouse"].values}, attrs={"max_lag": max_lag})
 
 

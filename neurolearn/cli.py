@@ -11,6 +11,7 @@ for a data error (an unreadable file, a session the analyses cannot use),
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -65,8 +66,39 @@ def _analyze(args: argparse.Namespace) -> int:
 
     result = run_analysis(args.path, args.out, config=_config(args), format=args.format,
                           device=args.device, scheduler=args.scheduler, workers=args.workers,
-                          overwrite=args.overwrite, progress=not args.no_progress)
+                          overwrite=args.overwrite, progress=not args.no_progress,
+                          events=args.events, tracks=args.tracks,
+                          reader_options=_reader_options(args))
     return _finish(result, args)
+
+
+def _pairs(text: str | None, option: str) -> dict[str, str]:
+    """``"a=b,c=d"`` -> ``{"a": "b", "c": "d"}``."""
+    if not text:
+        return {}
+    out = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise _UsageError(f"analyze: {option} takes name=value pairs separated by commas; "
+                              f"got {item!r}.")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _reader_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The reader keywords given on the command line (see ``analyze --help``)."""
+    options: dict[str, Any] = {}
+    if args.columns:
+        options["columns"] = _pairs(args.columns, "--columns")
+    if args.label_field:
+        options["label_field"] = args.label_field
+    for key, value in _pairs(args.reader_option, "--reader-option").items():
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value  # a plain string
+    return options
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -141,14 +173,27 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     analyze = sub.add_parser("analyze", help="analyse a recording: results.nc, figures, "
                                              "report.html")
-    analyze.add_argument("path", help="folder of Berners-Lee raster .mat files, or an .nwb, "
-                                      ".npz or .nc file")
+    analyze.add_argument("path", help="a recording: a folder (Berners-Lee or NDT rasters, "
+                                      "Suite2p or Kilosort/Phy output, a DANDI folder of NWB "
+                                      "files) or an .nwb, CaImAn .hdf5, .npz or .nc file "
+                                      "(see `neurolearn formats`)")
     analyze.add_argument("--format", default="auto", choices=FORMATS,
                          help="reader (default: from the path)")
     _analysis_options(analyze)
     _common(analyze, out="neurolearn-results")
     analyze.add_argument("--workers", type=int, default=1,
                          help="processes reading Berners-Lee raster files (default 1)")
+    analyze.add_argument("--events", help="events table (CSV/TSV: time, stimulus, label, "
+                                          "session, …) for Suite2p, CaImAn and Phy recordings")
+    analyze.add_argument("--tracks", help="cell identities across sessions: a ROICaT .pkl, "
+                                          "CellReg .mat, UnitMatch .mat or CSV (session, "
+                                          "unit_id, track); adds the across-days analyses")
+    analyze.add_argument("--columns", help="trial-table column renames for NWB, e.g. "
+                                           "odor_on=time,odor=stimulus,rewarded=label")
+    analyze.add_argument("--label-field", help="NDT rasters: the raster_labels field to decode")
+    analyze.add_argument("--reader-option", help="further reader keywords, name=value pairs "
+                                                 "(values as JSON where they parse), e.g. "
+                                                 "signal=spks,iscell_threshold=0.5")
     analyze.set_defaults(func=_analyze)
 
     demo = sub.add_parser("demo", help="analyze the embedded synthetic study (planted truth)")

@@ -13,7 +13,8 @@ import xarray as xr
 
 __all__ = ["plot_across_days", "shade_phases", "plot_behavior", "plot_margin_distributions",
            "plot_rsm", "plot_pca", "plot_model_fit", "plot_measures", "plot_significant_sessions",
-           "plot_flips", "plot_trends", "plot_model_curves", "plot_confusion"]
+           "plot_flips", "plot_trends", "plot_model_curves", "plot_confusion",
+           "plot_transfer_matrix", "plot_by_lag"]
 
 
 def _axes(ax: Any) -> Any:
@@ -526,3 +527,80 @@ def plot_model_curves(run: xr.Dataset) -> Any:
     fig.suptitle(f"γ = {run.attrs.get('gamma', '?')}, width {run.attrs.get('width', '?')}, "
                  f"{run.attrs.get('n_train', '?')} training mixtures")
     return fig
+
+
+def plot_transfer_matrix(transfer: xr.DataArray, *, ax: Any = None, chance: float = 0.5,
+                         title: str = "Decoder transfer (mean over mice)") -> Any:
+    """Heat map of a (train_day, test_day) accuracy, averaged over mice where it has ``mouse``.
+
+    Parameters
+    ----------
+    transfer : DataArray with dims (mouse,) train_day, test_day
+        E.g. ``transfer_accuracy`` of the ``/across_days`` node.
+    ax : matplotlib Axes, optional
+    chance : float, default 0.5
+        Centre of the diverging colour scale.
+    title : str
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    if "mouse" in transfer.dims:
+        values = np.asarray(transfer.transpose("mouse", "train_day", "test_day").values, float)
+        n = np.isfinite(values).sum(axis=0)
+        total = np.where(np.isfinite(values), values, 0.0).sum(axis=0)
+        mean = transfer.isel(mouse=0, drop=True).transpose("train_day", "test_day").copy(
+            data=np.where(n > 0, total / np.maximum(n, 1), np.nan))  # NaN, not a warning
+    else:
+        mean = transfer.transpose("train_day", "test_day")
+    top = float(np.nanmax(np.abs(mean.values - chance))) if np.isfinite(mean.values).any() \
+        else 0.5
+    days = mean["train_day"].values
+    image = ax.imshow(mean.values, origin="lower", cmap="RdBu_r", vmin=chance - top,
+                      vmax=chance + top, extent=(days[0] - 0.5, days[-1] + 0.5,
+                                                 days[0] - 0.5, days[-1] + 0.5))
+    ax.figure.colorbar(image, ax=ax, label="accuracy")
+    ax.set_xlabel("test day")
+    ax.set_ylabel("train day")
+    ax.set_title(title)
+    return ax
+
+
+def plot_by_lag(values: dict[str, xr.DataArray], *, ax: Any = None, ylabel: str = "",
+                title: str = "", reference: float | None = None) -> Any:
+    """Curves against lag (days), mean ± SE across mice (from ``transfer_by_lag``).
+
+    Parameters
+    ----------
+    values : dict
+        Label → DataArray (mouse, lag).
+    ax : matplotlib Axes, optional
+    ylabel, title : str
+    reference : float, optional
+        Dashed horizontal line.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    for label, da in values.items():
+        lag = da["lag"].values
+        values = np.asarray(da.transpose("mouse", "lag").values, dtype=float)
+        n = np.isfinite(values).sum(axis=0)
+        filled = np.where(np.isfinite(values), values, 0.0)
+        mean = np.where(n > 0, filled.sum(axis=0) / np.maximum(n, 1), np.nan)
+        spread = np.where(np.isfinite(values), (values - mean) ** 2, 0.0).sum(axis=0)
+        # One mouse has no spread to show: its SE is left at 0.
+        sem = np.where(n > 1, np.sqrt(spread / np.maximum(n - 1, 1) / np.maximum(n, 1)), 0.0)
+        line, = ax.plot(lag, mean, marker="o", ms=3, label=label)
+        ax.fill_between(lag, mean - sem, mean + sem, color=line.get_color(), alpha=0.2, lw=0)
+    if reference is not None:
+        ax.axhline(reference, color="0.4", ls="--", lw=0.8)
+    ax.set_xlabel("lag (days, test − train)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(frameon=False, fontsize="small")
+    return ax

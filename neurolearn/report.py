@@ -29,6 +29,7 @@ FIGURES = {
     "margins": "Margins",
     "separation": "Separation and similarity",
     "flips": "Stimulus flips",
+    "across_days": "Tracked cells across days",
     "trends": "Trends through overtraining",
 }
 
@@ -101,6 +102,25 @@ def _fig_flips(results: xr.DataTree, plt: Any) -> Any:
     return fig
 
 
+def _fig_across_days(results: xr.DataTree, plt: Any) -> Any:
+    from neurolearn.across_days import transfer_by_lag
+
+    node = _node(results, "across_days")
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2), layout="constrained")
+    plotting.plot_transfer_matrix(node["transfer_accuracy"], ax=axes[0])
+    split = {"along day d's axis": transfer_by_lag(node["along"]),
+             "orthogonal (√ bias-corrected)": transfer_by_lag(node["orthogonal"])}
+    plotting.plot_by_lag(split, ax=axes[1], ylabel="change of the class difference",
+                         title="Learning vs drift", reference=0.0)
+    code = {"population-vector r": transfer_by_lag(node["pv_correlation"]),
+            "linear CKA": transfer_by_lag(node["cka"]),
+            "fixed / re-fit separation": transfer_by_lag(
+                node["separation_fixed"] / node["separation_refit"])}
+    plotting.plot_by_lag(code, ax=axes[2], ylabel="similarity to day d",
+                         title="Representational drift")
+    return fig
+
+
 def _fig_trends(results: xr.DataTree, plt: Any) -> Any:
     fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
     plotting.plot_trends(_node(results, "trends"), _node(results, "summary/by_day"), ax=ax)
@@ -109,7 +129,8 @@ def _fig_trends(results: xr.DataTree, plt: Any) -> Any:
 
 _DRAW: dict[str, Callable[[xr.DataTree, Any], Any]] = {
     "behaviour": _fig_behaviour, "decoding": _fig_decoding, "margins": _fig_margins,
-    "separation": _fig_separation, "flips": _fig_flips, "trends": _fig_trends,
+    "separation": _fig_separation, "flips": _fig_flips, "across_days": _fig_across_days,
+    "trends": _fig_trends,
 }
 
 
@@ -285,6 +306,9 @@ def _sentences(results: xr.DataTree) -> dict[str, list[str]]:
     s["flips"] = [f"{int(held['flipped'].sum())} of {int(np.isfinite(held['early']).sum())} "
                   f"held-out (mouse, stimulus) pairs flipped from wrong (accuracy < "
                   f"{flips.attrs.get('threshold', 0.5)}) on the first days to right on the last."]
+    across = _node(results, "across_days")
+    if across is not None:
+        s["across_days"] = _across_days_sentences(across)
     level = round(100 * trends.attrs.get("confidence", 0.95))
     desc = [str(d) for d in trends["description"].values]
     rising = [d for d, lo in zip(desc, trends["ci_low"].values, strict=True) if lo > 0]
@@ -295,6 +319,47 @@ def _sentences(results: xr.DataTree) -> dict[str, list[str]]:
                    f"Statistical unit: {trends.attrs.get('unit', 'sessions')} "
                    f"({trends.attrs.get('method', '')})." + _power_note(trends)]
     return s
+
+
+def _across_days_sentences(node: xr.Dataset) -> list[str]:
+    """The tracked-cell findings: transfer near and far, drift and growth rates."""
+    by_lag = node["transfer_by_lag"].mean("mouse")
+    lags = by_lag["lag"].values
+    forward = lags[(lags > 0) & np.isfinite(by_lag.values)]
+    near_lag = int(forward.min()) if forward.size else 0
+    far_lag = int(forward.max()) if forward.size else 0
+    near = float(by_lag.sel(lag=near_lag)) if forward.size else np.nan
+    far = float(by_lag.sel(lag=far_lag)) if far_lag > near_lag else np.nan
+    diag = np.diagonal(node["transfer_accuracy"].values, axis1=1, axis2=2)
+    diag = float(np.nanmean(diag)) if np.isfinite(diag).any() else np.nan
+    skipped = json.loads(node.attrs.get("skipped", "[]"))
+    ratio = (node["separation_fixed"] / node["separation_refit"]).values
+    lag = node["day_to"].values[None, :] - node["day_from"].values[:, None]
+
+    def mean_at(k: int) -> float:
+        chosen = np.where(lag[None] == k, ratio, np.nan)
+        return float(np.nanmean(chosen)) if np.isfinite(chosen).any() else np.nan
+
+    near_ratio, far_ratio = mean_at(near_lag), mean_at(far_lag)
+    return [
+        f"A decoder trained on one day and tested {near_lag} day(s) later scored {_fmt(near)} "
+        f"(mean over mice and days, cells present on both days), and {_fmt(far)} {far_lag} "
+        f"days later; "
+        f"cross-validated on its own day {_fmt(diag)} (chance 0.5; "
+        f"{node.attrs.get('n_permutations', '?')} permutations per pair).",
+        f"Along day d's coding axis the class difference grew by "
+        f"{_fmt(float(node['along_per_day'].mean()))} per day; orthogonal to it it drifted by "
+        f"{_fmt(float(node['drift_per_day'].mean()))} per √day "
+        f"({_fmt(float(node['drift_per_day_per_cell'].mean()))} per cell; pairs ≤ 3 days "
+        f"apart, noise-bias corrected).",
+        f"Day d's axis kept {_fmt(near_ratio)} of a re-fit axis's separation {near_lag} "
+        f"day(s) later and {_fmt(far_ratio)} after {far_lag} days: "
+        + ("the code rotates as it grows." if far_ratio < 0.9 * near_ratio else
+           "the axis holds, so growth is separation along it." if far_ratio >= 0.9 * near_ratio
+           else "too few days to tell."),
+        f"{len(skipped)} pairs of days had fewer than {node.attrs.get('min_cells', '?')} cells "
+        "in common and were left out." if skipped else
+        "Every pair of days shared enough cells."]
 
 
 def _power_note(trends: xr.Dataset) -> str:

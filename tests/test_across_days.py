@@ -9,9 +9,15 @@ from sklearn.preprocessing import StandardScaler
 
 from data_loaders import make_overtraining_dataset
 from data_loaders.synthetic_tracked import make_tracked_dataset
-from neurolearn.across_days import (aligned_transfer, decoder_transfer, drift_rates,
-                                    learning_vs_drift, procrustes_angle,
-                                    representational_drift, transfer_by_lag)
+from neurolearn.across_days import (
+    aligned_transfer,
+    decoder_transfer,
+    drift_rates,
+    learning_vs_drift,
+    procrustes_angle,
+    representational_drift,
+    transfer_by_lag,
+)
 from neurolearn.errors import InsufficientDataError
 from neurolearn.tracking import common_tracks, select_tracks, stack_tracks, tracked_sessions
 

@@ -103,3 +103,34 @@ def test_dandiset_folder_days_from_session_dates(tmp_path, rng):
     found = {p: int(ds["day"].values[0]) for p, ds in iter_sessions(tree)}
     # Sessions two calendar days apart: days 1, 3, 5 of each subject.
     assert found == {f"/M{m}/M{m}-ses{d + 1}": 1 + 2 * d for m in range(2) for d in range(3)}
+
+
+def test_dandiset_runs_end_to_end_through_the_cli(tmp_path, rng):
+    import xarray as xr
+
+    from neurolearn.cli import main
+
+    import pandas as pd
+
+    write_dandiset(tmp_path / "dandiset", rng, n_mice=2, n_days=3, signal=0.8)
+    # The fixture images the same 12 ROIs every day: a tracks table says so.
+    pd.DataFrame([{"session": f"M{m}-ses{d}", "unit_id": f"PlaneSegmentation-roi{i}",
+                   "track": f"M{m}-cell{i}"} for m in range(2) for d in (1, 2, 3)
+                  for i in range(12)]).to_csv(tmp_path / "tracks.csv", index=False)
+    out = tmp_path / "out"
+    status = main(["analyze", str(tmp_path / "dandiset"), "--out", str(out),
+                   "--columns", "odor_on=time,odor=stimulus,rewarded=label",
+                   "--tracks", str(tmp_path / "tracks.csv"),
+                   "--permutations", "20", "--no-progress"])
+    assert status == 0
+    assert (out / "report.html").is_file() and (out / "results.nc").is_file()
+    results = xr.open_datatree(out / "results.nc")
+    decoding = results["decoding"].to_dataset()
+    assert decoding.sizes["session"] == 6
+    assert results.attrs["format"] == "nwb"
+    # The planted odour response (larger every day) is decoded above chance.
+    assert float(decoding["accuracy"].min()) > 0.6
+    across = results["across_days"].to_dataset()
+    assert across.sizes["train_day"] == 3  # days 1, 3, 5 from the session dates
+    assert float(across["transfer_accuracy"].mean()) > 0.6
+    assert "Tracked cells across days" in (out / "report.html").read_text()

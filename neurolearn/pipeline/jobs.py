@@ -30,7 +30,7 @@ __all__ = ["JobResult", "resolve_scheduler", "load_recording", "write_outputs", 
            "run_demo", "run_simulate", "run_fit", "FORMATS"]
 
 #: Formats ``--format`` accepts; "auto" picks one from the path.
-FORMATS = ("auto", "bernerslee", "nwb", "npz", "netcdf")
+FORMATS = ("auto", "bernerslee", "ndt", "nwb", "suite2p", "caiman", "phy", "npz", "netcdf")
 # Readers that compute rates at load time, and so take the preprocessing preset.
 _PREPROCESSING_READERS = ("bernerslee", "nwb")
 
@@ -94,7 +94,9 @@ def resolve_scheduler(spec: Any) -> Any:
 
 
 def load_recording(path: str | Path, *, format: str = "auto", config: Any = None,
-                   workers: int = 1, progress: bool = True) -> xr.DataTree:
+                   workers: int = 1, progress: bool = True, events: Any = None,
+                   tracks: Any = None, reader_options: dict[str, Any] | None = None
+                   ) -> xr.DataTree:
     """Read a recording with the configuration's preprocessing.
 
     Parameters
@@ -110,6 +112,16 @@ def load_recording(path: str | Path, *, format: str = "auto", config: Any = None
         Processes that read Berners-Lee raster files (other formats are read
         in this process).
     progress : bool, default True
+    events : path or DataFrame, optional
+        Events table for the formats without trials of their own (Suite2p,
+        CaImAn, Phy; see :mod:`data_loaders.events`).
+    tracks : path or DataFrame, optional
+        Cell identities across sessions (ROICaT, CellReg, UnitMatch or CSV;
+        see :func:`data_loaders.tracks.assign_tracks`); enables the
+        across-days analyses.
+    reader_options : dict, optional
+        Further keyword arguments of the reader (e.g. ``columns`` for NWB,
+        ``label_field`` for NDT rasters, ``signal`` for Suite2p).
 
     Returns
     -------
@@ -124,20 +136,27 @@ def load_recording(path: str | Path, *, format: str = "auto", config: Any = None
     ParameterError
         For an unknown ``format``.
     """
-    from data_loaders import load
+    from data_loaders import EVENT_FORMATS, detect_format, load
+    from data_loaders.tracks import assign_tracks
 
     if format not in FORMATS:
         raise ParameterError(f"--format must be one of {', '.join(FORMATS)}; got {format!r}.")
     config = load_config(config)
     path = Path(path)
     fmt = None if format == "auto" else format
-    guessed = fmt or ("bernerslee" if path.is_dir() else None)
-    kwargs: dict[str, Any] = {}
-    if guessed in _PREPROCESSING_READERS or (fmt is None and path.suffix.lower() == ".nwb"):
+    guessed = fmt or detect_format(path)
+    kwargs: dict[str, Any] = dict(reader_options or {})
+    if guessed in _PREPROCESSING_READERS:
         kwargs.update(preset=config.preprocessing.preset, **config.preprocessing.overrides)
     if guessed == "bernerslee":
         kwargs.update(progress=progress, workers=workers)
-    return load(path, format=fmt, **kwargs)
+    if events is not None:
+        if guessed not in EVENT_FORMATS:
+            raise ParameterError(f"--events is for {', '.join(EVENT_FORMATS)} recordings; "
+                                 f"{path} is read as {guessed}, which has its own trials.")
+        kwargs["events"] = events
+    tree = load(path, format=guessed, **kwargs)
+    return assign_tracks(tree, tracks) if tracks is not None else tree
 
 
 def write_outputs(results: xr.DataTree, out: OutputFolder, *, progress: bool = False
@@ -179,7 +198,9 @@ def _key_findings(results: xr.DataTree) -> list[str]:
 def run_analysis(data: xr.DataTree | str | Path, out: str | Path, *, config: Any = None,
                  format: str = "auto", device: str = "cpu", scheduler: Any = None,
                  workers: int = 1, overwrite: bool = False, progress: bool = True,
-                 log: Callable[[str], None] = print, source: str | None = None) -> JobResult:
+                 log: Callable[[str], None] = print, source: str | None = None,
+                 events: Any = None, tracks: Any = None,
+                 reader_options: dict[str, Any] | None = None) -> JobResult:
     """Load (if given a path), analyse and write every output into ``out``, or nothing.
 
     Parameters
@@ -203,6 +224,8 @@ def run_analysis(data: xr.DataTree | str | Path, out: str | Path, *, config: Any
     source : str, optional
         The input's name in the results (default: the path, or the tree's
         ``source`` attribute).
+    events, tracks, reader_options
+        See :func:`load_recording` (paths only).
 
     Returns
     -------
@@ -223,7 +246,8 @@ def run_analysis(data: xr.DataTree | str | Path, out: str | Path, *, config: Any
         if isinstance(data, (str, Path)):
             path, fmt = str(data), format
             data = load_recording(data, format=format, config=config, workers=workers,
-                                  progress=progress)
+                                  progress=progress, events=events, tracks=tracks,
+                                  reader_options=reader_options)
             timings["load"] = round(time.perf_counter() - t0, 3)
             log(f"loaded {_n_sessions(data)} sessions from {path} ({timings['load']:.1f} s)")
             source = source or path
