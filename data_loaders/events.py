@@ -21,8 +21,10 @@ One row per trial. Required columns:
 
 Optional columns: ``session`` (or ``file``: which recording the row belongs
 to; without it every row belongs to the one recording), ``choice``,
-``correct`` (1/0, empty for no outcome), ``heldout`` (bool), ``mouse`` (or
-``subject``), ``day``, ``phase``.
+``correct`` (1/0, empty for no outcome), ``heldout`` (bool), ``mouse`` or
+``subject`` (the animal; the sessions' coordinate takes the table's name),
+``day``, ``phase``. A study that is not animals over days leaves ``day`` and
+``phase`` out; they are then absent from the sessions too.
 
 The response
 ------------
@@ -64,14 +66,15 @@ __all__ = [
 EVENT_COLUMNS = ("time", "stimulus", "label")
 #: Columns read when present (``file`` and ``subject`` are aliases of
 #: ``session`` and ``mouse``).
-OPTIONAL_EVENT_COLUMNS = ("session", "choice", "correct", "heldout", "mouse", "day", "phase")
+OPTIONAL_EVENT_COLUMNS = ("session", "choice", "correct", "heldout", "mouse", "subject", "day",
+                          "phase")
 #: Default response window for imaging traces, s from onset: calcium
 #: indicators rise and decay over about a second.
 IMAGING_WINDOW = (0.0, 1.0)
 #: Default response window for spikes, s from onset: the Berners-Lee study's.
 SPIKE_WINDOW = (0.1, 0.6)
 
-_ALIASES = {"file": "session", "subject": "mouse", "onset": "time", "start_time": "time"}
+_ALIASES = {"file": "session", "onset": "time", "start_time": "time"}
 
 
 def read_events(events: str | Path | pd.DataFrame, *, columns: Mapping[str, str] | None = None
@@ -90,8 +93,8 @@ def read_events(events: str | Path | pd.DataFrame, *, columns: Mapping[str, str]
     Returns
     -------
     DataFrame
-        With canonical column names (``file`` → ``session``, ``subject`` →
-        ``mouse``), ``time`` as float seconds and ``label`` as int.
+        With canonical column names (``file`` → ``session``, ``onset`` →
+        ``time``), ``time`` as float seconds and ``label`` as int.
 
     Raises
     ------
@@ -400,15 +403,19 @@ def spike_responses(spike_times: Sequence[Any], onsets: Any, *,
     return out
 
 
-def _infer_phase(rows: pd.DataFrame, heldout: np.ndarray) -> str:
+def _infer_phase(rows: pd.DataFrame, heldout: np.ndarray, day: int | None) -> str | None:
     if "phase" in rows.columns:
         return str(rows["phase"].iloc[0])
+    if day is None:
+        return None  # no days, no phases: nothing is invented
+    # The Berners-Lee convention: sessions with probe or repeat trials are overtraining.
     return "overtraining" if heldout.any() else "training"
 
 
 def session_from_events(responses: Mapping[str, Any], rows: pd.DataFrame, *, session: str,
                         unit_id: Sequence[Any], mouse: str | None = None,
                         day: int | None = None, phase: str | None = None,
+                        subject: str | None = None,
                         units: str = "Hz", zscore: bool = True,
                         neuron_coords: Mapping[str, Any] | None = None,
                         attrs: Mapping[str, Any] | None = None, where: str = ""
@@ -425,8 +432,9 @@ def session_from_events(responses: Mapping[str, Any], rows: pd.DataFrame, *, ses
         Session name.
     unit_id : sequence
         One identifier per neuron.
-    mouse, day, phase : optional
-        Override the table's ``mouse``/``day``/``phase`` columns. ``phase``
+    mouse, day, phase, subject : optional
+        Override the table's ``mouse`` (or ``subject``), ``day`` and ``phase``
+        columns. Without a day the session has none; with one, ``phase``
         defaults to "overtraining" when any trial is held out, else
         "training".
     units : str, default "Hz"
@@ -451,26 +459,30 @@ def session_from_events(responses: Mapping[str, Any], rows: pd.DataFrame, *, ses
     Raises
     ------
     LoaderError
-        If ``mouse`` or ``day`` is neither given nor in the table, or every
-        unit is constant.
+        If the animal is neither given nor in the table, or every unit is
+        constant.
     """
     where = where or session
     n = len(rows)
     rates = np.asarray(responses["rates"], dtype=float)
     if rates.shape[0] != n:
         raise LoaderError(f"{where}: {rates.shape[0]} aligned trials but {n} events.")
-    if mouse is None:
-        if "mouse" not in rows.columns:
-            raise LoaderError(f"{where}: pass `mouse=` or add a `mouse` (or `subject`) column "
-                              "to the events table.")
-        mouse = str(rows["mouse"].iloc[0])
-    if day is None:
-        if "day" not in rows.columns:
-            raise LoaderError(f"{where}: pass `day=` or add a `day` column to the events table.")
+    animal = {}
+    if mouse is not None or subject is not None:
+        animal = {"mouse": mouse} if mouse is not None else {"subject": subject}
+    else:
+        for name in ("mouse", "subject"):
+            if name in rows.columns:
+                animal = {name: str(rows[name].iloc[0])}
+                break
+        else:
+            raise LoaderError(f"{where}: pass `mouse=` (or `subject=`) or add a `mouse` or "
+                              "`subject` column to the events table.")
+    if day is None and "day" in rows.columns:
         day = int(rows["day"].iloc[0])
     heldout = (np.asarray(rows["heldout"], dtype=bool) if "heldout" in rows.columns
                else np.zeros(n, bool))
-    phase = _infer_phase(rows, heldout) if phase is None else phase
+    phase = _infer_phase(rows, heldout, day) if phase is None else phase
     correct = None
     if "correct" in rows.columns:
         correct = pd.to_numeric(rows["correct"], errors="coerce").to_numpy(dtype=float)
@@ -497,7 +509,7 @@ def session_from_events(responses: Mapping[str, Any], rows: pd.DataFrame, *, ses
     ds = make_session(
         rates, binned_units="spike count" if units == "Hz" else units,
         stimulus=rows["stimulus"].to_numpy(), label=rows["label"].to_numpy(),
-        session=str(session), mouse=str(mouse), day=int(day), phase=str(phase),
+        session=str(session), day=day, phase=phase, **{k: str(v) for k, v in animal.items()},
         binned=None if binned is None else np.asarray(binned)[:, keep],
         time=responses.get("time"),
         choice=choice, correct=correct, heldout=heldout, unit_id=unit_id[keep],

@@ -89,9 +89,11 @@ def load_ndt(
     session_field: str | None = None,
     mouse: str | None = None,
     mouse_field: str | None = None,
+    subject: str | None = None,
+    subject_field: str | None = None,
     day: int | None = None,
     day_field: str | None = None,
-    phase: str = "training",
+    phase: str | None = None,
     onset_column: int | None = None,
     bin_ms: float = 1.0,
     window: tuple[float, float] = (0.1, 0.6),
@@ -118,9 +120,14 @@ def load_ndt(
         session with the others only if their labels agree trial by trial.
     mouse, mouse_field : optional
         The animal: a fixed name, or a ``raster_site_info`` field.
+    subject, subject_field : optional
+        The same, for an animal that is not a mouse: the coordinate is then
+        named ``subject``. One of the four is required.
     day, day_field : optional
-        Day of training: a fixed value, or a ``raster_site_info`` field.
-    phase : str, default "training"
+        Day of training: a fixed value, or a ``raster_site_info`` field;
+        without either the sessions have no ``day``.
+    phase : str, optional
+        The sessions' phase; without it they have none.
     onset_column : int, optional
         1-based raster column of stimulus onset; by default the site's
         ``raster_site_info.alignment_event_time``.
@@ -162,15 +169,18 @@ def load_ndt(
     sites = [_site(f, label_field) for f in files]
     targets = None if target is None else {target} if isinstance(target, str) else set(target)
     groups: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = defaultdict(list)
+    animal = "subject" if (subject or subject_field) else "mouse"
+    name_value, name_field = (subject, subject_field) if animal == "subject" else \
+        (mouse, mouse_field)
     for site in sites:
-        m = str(_info(site, mouse_field, mouse)) if (mouse or mouse_field) else None
+        m = str(_info(site, name_field, name_value)) if (name_value or name_field) else None
         d = _info(site, day_field, day) if (day is not None or day_field) else None
-        if m is None or d is None:
-            raise LoaderError(f"{site['file']}: pass `mouse=`/`mouse_field=` and `day=`/"
-                              "`day_field=` (NDT rasters carry no fixed subject or day).")
+        if m is None:
+            raise LoaderError(f"{site['file']}: pass `mouse=`/`mouse_field=` (or `subject=`/"
+                              "`subject_field=`): NDT rasters carry no fixed animal field.")
         s = (_info(site, session_field, None) if session_field else
              "pseudo" if pseudo_populations else None)
-        groups[(m, int(d), s)].append(site)
+        groups[(m, None if d is None else int(d), s)].append(site)
     if session_field is None and not pseudo_populations:
         # Group files whose labels agree trial by trial into one session.
         regrouped: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = defaultdict(list)
@@ -186,15 +196,15 @@ def load_ndt(
     seen: dict[tuple[Any, Any], int] = defaultdict(int)
     rng = np.random.default_rng(seed)
     sessions = []
-    for (m, d, s), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1],
+    for (m, d, s), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0,
                                                                      str(kv[0][2]))):
         rates = []
         for site in members:
             onset = (int(onset_column) - 1 if onset_column is not None else
                      int(_info(site, "alignment_event_time", None)) - 1)
             rates.append(_rates(site, onset, window, bin_ms))
-        name = f"{m}-d{d:02d}"
-        if per_day[(m, d)] > 1:  # several sessions on one day: tell them apart
+        name = f"{m}-d{d:02d}" if d is not None else str(m)
+        if per_day[(m, d)] > 1 or d is None:  # several sessions a day, or no days at all
             name += f"-{s if session_field else seen[(m, d)]}"
         seen[(m, d)] += 1
         if pseudo_populations:
@@ -220,7 +230,7 @@ def load_ndt(
         if not keep.any():
             raise InsufficientDataError(f"session {name}: every unit is constant.")
         ds = make_session(
-            matrix, stimulus=labels, label=y, session=name, mouse=m, day=d, phase=phase,
+            matrix, stimulus=labels, label=y, session=name, day=d, phase=phase, **{animal: m},
             heldout=np.isin(labels, list(heldout)),
             unit_id=[members[i]["file"].stem for i in np.flatnonzero(keep)],
             attrs={"source": str(path), "format": "ndt", "label_field": label_field,

@@ -150,6 +150,7 @@ def load_nwb(
     mouse: str | None = None,
     day: int | None = None,
     phase: str | None = None,
+    animal: str = "mouse",
     bin_size: float | None = None,
     time_window: tuple[float, float] = (-1.0, 2.5),
     window: tuple[float, float] = IMAGING_WINDOW,
@@ -183,6 +184,9 @@ def load_nwb(
         Override the file's subject, the day count and the trials columns.
         ``phase`` otherwise defaults to "overtraining" when any trial is held
         out.
+    animal : {"mouse", "subject"}, default "mouse"
+        Name of the animal coordinate; "subject" (NWB's own name) for a study
+        of other animals. The value is the file's ``subject.subject_id``.
     bin_size : float, optional
         Spikes: bin width (s, default 0.05) of ``binned``. Ophys: also keep
         per-bin trace means over ``window`` (default: none).
@@ -222,6 +226,8 @@ def load_nwb(
         raise DependencyError("load_nwb needs pynwb: pip install 'neurolearn[nwb]'.") from exc
     if data not in DATA:
         raise ParameterError(f"`data` must be one of {DATA}; got {data!r}.")
+    if animal not in ("mouse", "subject"):
+        raise ParameterError(f"`animal` must be 'mouse' or 'subject'; got {animal!r}.")
     mapping = dict(columns or {})
     for column, name in ((onset_column, "time"), (stimulus_column, "stimulus"),
                          (label_column, "label")):
@@ -239,7 +245,7 @@ def load_nwb(
             found.append(_read_file(nwb, file, mapping=mapping, data=data, series=series,
                                     mouse=mouse, phase=phase, bin_size=bin_size,
                                     time_window=time_window, window=window, baseline=baseline,
-                                    zscore=zscore))
+                                    zscore=zscore, animal=animal))
         finally:
             io.close()
     first = {}
@@ -267,7 +273,7 @@ def _read_file(nwb: Any, path: Path, *, mapping: dict[str, str], data: str,
                series: str | None, mouse: str | None, phase: str | None,
                bin_size: float | None, time_window: tuple[float, float],
                window: tuple[float, float], baseline: tuple[float, float] | None,
-               zscore: bool) -> dict[str, Any]:
+               zscore: bool, animal: str = "mouse") -> dict[str, Any]:
     """Everything needed from one open file; the session is built once its day is known."""
     rows = _trials(nwb, path, mapping)
     has_units = nwb.units is not None and len(nwb.units) > 0
@@ -294,7 +300,7 @@ def _read_file(nwb: Any, path: Path, *, mapping: dict[str, str], data: str,
         def build(d: int) -> xr.Dataset:
             return session_from_events(
                 got["responses"], rows, session=session,
-                unit_id=[f"{got['plane']}-roi{r}" for r in got["roi"]], mouse=subject, day=d,
+                unit_id=[f"{got['plane']}-roi{r}" for r in got["roi"]], **{animal: subject}, day=d,
                 phase=phase, units=got["units"], zscore=zscore,
                 neuron_coords={"roi": got["roi"],
                                "plane": np.full(got["roi"].size, got["plane"], dtype=object)},
@@ -310,7 +316,7 @@ def _read_file(nwb: Any, path: Path, *, mapping: dict[str, str], data: str,
                        if "correct" in rows.columns else None)
             return make_session(
                 stimulus=rows["stimulus"].to_numpy(), label=rows["label"].to_numpy(),
-                session=session, mouse=subject, day=d, phase=phase, binned=got["binned"],
+                session=session, **{animal: subject}, day=d, phase=phase, binned=got["binned"],
                 time=got["time"], bin_size=bin_size or 0.05,
                 choice=(rows["choice"].astype(str).to_numpy() if "choice" in rows.columns
                         else None),

@@ -36,7 +36,10 @@ from neurolearn.errors import InsufficientDataError, SchemaError
 
 __all__ = [
     "REQUIRED_TRIAL_COORDS",
+    "ANIMAL_COORDS",
     "OPTIONAL_TRIAL_COORDS",
+    "animal_coord",
+    "session_coord_names",
     "PHASES",
     "SESSION_KEYS",
     "make_session",
@@ -52,11 +55,14 @@ __all__ = [
     "check_classes",
 ]
 
-REQUIRED_TRIAL_COORDS = ("session", "mouse", "day", "phase", "stimulus", "label")
-OPTIONAL_TRIAL_COORDS = ("choice", "correct", "heldout")
+REQUIRED_TRIAL_COORDS = ("session", "stimulus", "label")
+#: The animal's coordinate: ``mouse``, or ``subject`` (the NWB name) for a
+#: study of other animals; every session has exactly one of them.
+ANIMAL_COORDS = ("mouse", "subject")
+OPTIONAL_TRIAL_COORDS = ("day", "phase", "choice", "correct", "heldout")
 PHASES = ("training", "overtraining")
 #: Coordinates that identify the session: constant over its trials.
-SESSION_KEYS = ("session", "mouse", "day", "phase")
+SESSION_KEYS = ("session", "mouse", "subject", "day", "phase")
 
 
 def _session_data(rates: Any, binned: Any, time: Any, bin_size: float | None,
@@ -98,9 +104,10 @@ def make_session(
     stimulus: Any,
     label: Any,
     session: str,
-    mouse: str,
-    day: int,
-    phase: str,
+    mouse: str | None = None,
+    day: int | None = None,
+    phase: str | None = None,
+    subject: str | None = None,
     binned: Any = None,
     time: Any = None,
     bin_size: float | None = None,
@@ -124,12 +131,18 @@ def make_session(
         Stimulus (odour) identity of each trial.
     label : array of int, shape (n_trials,)
         Class of each trial (1 target, 0 non-target).
-    session, mouse : str
-        Session and animal identifiers.
-    day : int
-        Day of training, 1-based.
-    phase : {"training", "overtraining"}
-        Phase of the experiment the session belongs to.
+    session : str
+        Session identifier.
+    mouse : str, optional
+        The animal. Give ``subject`` instead for a study of other animals
+        (the coordinate is then named ``subject``); one of the two is
+        required.
+    day : int, optional
+        Day of training, 1-based; leave out for a study without days.
+    phase : {"training", "overtraining"} or str, optional
+        Phase of the experiment the session belongs to; optional.
+    subject : str, optional
+        The animal, for a study that names it so (NWB's ``subject_id``).
     binned : array of shape (n_trials, n_units, n_bins), optional
         Spike counts per time bin.
     time : array of shape (n_bins,), optional
@@ -187,11 +200,19 @@ def make_session(
                               f"({n_trials}); got shape {arr.shape}.")
         return ("trial", arr)
 
+    if (mouse is None) == (subject is None):
+        raise SchemaError("make_session needs the animal as `mouse=` or as `subject=` (one of "
+                          "the two).")
+    animal = "mouse" if mouse is not None else "subject"
     coords: dict[str, Any] = {
         "session": per_trial("session", str(session), dtype=object),
-        "mouse": per_trial("mouse", str(mouse), dtype=object),
-        "day": per_trial("day", int(day), dtype=np.int64),
-        "phase": per_trial("phase", str(phase), dtype=object),
+        animal: per_trial(animal, str(mouse if mouse is not None else subject), dtype=object),
+    }
+    if day is not None:
+        coords["day"] = per_trial("day", int(day), dtype=np.int64)
+    if phase is not None:
+        coords["phase"] = per_trial("phase", str(phase), dtype=object)
+    coords |= {
         "stimulus": per_trial("stimulus", np.asarray(stimulus).astype(str), dtype=object),
         "label": per_trial("label", label),
         "heldout": per_trial("heldout", False if heldout is None else heldout, dtype=bool),
@@ -280,12 +301,18 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
     for name in REQUIRED_TRIAL_COORDS:
         if name not in ds.coords:
             _fail(where, f"missing coordinate `{name}` on dim 'trial' "
-                  f"(required: {', '.join(REQUIRED_TRIAL_COORDS)}).")
-    for name in REQUIRED_TRIAL_COORDS + OPTIONAL_TRIAL_COORDS:
+                  f"(required: {', '.join(REQUIRED_TRIAL_COORDS)}, and `mouse` or `subject`).")
+    animals = [a for a in ANIMAL_COORDS if a in ds.coords]
+    if len(animals) != 1:
+        _fail(where, "the animal must be one coordinate on dim 'trial', `mouse` or `subject`; "
+              + ("found neither." if not animals else "found both."))
+    for name in REQUIRED_TRIAL_COORDS + ANIMAL_COORDS + OPTIONAL_TRIAL_COORDS:
         if name in ds.coords and ds.variables[name].dims != ("trial",):
             _fail(where, f"coordinate `{name}` must lie on dim 'trial'; got dims "
                   f"{ds.variables[name].dims}.")
     for name in SESSION_KEYS:
+        if name not in ds.variables:
+            continue
         values = np.asarray(ds.variables[name].values)
         if values.size and (values == values[0]).all():
             continue  # constant: the common case, without sorting strings
@@ -294,8 +321,8 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
             _fail(where, f"coordinate `{name}` must be constant within a session; found "
                   f"{uniq.size} values ({', '.join(uniq[:5])}). Split the Dataset into one per "
                   "session and combine them with neurolearn.schema.to_tree.")
-    day = ds.variables["day"]
-    if not np.issubdtype(day.dtype, np.integer) or int(day.values[0]) < 1:
+    day = ds.variables["day"] if "day" in ds.variables else None
+    if day is not None and (not np.issubdtype(day.dtype, np.integer) or int(day.values[0]) < 1):
         _fail(where, f"coordinate `day` must be a positive integer (1-based day of training); "
               f"got {day.values[0]!r} of dtype {day.dtype}.")
     if not np.issubdtype(ds.variables["label"].dtype, np.integer):
@@ -318,6 +345,9 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
 def session_info(ds: xr.Dataset) -> dict[str, Any]:
     """Return ``{"session", "mouse", "day", "phase"}`` of one session Dataset.
 
+    ``mouse`` holds the animal whatever its coordinate is called (``mouse`` or
+    ``subject``); ``day`` and ``phase`` are None where the session has none.
+
     Parameters
     ----------
     ds : Dataset
@@ -336,9 +366,36 @@ def session_info(ds: xr.Dataset) -> dict[str, Any]:
     """
     # Variables, not DataArrays: building a DataArray per lookup dominates
     # the cost of walking a study of many sessions.
-    first = {k: ds.variables[k].values[0] for k in ("session", "mouse", "day", "phase")}
-    return {"session": str(first["session"]), "mouse": str(first["mouse"]),
-            "day": int(first["day"]), "phase": str(first["phase"])}
+    v = ds.variables
+    animal = "mouse" if "mouse" in v else "subject"
+    return {"session": str(v["session"].values[0]), "mouse": str(v[animal].values[0]),
+            "day": int(v["day"].values[0]) if "day" in v else None,
+            "phase": str(v["phase"].values[0]) if "phase" in v else None}
+
+
+def animal_coord(obj: Any) -> str:
+    """The name of a session's (or a study's, or a result's) animal coordinate.
+
+    ``"subject"`` where the data name the animal so, else ``"mouse"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = make_session(np.eye(4), stimulus=list("abab"), label=[1, 0, 1, 0], session="s1",
+    ...                   subject="monkey-K")
+    >>> animal_coord(ds), session_info(ds)["day"] is None
+    ('subject', True)
+    """
+    if isinstance(obj, xr.DataTree):
+        nodes = _session_nodes(obj)
+        return animal_coord(nodes[0].to_dataset(inherit=False)) if nodes else "mouse"
+    return "subject" if "subject" in obj.coords and "mouse" not in obj.coords else "mouse"
+
+
+def session_coord_names(table: xr.Dataset) -> tuple[str, ...]:
+    """The session-identifying coordinates a session table holds, in order
+    (``session``, the animal, and ``day``/``phase`` where the study has them)."""
+    return tuple(k for k in ("session",) + ANIMAL_COORDS + ("day", "phase") if k in table.coords)
 
 
 def _session_nodes(tree: xr.DataTree) -> list[xr.DataTree]:
@@ -425,7 +482,7 @@ def checked_sessions(obj: Any, *, require_rates: bool = True) -> list[tuple[str,
             raise SchemaError(f"{node.path}: session name {info['session']!r} is also used at "
                               f"{seen[info['session']]}; session names must be unique.")
         seen[info["session"]] = node.path
-        items.append(((info["mouse"], info["day"], node.path), ds))
+        items.append(((info["mouse"], info["day"] or 0, node.path), ds))
     items.sort(key=lambda item: item[0])
     return [(path, ds) for (_, _, path), ds in items]
 
@@ -453,11 +510,21 @@ def session_coords(sessions: Iterable[tuple[str, xr.Dataset]]) -> dict[str, Any]
     >>> sorted(coords), coords["day"][1].tolist()
     (['day', 'mouse', 'phase', 'session'], [1, 2, 3, 4, 1, 2, 3, 4])
     """
+    sessions = list(sessions)
     rows = [session_info(ds) for _, ds in sessions]
-    return {"session": ("session", np.array([r["session"] for r in rows], dtype=object)),
-            "mouse": ("session", np.array([r["mouse"] for r in rows], dtype=object)),
-            "day": ("session", np.array([r["day"] for r in rows], dtype=np.int64)),
-            "phase": ("session", np.array([r["phase"] for r in rows], dtype=object))}
+    animal = "subject" if sessions and all(animal_coord(ds) == "subject"
+                                           for _, ds in sessions) else "mouse"
+    coords = {"session": ("session", np.array([r["session"] for r in rows], dtype=object)),
+              animal: ("session", np.array([r["mouse"] for r in rows], dtype=object))}
+    for key, dtype in (("day", np.int64), ("phase", object)):
+        given = [r[key] is not None for r in rows]
+        if all(given):
+            coords[key] = ("session", np.array([r[key] for r in rows], dtype=dtype))
+        elif any(given):
+            missing = [r["session"] for r in rows if r[key] is None]
+            raise SchemaError(f"coordinate `{key}` is given for some sessions but not for "
+                              f"{', '.join(missing[:5])}; give it for all or none.")
+    return coords
 
 
 def iter_sessions(tree: xr.DataTree | xr.Dataset) -> Iterator[tuple[str, xr.Dataset]]:
@@ -490,7 +557,7 @@ def iter_sessions(tree: xr.DataTree | xr.Dataset) -> Iterator[tuple[str, xr.Data
     for node in _session_nodes(tree):
         ds = node.to_dataset(inherit=False)
         info = session_info(ds)
-        items.append(((info["mouse"], info["day"], node.path), ds))
+        items.append(((info["mouse"], info["day"] or 0, node.path), ds))
     items.sort(key=lambda item: item[0])
     for (_, _, path), ds in items:
         yield path, ds
@@ -614,8 +681,9 @@ def stack_sessions(results: Mapping[str, Any], tree: xr.DataTree | xr.Dataset, *
     stacked = xr.concat(arrays, dim="session", coords="minimal", compat="override",
                         join="outer")
     stacked = stacked.assign_coords(
-        session=table["session"].values, mouse=("session", table["mouse"].values),
-        day=("session", table["day"].values), phase=("session", table["phase"].values))
+        session=table["session"].values,
+        **{k: ("session", table[k].values) for k in session_coord_names(table)
+           if k != "session"})
     return stacked.rename(name) if name is not None else stacked
 
 

@@ -106,11 +106,10 @@ def test_dandiset_folder_days_from_session_dates(tmp_path, rng):
 
 
 def test_dandiset_runs_end_to_end_through_the_cli(tmp_path, rng):
+    import pandas as pd
     import xarray as xr
 
     from neurolearn.cli import main
-
-    import pandas as pd
 
     write_dandiset(tmp_path / "dandiset", rng, n_mice=2, n_days=3, signal=0.8)
     # The fixture images the same 12 ROIs every day: a tracks table says so.

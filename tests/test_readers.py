@@ -96,6 +96,19 @@ def test_trace_and_spike_responses_match_a_loop(rng):
     np.testing.assert_array_equal(sp["binned"].sum(axis=2), counts)
 
 
+def test_a_subject_without_days_loads_and_decodes(tmp_path, rng):
+    from neurolearn import decode
+
+    _write_suite2p_plane(tmp_path / "K-s1" / "suite2p" / "plane0", rng)
+    events = _events(subject="monkey-K")  # no mouse, no day, no phase
+    tree = load_suite2p(tmp_path / "K-s1" / "suite2p", events)
+    (path, ds), = iter_sessions(tree)
+    assert path == "/monkey-K/K-s1" and "subject" in ds.coords
+    assert not {"mouse", "day", "phase"} & set(ds.coords)
+    out = decode(tree, n_permutations=10, progress=False)
+    assert "subject" in out.coords and "mouse" not in out.coords and "day" not in out.coords
+
+
 def test_events_outside_the_recording_raise_a_typed_error(rng):
     times = np.arange(100) / FS  # 10 s
     with pytest.raises(EventOutsideRecordingError, match=r"session 's9': event 1 \(onset 9.5"):
@@ -160,8 +173,8 @@ def test_suite2p_errors(tmp_path, rng):
         load_suite2p(tmp_path / "s")
     with pytest.raises(LoaderError, match="no rows for session 's'"):
         load_suite2p(tmp_path / "s", _events(session="other", mouse="m", day=1))
-    with pytest.raises(LoaderError, match="pass `day=`"):
-        load_suite2p(tmp_path / "s", _events(mouse="m"))
+    with pytest.raises(LoaderError, match="pass `mouse=`"):
+        load_suite2p(tmp_path / "s", _events(day=1))
     with pytest.raises(EventOutsideRecordingError, match="session 's'"):
         load_suite2p(tmp_path / "s", _events(n=40, every=4.0, mouse="m", day=1))
     (folder / "iscell.npy").unlink()

@@ -17,7 +17,7 @@ from neurolearn.decoding.protocol import decode_bernerslee2023
 from neurolearn.decoding.pvalues import permutation_pvalue
 from neurolearn.errors import InsufficientDataError, ParameterError
 from neurolearn.parallel import map_items
-from neurolearn.schema import iter_sessions, session_table, validate
+from neurolearn.schema import iter_sessions, session_coord_names, session_table, validate
 
 __all__ = ["decode", "permutation_pvalue"]  # permutation_pvalue: re-exported
 
@@ -314,7 +314,7 @@ def _assemble(results: list[dict[str, Any]], table: xr.Dataset, n_permutations: 
     null_posterior = column("null_posterior_correct", (n_permutations,))
     held = column("heldout_accuracy")
     held_null = column("heldout_null_accuracy", (n_permutations,))
-    coords = {k: table[k] for k in ("session", "mouse", "day", "phase")}
+    coords = {k: table[k] for k in session_coord_names(table)}
     coords.update(fold=np.arange(n_folds), permutation=np.arange(n_permutations),
                   stimulus=np.array(stimuli, dtype=object), true_class=classes,
                   predicted_class=classes)

@@ -22,7 +22,7 @@ from neurolearn.decoding.engine import MEMORY_BUDGET, cv_class_scores, fit_batch
 from neurolearn.decoding.pvalues import permutation_pvalue
 from neurolearn.errors import InsufficientDataError, SchemaError
 from neurolearn.parallel import map_items
-from neurolearn.schema import iter_sessions, session_table, validate
+from neurolearn.schema import iter_sessions, session_coord_names, session_table, validate
 
 __all__ = ["binned_rates", "decode_time", "cross_temporal"]
 
@@ -174,7 +174,7 @@ def decode_time(data: xr.DataTree | xr.Dataset, method: str = "lda", *, window: 
     table = session_table(data)
     acc = np.stack([r["accuracy"] for r in results])
     null = np.stack([r["null"] for r in results])
-    coords = {k: table[k] for k in ("session", "mouse", "day", "phase")}
+    coords = {k: table[k] for k in session_coord_names(table)}
     coords.update(time=("time", time, {"units": "s", "long_name": "window start"}),
                   permutation=np.arange(n_permutations))
     out = xr.Dataset({"accuracy": (("session", "time"), acc),
@@ -378,7 +378,7 @@ def cross_temporal(data: xr.DataTree | xr.Dataset, method: str = "lda", *, windo
                         chunk_size=chunk_size, params=params, target=target, folds=folds)
     time = _common_time(results)
     table = session_table(data)
-    coords = {k: table[k] for k in ("session", "mouse", "day", "phase")}
+    coords = {k: table[k] for k in session_coord_names(table)}
     coords.update(train_time=("train_time", time, {"units": "s"}),
                   test_time=("test_time", time, {"units": "s"}))
     attrs = {"method": method, "window_bins": window, "n_folds": n_folds, "seed": seed,

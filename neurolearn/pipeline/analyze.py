@@ -28,7 +28,15 @@ from neurolearn.geometry import class_similarity, first_vs_last_days
 from neurolearn.margins import heldout_margin, svm_margin
 from neurolearn.pipeline.config import AnalysisConfig, load_config
 from neurolearn.preprocess import preprocess
-from neurolearn.schema import check_classes, iter_sessions, session_table, to_tree, validate
+from neurolearn.schema import (
+    animal_coord,
+    check_classes,
+    iter_sessions,
+    session_info,
+    session_table,
+    to_tree,
+    validate,
+)
 from neurolearn.separation import dprime, fisher_separation
 from neurolearn.summary import across_mice, phase_summary, stimulus_flips
 from neurolearn.tracking import has_tracks
@@ -297,6 +305,43 @@ def _preprocessing_record(tree: xr.DataTree) -> str:
     return "not recorded"
 
 
+def _animal_as_mouse(tree: Any) -> tuple[Any, str]:
+    """The study with its animal coordinate named ``mouse`` (every analysis's name for
+    it), and the name it had, so results can be given back the input's name."""
+    animal = animal_coord(tree)
+    for _, ds in iter_sessions(tree):
+        info = session_info(ds)
+        missing = [k for k in ("day", "phase") if info[k] is None]
+        if missing:
+            raise SchemaError(
+                f"{info['session']}: analyze follows a study across days and phases, and this "
+                f"session has no {' or '.join(f'`{m}`' for m in missing)}. Give them (e.g. "
+                "day=, phase= to the reader), or run the per-session analyses directly: "
+                "neurolearn.decode, neurolearn.margins.heldout_margin, neurolearn.geometry.")
+    if animal == "mouse":
+        return tree, animal
+
+    def rename(ds: xr.Dataset) -> xr.Dataset:
+        return ds.rename({"subject": "mouse"}) if "subject" in ds.variables else ds
+
+    if isinstance(tree, xr.Dataset):
+        return rename(tree), animal
+    return tree.map_over_datasets(rename), animal
+
+
+def _animal_back(results: xr.DataTree, animal: str) -> xr.DataTree:
+    if animal == "mouse":
+        return results
+
+    def rename(ds: xr.Dataset) -> xr.Dataset:
+        names = {n: animal for n in ("mouse",) if n in ds.variables or n in ds.dims}
+        return ds.rename(names) if names else ds
+
+    out = results.map_over_datasets(rename)
+    out.attrs = dict(results.attrs, animal=animal)
+    return out
+
+
 def _step(name: str, func: Callable[[], Any], timings: dict[str, float], bar: Any) -> Any:
     bar.set_postfix_str(name)
     t0 = time.perf_counter()
@@ -352,11 +397,13 @@ def analyze(tree: xr.DataTree | xr.Dataset, *, config: Any = None, device: Any =
         day, CI, permutation p, Spearman ρ, sessions) and ``/summary/by_day``
         (dims measure × day: mean, sem, n_mice) and ``/summary/by_phase``.
         Per-session variables have dim ``session`` with ``mouse``, ``day`` and
-        ``phase`` coordinates. Root ``attrs``: ``config`` and ``versions``
-        (JSON), ``source``, ``format``, ``preprocessing``, ``dropped_units``,
-        ``dropped_trials``, ``dropped_sessions`` (JSON lists with reasons),
-        ``skipped`` (analyses not run, with reasons), ``started``,
-        ``finished``, ``run_time_s`` and ``timings`` (JSON, s per step).
+        ``phase`` coordinates; a study whose animal coordinate is ``subject``
+        gets ``subject`` back in every node (and ``attrs["animal"]``). Root
+        ``attrs``: ``config`` and ``versions`` (JSON), ``source``, ``format``,
+        ``preprocessing``, ``dropped_units``, ``dropped_trials``,
+        ``dropped_sessions`` (JSON lists with reasons), ``skipped``
+        (analyses not run, with reasons), ``started``, ``finished``,
+        ``run_time_s`` and ``timings`` (JSON, s per step).
 
     Raises
     ------
@@ -379,6 +426,7 @@ def analyze(tree: xr.DataTree | xr.Dataset, *, config: Any = None, device: Any =
     ('session',)
     """
     config = load_config(config)
+    tree, animal = _animal_as_mouse(tree)
     started = datetime.now(timezone.utc)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -450,4 +498,4 @@ def analyze(tree: xr.DataTree | xr.Dataset, *, config: Any = None, device: Any =
     out = xr.DataTree.from_dict({f"/{name}": ds for name, ds in nodes.items()}
                                 | {"/summary/by_day": by_day, "/summary/by_phase": by_phase})
     out.attrs = attrs
-    return out
+    return _animal_back(out, animal)
