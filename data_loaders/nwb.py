@@ -262,10 +262,9 @@ def load_nwb(
            and "rates" not in s.data_vars for s in sessions):
         if not preprocess:
             return study_tree(sessions, source=root, format="nwb")
+        overrides = {**({"zscore": False} if not zscore else {}), **preprocess_params}
         return preprocess_sessions(sessions, preset=preset,
-                                   attrs={"source": str(root), "format": "nwb"},
-                                   **({"zscore": zscore} if not zscore else {}),
-                                   **preprocess_params)
+                                   attrs={"source": str(root), "format": "nwb"}, **overrides)
     return study_tree(sessions, source=root, format="nwb")
 
 

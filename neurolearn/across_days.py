@@ -49,7 +49,7 @@ from neurolearn.schema import session_info
 from neurolearn.tracking import common_tracks, select_tracks, tracked_sessions
 
 __all__ = ["decoder_transfer", "transfer_by_lag", "learning_vs_drift", "drift_rates",
-           "representational_drift", "aligned_transfer", "across_days"]
+           "representational_drift", "aligned_transfer", "procrustes_angle", "across_days"]
 
 
 def _trained(ds: xr.Dataset, variable: str, *, with_stimulus: bool = False) -> Any:

@@ -206,3 +206,30 @@ def test_protocol_and_k_class_decoding_from_the_config(tmp_path):
     from neurolearn.report import render_report
     page = render_report(res, tmp_path / "report.html").read_text()
     assert "The original study's protocol" in page and "probes_comp_1" in page
+
+
+def test_analyze_keeps_a_subject_named_animal(rng):
+    from neurolearn.errors import SchemaError
+    from neurolearn.pipeline import analyze
+    from neurolearn.schema import make_session, to_tree
+
+    sessions = []
+    for animal in ("K", "L"):
+        for day in range(1, 5):
+            y = np.arange(60) % 2
+            sessions.append(make_session(
+                rng.normal(size=(60, 8)) + 0.3 * day * y[:, None],
+                stimulus=np.where(y, "face", "house"), label=y, session=f"{animal}-s{day}",
+                subject=animal, day=day, phase="training" if day < 3 else "overtraining",
+                correct=np.ones(60)))
+    results = analyze(to_tree(sessions), config={"decoding": {"n_permutations": 20},
+                                                 "margins": {"n_subsamples": 2}},
+                      progress=False)
+    assert results.attrs["animal"] == "subject"
+    assert results["decoding"]["subject"].values.tolist() == ["K"] * 4 + ["L"] * 4
+    assert "mouse" not in results["decoding"].coords
+    assert "subject" in results["trends"].to_dataset().dims
+    single_day = to_tree([make_session(rng.normal(size=(20, 3)), stimulus=["a", "b"] * 10,
+                                       label=[0, 1] * 10, session="x", subject="K")])
+    with pytest.raises(SchemaError, match="has no `day` or `phase`.*neurolearn.decode"):
+        analyze(single_day, progress=False)

@@ -45,18 +45,21 @@ def test_trend_sentence_states_the_numbers():
 
 def test_report_is_self_contained_and_complete(results, tmp_path):
     figures = make_figures(results, tmp_path / "figures")
-    assert set(figures) == set(FIGURES)
+    # Every section but the tracked cells' (this study's units are not tracked).
+    expected = {k: v for k, v in FIGURES.items() if k != "across_days"}
+    assert set(figures) == set(expected)
     for png in figures.values():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = render_report(results, tmp_path / "report.html", figures=figures).read_text()
     # Every image is embedded; nothing is fetched from elsewhere.
     sources = re.findall(r"src='([^']*)'", page)
-    assert len(sources) == len(FIGURES)
+    assert len(sources) == len(expected)
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert base64.b64decode(sources[0].split(",", 1)[1])[:4] == b"\x89PNG"
     assert not re.search(r"(href|src)=['\"]https?://", page)
-    for title in FIGURES.values():
+    for title in expected.values():
         assert f">{title}<" in page
+    assert FIGURES["across_days"] not in page
     # The headline sentence carries the trend's own numbers.
     trends = results["trends"].to_dataset()
     sentence = trend_sentence(trends, "heldout_margin", "The held-out margin")
@@ -100,3 +103,22 @@ def test_report_states_why_separation_measures_are_missing(results, tmp_path):
     lines = _sentences(tree)["separation"]
     assert ("Fisher's J is NaN, and left out, for 2 sessions: 2 every unit is constant over the "
             "trained trials (S_w = 0, Δμ = 0).") in lines
+
+
+def test_report_has_a_tracked_cells_section(tmp_path):
+    from data_loaders.synthetic_tracked import make_tracked_dataset
+    from neurolearn.pipeline import analyze
+
+    tree = make_tracked_dataset(n_mice=2, n_training_days=2, n_overtraining_days=3,
+                                n_cells=40, trials_per_session=80, seed=1)
+    results = analyze(tree, config={"decoding": {"n_permutations": 20},
+                                    "margins": {"n_subsamples": 2},
+                                    "across_days": {"n_permutations": 10}}, progress=False)
+    across = results["across_days"].to_dataset()
+    assert across.sizes["train_day"] == 5 and across.sizes["mouse"] == 2
+    figures = make_figures(results, tmp_path / "figures")
+    assert "across_days" in figures
+    page = render_report(results, tmp_path / "report.html", figures=figures).read_text()
+    assert ">Tracked cells across days<" in page
+    lag = float(across["transfer_by_lag"].mean("mouse").sel(lag=1))
+    assert f"tested 1 day(s) later scored {lag:.3g}" in page
