@@ -46,7 +46,7 @@ from neurolearn.errors import InsufficientDataError, ParameterError
 from neurolearn.geometry import linear_cka
 from neurolearn.parallel import map_items
 from neurolearn.schema import session_info
-from neurolearn.tracking import common_tracks, select_tracks, tracked_sessions
+from neurolearn.tracking import common_tracks, select_tracks, session_tracks, tracked_sessions
 
 __all__ = ["decoder_transfer", "transfer_by_lag", "learning_vs_drift", "drift_rates",
            "representational_drift", "aligned_transfer", "procrustes_angle", "across_days"]
@@ -107,45 +107,61 @@ def _tracked(tree: Any) -> dict[str, list[tuple[str, xr.Dataset]]]:
 # --------------------------------------------------------------------------- transfer
 
 
+class _Day:
+    """One session's arrays for the transfer loop, extracted once (not per pair)."""
+
+    def __init__(self, ds: xr.Dataset, variable: str):
+        info = session_info(ds)
+        self.ds, self.day, self.name = ds, info["day"], info["session"]
+        self.tracks = session_tracks(ds)
+        X, self.y = _trained(ds, variable)
+        # Column-wise z-scores: a subset of cells keeps its columns' values.
+        self.Z = _zscore(X)
+
+
+def _common(a: _Day, b: _Day) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Common tracked cells (sorted) and their columns in ``a`` and ``b``."""
+    named_a, named_b = np.flatnonzero(a.tracks != ""), np.flatnonzero(b.tracks != "")
+    cells, ia, ib = np.intersect1d(a.tracks[named_a], b.tracks[named_b], return_indices=True)
+    return cells, named_a[ia], named_b[ib]
+
+
 def _transfer_mouse(sessions: list[tuple[str, xr.Dataset]], *, method: str,
                     params: dict[str, Any], n_permutations: int, n_folds: int, seed: int,
                     min_cells: int, variable: str) -> dict[Any, Any]:
     xp = xnp
     out: dict[Any, Any] = {"_skipped": []}
-    for _, a in sessions:
-        day_a, name_a = session_info(a)["day"], session_info(a)["session"]
-        for _, b in sessions:
-            day_b, name_b = session_info(b)["day"], session_info(b)["session"]
-            cells = common_tracks(a, b)
+    days = [_Day(ds, variable) for _, ds in sessions]
+    for a in days:
+        for b in days:
+            cells, cols_a, cols_b = _common(a, b)
             if cells.size < min_cells:
-                out["_skipped"].append(f"{name_a}→{name_b}: {cells.size} common cells "
+                out["_skipped"].append(f"{a.name}→{b.name}: {cells.size} common cells "
                                        f"(< {min_cells})")
-                out[(day_a, day_b)] = {"n_cells": cells.size}
+                out[(a.day, b.day)] = {"n_cells": cells.size}
                 continue
-            sa = select_tracks(a, cells)
             if a is b:
-                prob = session_problem(sa, n_folds=n_folds, seed=seed, variable=variable)
+                prob = session_problem(select_tracks(a.ds, cells), n_folds=n_folds, seed=seed,
+                                       variable=variable)
                 Y = permuted_labels(prob, n_permutations)
                 scores = cv_class_scores(xp, method, xp.asarray(prob.X[None]), prob.train,
                                          prob.test, Y, params)
                 acc = scores.fold_accuracy[0].mean(axis=0)
             else:
-                Xa, ya = _trained(sa, variable)
-                Xb, yb = _trained(select_tracks(b, cells), variable)
                 # Each day z-scored by its own statistics: a day's gain or baseline
                 # change is not taken for a change of code.
-                X = np.concatenate([_zscore(Xa), _zscore(Xb)])
-                train = np.r_[np.ones(ya.size), np.zeros(yb.size)]
-                rng = np.random.default_rng(session_seed(seed, f"{name_a}->{name_b}"))
-                Y = np.repeat(np.r_[ya, yb][None], 1 + n_permutations, axis=0)
+                X = np.concatenate([a.Z[:, cols_a], b.Z[:, cols_b]])
+                train = np.r_[np.ones(a.y.size), np.zeros(b.y.size)]
+                rng = np.random.default_rng(session_seed(seed, f"{a.name}->{b.name}"))
+                Y = np.repeat(np.r_[a.y, b.y][None], 1 + n_permutations, axis=0)
                 if n_permutations:
-                    Y[1:, :ya.size] = ya[np.argsort(rng.random((n_permutations, ya.size)),
-                                                    axis=1)]
+                    Y[1:, :a.y.size] = a.y[np.argsort(rng.random((n_permutations, a.y.size)),
+                                                      axis=1)]
                 scores = train_test_class_scores(xp, method, xp.asarray(X[None]), train,
                                                  1.0 - train, Y, params)
                 acc = scores.fold_accuracy[0, 0]
             null = acc[1:]
-            out[(day_a, day_b)] = {
+            out[(a.day, b.day)] = {
                 "accuracy": float(acc[0]), "n_cells": int(cells.size),
                 "null_mean": float(null.mean()) if null.size else np.nan,
                 "p_value": (float((1 + np.sum(null >= acc[0])) / (1 + null.size))
@@ -154,7 +170,7 @@ def _transfer_mouse(sessions: list[tuple[str, xr.Dataset]], *, method: str,
 
 
 def decoder_transfer(tree: xr.DataTree | xr.Dataset, *, method: str = "lda",
-                     shrinkage: float | str = "auto", alpha: float = 1.0, C: float = 1.0,
+                     shrinkage: float | str = 0.5, alpha: float = 1.0, C: float = 1.0,
                      n_permutations: int = 1000, n_folds: int = 10, seed: int = 0,
                      min_cells: int = 4, variable: str = "rates", scheduler: Any = None,
                      progress: bool = True) -> xr.Dataset:
@@ -173,9 +189,10 @@ def decoder_transfer(tree: xr.DataTree | xr.Dataset, *, method: str = "lda",
     tree : DataTree or Dataset
         A study with a ``track`` coordinate (see :mod:`neurolearn.tracking`).
     method : {"lda", "ridge", "lstsq", "logistic"}, default "lda"
-    shrinkage : float or "auto", default "auto"
-        LDA shrinkage; "auto" (Ledoit–Wolf) because the common cells often
-        outnumber a day's trials.
+    shrinkage : float or "auto", default 0.5
+        LDA shrinkage, because the common cells often outnumber a day's
+        trials. "auto" (Ledoit–Wolf) is re-estimated for every permuted label
+        vector and costs about 130× more.
     alpha, C : float
         Ridge and logistic regularisation.
     n_permutations : int, default 1000
@@ -676,7 +693,7 @@ def aligned_transfer(tree: xr.DataTree | xr.Dataset, *, n_components: int | None
 
 def across_days(tree: xr.DataTree | xr.Dataset, *, n_permutations: int = 1000,
                 n_folds: int = 10, seed: int = 0, method: str = "lda",
-                shrinkage: float | str = "auto", min_cells: int = 4,
+                shrinkage: float | str = 0.5, min_cells: int = 4,
                 scheduler: Any = None, progress: bool = True) -> xr.Dataset:
     """Every tracked-cell analysis in one Dataset (what ``analyze`` stores at ``/across_days``).
 
