@@ -31,9 +31,18 @@ __all__ = ["from_pynapple"]
 
 def _events_frame(events: Any) -> pd.DataFrame:
     """An events table from an IntervalSet (onset = start), a TsdFrame (onset = its
-    times) or a DataFrame."""
+    times), a Tsd of labels (onset = its times; the label names the stimulus) or a
+    DataFrame."""
     if isinstance(events, pd.DataFrame):
         return events
+    if hasattr(events, "as_series") and not hasattr(events, "as_dataframe"):  # Tsd
+        series = events.as_series()
+        labels = np.asarray(series.to_numpy())
+        if not np.all(labels == np.round(labels)):
+            raise LoaderError("a Tsd of events must hold integer labels (one per onset).")
+        labels = labels.astype(np.int64)
+        return pd.DataFrame({"time": np.asarray(series.index, dtype=float), "label": labels,
+                             "stimulus": labels.astype(str)})
     if hasattr(events, "as_dataframe"):
         frame = events.as_dataframe()
         if "start" in frame.columns:  # IntervalSet: its metadata ride along as columns
@@ -52,6 +61,7 @@ def from_pynapple(
     *,
     session: str,
     mouse: str | None = None,
+    subject: str | None = None,
     day: int | None = None,
     phase: str | None = None,
     window: tuple[float, float] | None = None,
@@ -67,14 +77,16 @@ def from_pynapple(
     data : TsGroup or TsdFrame
         Spike trains (one ``Ts`` per unit; its metadata columns become
         ``neuron`` coords) or traces (time × neurons).
-    events : IntervalSet, TsdFrame or DataFrame
+    events : IntervalSet, TsdFrame, Tsd or DataFrame
         One entry per trial with ``stimulus`` and ``label`` (metadata columns
         of the IntervalSet, or columns); the onset is the interval's
-        ``start`` (or the TsdFrame's time).
+        ``start`` (or the TsdFrame's time). A Tsd holds one integer label per
+        onset, which then also names the stimulus.
     session : str
         Session name.
-    mouse, day, phase : optional
-        Override the events' ``mouse``/``day``/``phase`` columns.
+    mouse, subject, day, phase : optional
+        Override the events' ``mouse`` (or ``subject``), ``day`` and ``phase``
+        columns; a study without days leaves ``day`` out.
     window : (float, float), optional
         Response window in s from onset; default (0.1, 0.6) for spikes and
         (0.0, 1.0) for traces.
@@ -109,7 +121,7 @@ def from_pynapple(
                   if isinstance(meta, pd.DataFrame) else {})
         return study_tree([session_from_events(
             responses, rows, session=session, unit_id=[str(k) for k in keys], mouse=mouse,
-            day=day, phase=phase, units="Hz", zscore=zscore, neuron_coords=coords,
+            subject=subject, day=day, phase=phase, units="Hz", zscore=zscore, neuron_coords=coords,
             attrs={**attrs, "response_window": list(window)})], source=session,
             format="pynapple")
     if hasattr(data, "values") and hasattr(data, "columns"):  # TsdFrame of traces
@@ -121,7 +133,7 @@ def from_pynapple(
                                     session=session)
         return study_tree([session_from_events(
             responses, rows, session=session, unit_id=[str(c) for c in data.columns],
-            mouse=mouse, day=day, phase=phase, units="a.u.", zscore=zscore,
+            mouse=mouse, subject=subject, day=day, phase=phase, units="a.u.", zscore=zscore,
             attrs={**attrs, "response_window": list(window)})], source=session,
             format="pynapple")
     raise LoaderError(f"data must be a pynapple TsGroup or TsdFrame; got {type(data).__name__}.")

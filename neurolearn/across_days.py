@@ -161,6 +161,7 @@ def _transfer_mouse(sessions: list[tuple[str, xr.Dataset]], *, method: str,
                                                  1.0 - train, Y, params)
                 acc = scores.fold_accuracy[0, 0]
             null = acc[1:]
+            out.setdefault("_null", {})[(a.day, b.day)] = null
             out[(a.day, b.day)] = {
                 "accuracy": float(acc[0]), "n_cells": int(cells.size),
                 "null_mean": float(null.mean()) if null.size else np.nan,
@@ -209,8 +210,11 @@ def decoder_transfer(tree: xr.DataTree | xr.Dataset, *, method: str = "lda",
     -------
     Dataset
         ``accuracy``, ``null_mean``, ``p_value`` and ``n_cells`` over
-        (mouse, train_day, test_day); NaN where an animal has no session on a
-        day.
+        (mouse, train_day, test_day), NaN where an animal has no session on a
+        day; across mice, ``accuracy_across_mice`` (the mean over the mice
+        that have the pair), its ``p_value_across_mice`` (the mean of the
+        mice's q-th permutations as the null) and ``n_mice`` over
+        (train_day, test_day).
 
     Examples
     --------
@@ -230,14 +234,46 @@ def decoder_transfer(tree: xr.DataTree | xr.Dataset, *, method: str = "lda",
                           progress=progress, desc="decoder transfer", method=method,
                           params=params, n_permutations=n_permutations, n_folds=n_folds,
                           seed=seed, min_cells=min_cells, variable=variable)
-    return _grid(mice, _days(by_mouse), ("train_day", "test_day"),
-                 {"accuracy": float, "null_mean": float, "p_value": float,
-                  "n_cells": np.int64}, per_mouse,
-                 {"analysis": "decoder_transfer", "method": method,
-                  "params": json.dumps({k: v for k, v in params.items()}),
-                  "n_permutations": n_permutations, "n_folds": n_folds, "seed": seed,
-                  "standardize": "each day by its own statistics",
-                  "chance": 0.5})
+    days = _days(by_mouse)
+    nulls = [result.pop("_null", {}) for result in per_mouse]
+    out = _grid(mice, days, ("train_day", "test_day"),
+                {"accuracy": float, "null_mean": float, "p_value": float,
+                 "n_cells": np.int64}, per_mouse,
+                {"analysis": "decoder_transfer", "method": method,
+                 "params": json.dumps({k: v for k, v in params.items()}),
+                 "n_permutations": n_permutations, "n_folds": n_folds, "seed": seed,
+                 "standardize": "each day by its own statistics", "chance": 0.5})
+    return out.merge(_across_mice(out["accuracy"], nulls, days, n_permutations))
+
+
+def _across_mice(accuracy: xr.DataArray, nulls: list[dict[Any, np.ndarray]], days: list[int],
+                 n_permutations: int) -> xr.Dataset:
+    """Mean transfer over the mice that have each pair of days, with its permutation p.
+
+    Each mouse's permutation q is an independent shuffle, so the mean over mice
+    of their q-th null accuracies is a draw of the mean's null.
+    """
+    index = {d: i for i, d in enumerate(days)}
+    null = np.full((len(nulls), len(days), len(days), n_permutations), np.nan)
+    for m, pairs in enumerate(nulls):
+        for (a, b), values in pairs.items():
+            null[m, index[a], index[b]] = values
+    values = accuracy.transpose("mouse", "train_day", "test_day").values
+    finite = np.isfinite(values)
+    count = finite.sum(axis=0)
+    mean = np.where(count > 0, np.where(finite, values, 0).sum(axis=0) / np.maximum(count, 1),
+                    np.nan)
+    if n_permutations:
+        has = np.isfinite(null)
+        null_mean = np.where(has, null, 0).sum(axis=0) / np.maximum(has.sum(axis=0), 1)
+        exceed = (null_mean >= mean[..., None] - 1e-12).sum(axis=-1)
+        p = np.where(count > 0, (1 + exceed) / (1 + n_permutations), np.nan)
+    else:
+        p = np.full(mean.shape, np.nan)
+    dims = ("train_day", "test_day")
+    return xr.Dataset({"accuracy_across_mice": (dims, mean), "p_value_across_mice": (dims, p),
+                       "n_mice": (dims, count.astype(np.int64))},
+                      coords={"train_day": days, "test_day": days})
 
 
 def transfer_by_lag(result: xr.Dataset | xr.DataArray, variable: str = "accuracy"

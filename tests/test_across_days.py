@@ -185,3 +185,18 @@ def test_aligned_transfer_on_untracked_sessions():
     assert np.nanmean(acc) > 0.6  # planted separation survives the alignment
     assert (out["procrustes_angle"].values[off] >= 0).all()
     assert "weaker" in out.attrs["evidence"]
+
+
+def test_transfer_across_mice_null():
+    strong = make_tracked_dataset(n_mice=3, n_training_days=1, n_overtraining_days=2,
+                                  n_cells=40, trials_per_session=80, seed=4)
+    out = decoder_transfer(strong, n_permutations=30, progress=False)
+    assert out["accuracy_across_mice"].dims == ("train_day", "test_day")
+    np.testing.assert_allclose(out["accuracy_across_mice"], out["accuracy"].mean("mouse"))
+    assert (out["n_mice"] == 3).all()
+    np.testing.assert_allclose(out["p_value_across_mice"], 1 / 31)  # every pair beats its null
+    null = make_tracked_dataset(n_mice=3, n_training_days=2, n_overtraining_days=2,
+                                n_cells=40, trials_per_session=80, separation=0.0,
+                                growth=0.0, drift_rate=0.0, seed=5)
+    p = decoder_transfer(null, n_permutations=30, progress=False)["p_value_across_mice"]
+    assert 0.25 < float(p.mean()) < 0.75 and float((p < 0.05).mean()) <= 0.25

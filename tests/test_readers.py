@@ -274,6 +274,13 @@ def test_pynapple_tsgroup_and_intervalset(rng):
     np.testing.assert_array_equal(ds["stimulus"].values, events["stimulus"])
     with pytest.raises(EventOutsideRecordingError):
         from_pynapple(group, _events(n=40, every=5.0), session="s1", mouse="rat1", day=1)
+    # A Tsd of labels, one per onset; a rat is a subject, and this study has no days.
+    labels = nap.Tsd(t=events["time"].to_numpy(), d=events["label"].to_numpy())
+    tsd = from_pynapple(group, labels, session="s1", subject="rat1", zscore=False)
+    ds = next(iter_sessions(tsd))[1]
+    np.testing.assert_allclose(ds["rates"].values, expected)
+    assert ds["stimulus"].values.tolist() == events["label"].astype(str).tolist()
+    assert "subject" in ds.coords and "day" not in ds.coords
 
 
 def _write_ndt_site(path, raster, labels, site_info):
