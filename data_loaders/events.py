@@ -48,6 +48,7 @@ import pandas as pd
 import xarray as xr
 
 from neurolearn.errors import EventOutsideRecordingError, LoaderError, ParameterError
+from neurolearn.preprocess import check_window
 from neurolearn.schema import make_session
 
 __all__ = [
@@ -206,17 +207,6 @@ def session_events(table: pd.DataFrame, session: str, *, where: str = "") -> pd.
     return rows.sort_values("time", kind="stable").reset_index(drop=True)
 
 
-def _check_window(name: str, window: Any) -> tuple[float, float]:
-    try:
-        start, stop = (float(w) for w in window)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"`{name}` must be (start, stop) in s from onset; got "
-                             f"{window!r}.") from exc
-    if not stop > start:
-        raise ParameterError(f"`{name}` must have stop > start; got {window!r}.")
-    return start, stop
-
-
 def _check_inside(onsets: np.ndarray, window: tuple[float, float], extent: tuple[float, float],
                   session: str, what: str) -> None:
     lo, hi = onsets + window[0], onsets + window[1]
@@ -294,7 +284,7 @@ def trace_responses(traces: Any, frame_times: Any, onsets: Any, *,
                           "frame times.")
     if frame_times.size < 2 or np.any(np.diff(frame_times) <= 0):
         raise LoaderError(f"session {session!r}: frame times must increase strictly.")
-    window = _check_window("window", window)
+    window = check_window("window", window)
     dt = float(np.median(np.diff(frame_times)))
     extent = (float(frame_times[0]), float(frame_times[-1]) + dt)
     # Running sums over frames make every window mean two lookups, whatever
@@ -321,7 +311,7 @@ def trace_responses(traces: Any, frame_times: Any, onsets: Any, *,
     out: dict[str, Any] = {"rates": response[:, :, 0], "n_frames": counts[:, 0]}
     base = None
     if baseline is not None:
-        baseline = _check_window("baseline", baseline)
+        baseline = check_window("baseline", baseline)
         base = means(onsets[:, None] + np.asarray(baseline)[None, :], "baseline window")[0]
         out["rates"] = out["rates"] - base[:, :, 0]
     if bin_size is not None:
@@ -379,11 +369,11 @@ def spike_responses(spike_times: Sequence[Any], onsets: Any, *,
     """
     onsets = np.asarray(onsets, dtype=float)
     trains = [np.sort(np.asarray(s, dtype=float).ravel()) for s in spike_times]
-    window = _check_window("window", window)
+    window = check_window("window", window)
     if extent is None:
         last = max((float(s[-1]) for s in trains if s.size), default=0.0)
         extent = (0.0, last)
-    spans = [window] if baseline is None else [window, _check_window("baseline", baseline)]
+    spans = [window] if baseline is None else [window, check_window("baseline", baseline)]
     for span, what in zip(spans, ("response window", "baseline window"), strict=False):
         _check_inside(onsets, span, tuple(float(e) for e in extent), session, what)
     edges = (np.asarray(window) if bin_size is None

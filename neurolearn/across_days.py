@@ -32,6 +32,7 @@ reason in ``attrs["skipped"]``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import array_api_compat.numpy as xnp
@@ -360,9 +361,12 @@ def _separation(axis: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
     return float((one.mean() - zero.mean()) / pooled) if pooled > 0 else np.nan
 
 
-def _drift_mouse(sessions: list[tuple[str, xr.Dataset]], *, seed: int, min_cells: int,
-                 variable: str) -> dict[Any, Any]:
-    out: dict[Any, Any] = {"_skipped": []}
+def _later_pairs(sessions: list[tuple[str, xr.Dataset]], min_cells: int,
+                 out: dict[Any, Any]) -> Iterator[tuple[dict, dict, xr.Dataset, xr.Dataset]]:
+    """Every pair of an animal's sessions d < d′ with at least ``min_cells`` common
+    cells: their infos and both restricted to those cells, in the same order. A
+    pair with fewer is recorded in ``out`` (its cell count, and why in
+    ``out["_skipped"]``) and not yielded."""
     for i, (_, a) in enumerate(sessions):
         for _, b in sessions[i + 1:]:
             ia, ib = session_info(a), session_info(b)
@@ -372,37 +376,45 @@ def _drift_mouse(sessions: list[tuple[str, xr.Dataset]], *, seed: int, min_cells
                                        f"common cells (< {min_cells})")
                 out[(ia["day"], ib["day"])] = {"n_cells": cells.size}
                 continue
-            Xa, ya, sa = _trained(select_tracks(a, cells), variable, with_stimulus=True)
-            Xb, yb, sb = _trained(select_tracks(b, cells), variable, with_stimulus=True)
-            da, va = _class_stats(Xa, ya, sa)
-            db, vb = _class_stats(Xb, yb, sb)
-            # E‖δ̂‖² = ‖δ‖² + Σ var: subtracting the sampling variance removes the
-            # noise floor that would otherwise grow with the number of cells.
-            norm_a_sq = da @ da - va.sum()
-            total_sq = (db - da) @ (db - da) - va.sum() - vb.sum()
-            if norm_a_sq <= 0:
-                along = orth_sq = np.nan
-            else:
-                along = float((db @ da - da @ da + va.sum()) / np.sqrt(norm_a_sq))
-                axis = da / np.linalg.norm(da)
-                # along² over-estimates the squared projection by its variance.
-                along_var = axis**2 @ (va + vb)
-                orth_sq = float(total_sq - (along**2 - along_var))
-            rng = np.random.default_rng(session_seed(seed, f"{ia['session']}~{ib['session']}"))
-            half_a, half_b = _split(ya, rng), _split(yb, rng)
-            fixed_axis = _class_stats(Xa[half_a], ya[half_a])[0]
-            fixed = refit = 0.0
-            for fit_half, test_half in ((half_b, ~half_b), (~half_b, half_b)):
-                refit_axis = _class_stats(Xb[fit_half], yb[fit_half])[0]
-                fixed += _separation(fixed_axis, Xb[test_half], yb[test_half]) / 2
-                refit += _separation(refit_axis, Xb[test_half], yb[test_half]) / 2
-            out[(ia["day"], ib["day"])] = {
-                "along": along, "orthogonal_sq": orth_sq,
-                "orthogonal": float(np.sqrt(max(orth_sq, 0.0))) if np.isfinite(orth_sq)
-                else np.nan, "total_sq": float(total_sq),
-                "separation_from": float(np.sqrt(norm_a_sq)) if norm_a_sq > 0 else np.nan,
-                "separation_fixed": fixed, "separation_refit": refit,
-                "n_cells": int(cells.size)}
+            yield ia, ib, select_tracks(a, cells), select_tracks(b, cells)
+
+
+def _drift_mouse(sessions: list[tuple[str, xr.Dataset]], *, seed: int, min_cells: int,
+                 variable: str) -> dict[Any, Any]:
+    out: dict[Any, Any] = {"_skipped": []}
+    for ia, ib, a, b in _later_pairs(sessions, min_cells, out):
+        cells = a["track"].values
+        Xa, ya, sa = _trained(a, variable, with_stimulus=True)
+        Xb, yb, sb = _trained(b, variable, with_stimulus=True)
+        da, va = _class_stats(Xa, ya, sa)
+        db, vb = _class_stats(Xb, yb, sb)
+        # E‖δ̂‖² = ‖δ‖² + Σ var: subtracting the sampling variance removes the
+        # noise floor that would otherwise grow with the number of cells.
+        norm_a_sq = da @ da - va.sum()
+        total_sq = (db - da) @ (db - da) - va.sum() - vb.sum()
+        if norm_a_sq <= 0:
+            along = orth_sq = np.nan
+        else:
+            along = float((db @ da - da @ da + va.sum()) / np.sqrt(norm_a_sq))
+            axis = da / np.linalg.norm(da)
+            # along² over-estimates the squared projection by its variance.
+            along_var = axis**2 @ (va + vb)
+            orth_sq = float(total_sq - (along**2 - along_var))
+        rng = np.random.default_rng(session_seed(seed, f"{ia['session']}~{ib['session']}"))
+        half_a, half_b = _split(ya, rng), _split(yb, rng)
+        fixed_axis = _class_stats(Xa[half_a], ya[half_a])[0]
+        fixed = refit = 0.0
+        for fit_half, test_half in ((half_b, ~half_b), (~half_b, half_b)):
+            refit_axis = _class_stats(Xb[fit_half], yb[fit_half])[0]
+            fixed += _separation(fixed_axis, Xb[test_half], yb[test_half]) / 2
+            refit += _separation(refit_axis, Xb[test_half], yb[test_half]) / 2
+        out[(ia["day"], ib["day"])] = {
+            "along": along, "orthogonal_sq": orth_sq,
+            "orthogonal": float(np.sqrt(max(orth_sq, 0.0))) if np.isfinite(orth_sq)
+            else np.nan, "total_sq": float(total_sq),
+            "separation_from": float(np.sqrt(norm_a_sq)) if norm_a_sq > 0 else np.nan,
+            "separation_fixed": fixed, "separation_refit": refit,
+            "n_cells": int(cells.size)}
     return out
 
 
@@ -531,29 +543,21 @@ def _common_conditions(a: xr.Dataset, b: xr.Dataset, variable: str
 def _drift_code_mouse(sessions: list[tuple[str, xr.Dataset]], *, min_cells: int,
                       variable: str) -> dict[Any, Any]:
     out: dict[Any, Any] = {"_skipped": []}
-    for i, (_, a) in enumerate(sessions):
-        for _, b in sessions[i + 1:]:
-            ia, ib = session_info(a), session_info(b)
-            cells = common_tracks(a, b)
-            if cells.size < min_cells:
-                out["_skipped"].append(f"{ia['session']}→{ib['session']}: {cells.size} "
-                                       f"common cells (< {min_cells})")
-                out[(ia["day"], ib["day"])] = {"n_cells": cells.size}
-                continue
-            conds, Ma, Mb = _common_conditions(select_tracks(a, cells), select_tracks(b, cells),
-                                               variable)
-            # Each cell centred over the stimuli within its day: a baseline is not a code.
-            Ma, Mb = Ma - Ma.mean(axis=0), Mb - Mb.mean(axis=0)
-            pv = np.mean([np.corrcoef(x, y)[0, 1] for x, y in zip(Ma, Mb, strict=True)])
-            if conds.size >= 3:
-                upper = np.triu_indices(conds.size, 1)
-                rsm = np.corrcoef(np.corrcoef(Ma)[upper], np.corrcoef(Mb)[upper])[0, 1]
-            else:
-                rsm = np.nan
-            out[(ia["day"], ib["day"])] = {
-                "pv_correlation": float(pv), "rsm_correlation": float(rsm),
-                "cka": linear_cka(Ma.T, Mb.T), "n_cells": int(cells.size),
-                "n_stimuli": int(conds.size)}
+    for ia, ib, a, b in _later_pairs(sessions, min_cells, out):
+        cells = a["track"].values
+        conds, Ma, Mb = _common_conditions(a, b, variable)
+        # Each cell centred over the stimuli within its day: a baseline is not a code.
+        Ma, Mb = Ma - Ma.mean(axis=0), Mb - Mb.mean(axis=0)
+        pv = np.mean([np.corrcoef(x, y)[0, 1] for x, y in zip(Ma, Mb, strict=True)])
+        if conds.size >= 3:
+            upper = np.triu_indices(conds.size, 1)
+            rsm = np.corrcoef(np.corrcoef(Ma)[upper], np.corrcoef(Mb)[upper])[0, 1]
+        else:
+            rsm = np.nan
+        out[(ia["day"], ib["day"])] = {
+            "pv_correlation": float(pv), "rsm_correlation": float(rsm),
+            "cka": linear_cka(Ma.T, Mb.T), "n_cells": int(cells.size),
+            "n_stimuli": int(conds.size)}
     return out
 
 

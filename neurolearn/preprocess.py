@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_PRESET",
     "STUDY_DEFAULTS",
     "resolve_preset",
+    "check_window",
     "window_counts",
     "window_rates",
     "zscore_units",
@@ -114,7 +115,20 @@ DEFAULT_PRESET = "bernerslee2023"
 STUDY_DEFAULTS: dict[str, Any] = PRESETS[DEFAULT_PRESET]
 
 
-def _window(name: str, value: Any) -> tuple[float, float]:
+def check_window(name: str, value: Any) -> tuple[float, float]:
+    """``(start, stop)`` in s from onset as floats, checked: stop > start.
+
+    Raises
+    ------
+    ParameterError
+        Naming the parameter ``name`` when ``value`` is not two numbers in
+        increasing order.
+
+    Examples
+    --------
+    >>> check_window("response_window", [0.1, 0.6])
+    (0.1, 0.6)
+    """
     try:
         start, stop = (float(v) for v in value)
     except (TypeError, ValueError) as exc:
@@ -158,9 +172,9 @@ def resolve_preset(preset: str = DEFAULT_PRESET, **overrides: Any) -> dict[str, 
         raise ParameterError(f"unknown preprocessing parameter(s) {unknown}; allowed: "
                              f"{sorted(params)}.")
     params.update(overrides)
-    params["response_window"] = _window("response_window", params["response_window"])
+    params["response_window"] = check_window("response_window", params["response_window"])
     if params["baseline_window"] is not None:
-        params["baseline_window"] = _window("baseline_window", params["baseline_window"])
+        params["baseline_window"] = check_window("baseline_window", params["baseline_window"])
     needs_baseline = params["subtract_baseline"] or params["min_inclusion_rate"] is not None
     if needs_baseline and params["baseline_window"] is None:
         raise ParameterError("`baseline_window` is None, but subtract_baseline or "
