@@ -402,12 +402,17 @@ def _spread_counts(counts: np.ndarray, bin_ms: int, rng: np.random.Generator) ->
         raise ValueError(f"a bin holds {int(counts.max())} spikes, more than its {bin_ms} 1-ms "
                          "slots; a 0/1 raster cannot represent it.")
     raster = np.zeros((*counts.shape, bin_ms), dtype=np.uint8)
-    nonzero = np.nonzero(counts)
-    k = counts[nonzero]
-    # A spike goes to the k slots with the smallest random keys of their bin.
-    keys = rng.random((k.size, bin_ms))
-    kth = np.sort(keys, axis=1)[np.arange(k.size), k - 1]
-    raster[nonzero] = keys <= kth[:, None]
+    trial, col = np.nonzero(counts)
+    k = counts[trial, col]
+    # Most bins hold one spike: a uniform slot, one draw each.
+    one = k == 1
+    raster[trial[one], col[one], rng.integers(0, bin_ms, int(one.sum()))] = 1
+    # A bin of k > 1 spikes takes the k slots with its smallest random keys.
+    many = ~one
+    if many.any():
+        keys = rng.random((int(many.sum()), bin_ms))
+        kth = np.sort(keys, axis=1)[np.arange(keys.shape[0]), k[many] - 1]
+        raster[trial[many], col[many]] = keys <= kth[:, None]
     return raster.reshape(counts.shape[0], -1)
 
 

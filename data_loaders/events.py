@@ -204,6 +204,8 @@ def session_events(table: pd.DataFrame, session: str, *, where: str = "") -> pd.
                               "`session=` to name the recording as the table does.")
     else:
         rows = table
+    if rows.empty:
+        raise LoaderError(f"{where or session}: the events table has no rows.")
     return rows.sort_values("time", kind="stable").reset_index(drop=True)
 
 

@@ -102,7 +102,21 @@ def _tracked(tree: Any) -> dict[str, list[tuple[str, xr.Dataset]]]:
     if not by_mouse:
         raise InsufficientDataError("no session has a `track` coordinate: assign cell "
                                     "identities with data_loaders.tracks.assign_tracks.")
+    _check_days(by_mouse)
     return by_mouse
+
+
+def _check_days(by_mouse: dict[str, list[tuple[str, xr.Dataset]]]) -> None:
+    """Across-days analyses index sessions by day: each needs one, once per animal."""
+    for mouse, sessions in by_mouse.items():
+        days = [session_info(ds)["day"] for _, ds in sessions]
+        if any(d is None for d in days):
+            raise InsufficientDataError(f"{mouse}: across-days analyses need a `day` on every "
+                                        "session; give the readers `day=` (or a day column).")
+        if len(set(days)) != len(days):
+            raise InsufficientDataError(f"{mouse}: two sessions share a day "
+                                        f"({sorted(d for d in days if days.count(d) > 1)[0]}); "
+                                        "across-days analyses need one session per day.")
 
 
 # --------------------------------------------------------------------------- transfer
@@ -717,6 +731,7 @@ def aligned_transfer(tree: xr.DataTree | xr.Dataset, *, n_components: int | None
     by_mouse: dict[str, list[tuple[str, xr.Dataset]]] = {}
     for path, ds in iter_sessions(tree):
         by_mouse.setdefault(session_info(ds)["mouse"], []).append((path, ds))
+    _check_days(by_mouse)
     for sessions in by_mouse.values():
         sessions.sort(key=lambda item: session_info(item[1])["day"])
     mice = sorted(by_mouse)

@@ -71,7 +71,7 @@ def tracked_sessions(tree: xr.DataTree | xr.Dataset) -> dict[str, list[tuple[str
             session_tracks(ds, where=path)
             out[session_info(ds)["mouse"]].append((path, ds))
     for sessions in out.values():
-        sessions.sort(key=lambda item: (session_info(item[1])["day"], item[0]))
+        sessions.sort(key=lambda item: (session_info(item[1])["day"] or 0, item[0]))
     return dict(out)
 
 

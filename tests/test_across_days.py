@@ -200,3 +200,15 @@ def test_transfer_across_mice_null():
                                 growth=0.0, drift_rate=0.0, seed=5)
     p = decoder_transfer(null, n_permutations=30, progress=False)["p_value_across_mice"]
     assert 0.25 < float(p.mean()) < 0.75 and float((p < 0.05).mean()) <= 0.25
+
+
+def test_across_days_needs_one_day_per_session():
+    tree = make_tracked_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1,
+                                n_cells=20, trials_per_session=40, seed=6)
+    same_day = tree.map_over_datasets(
+        lambda ds: ds.assign_coords(day=ds["day"] * 0 + 1) if "day" in ds.coords else ds)
+    with pytest.raises(InsufficientDataError, match="two sessions share a day"):
+        learning_vs_drift(same_day, progress=False)
+    no_day = tree.map_over_datasets(lambda ds: ds.drop_vars(["day", "phase"], errors="ignore"))
+    with pytest.raises(InsufficientDataError, match="need a `day` on every session"):
+        decoder_transfer(no_day, n_permutations=0, progress=False)

@@ -18,7 +18,7 @@ def write_ophys_nwb(path, traces, onsets, odor, rewarded, *, subject="M1", date=
     """One pynwb-written file: DfOverF over a PlaneSegmentation, trials with own names."""
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.file import Subject
-    from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel, RoiResponseSeries
+    from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel
 
     nwb = NWBFile(session_description="odour task", identifier=f"{subject}-{session_id}",
                   session_id=session_id,
@@ -42,8 +42,9 @@ def write_ophys_nwb(path, traces, onsets, odor, rewarded, *, subject="M1", date=
     rois = ps.create_roi_table_region(region=list(range(traces.shape[0])), description="all")
     kwargs = ({"timestamps": np.arange(traces.shape[1]) / RATE} if with_timestamps
               else {"rate": RATE, "starting_time": 0.0})
-    series = RoiResponseSeries(name="dff", data=traces.T, rois=rois, unit="n.a.", **kwargs)
-    module.add(DfOverF(roi_response_series=series))
+    dff = DfOverF()
+    module.add(dff)  # in the file before its series, so the ROI region has an ancestor
+    dff.create_roi_response_series(name="dff", data=traces.T, rois=rois, unit="n.a.", **kwargs)
     nwb.add_trial_column("odor", "odour presented")
     nwb.add_trial_column("rewarded", "1 for the target odour")
     for t, o, r in zip(onsets, odor, rewarded, strict=True):
