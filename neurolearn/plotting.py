@@ -562,6 +562,10 @@ def plot_transfer_matrix(transfer: xr.DataArray, *, ax: Any = None, chance: floa
                       vmax=chance + top, extent=(days[0] - 0.5, days[-1] + 0.5,
                                                  days[0] - 0.5, days[-1] + 0.5))
     ax.figure.colorbar(image, ax=ax, label="accuracy")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("test day")
     ax.set_ylabel("train day")
     ax.set_title(title)
