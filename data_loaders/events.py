@@ -140,7 +140,11 @@ def read_events(events: str | Path | pd.DataFrame, *, columns: Mapping[str, str]
         try:
             values = pd.to_numeric(table[name], errors="raise")
         except (TypeError, ValueError) as exc:
-            raise LoaderError(f"{where}: column `{name}` must be numeric: {exc}") from exc
+            hint = (" Classes must be integers: map names first, e.g. "
+                    "table['label'] = (table['odor'] == 'A').astype(int), or "
+                    "table['label'].map({'target': 1, 'nontarget': 0})."
+                    if name == "label" else "")
+            raise LoaderError(f"{where}: column `{name}` must be numeric: {exc}.{hint}") from exc
         if values.isna().any():
             row = int(np.flatnonzero(values.isna().to_numpy())[0])
             raise LoaderError(f"{where}: column `{name}` is empty in row {row}; every trial "

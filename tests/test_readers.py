@@ -69,6 +69,8 @@ def test_events_table_csv_tsv_and_errors(tmp_path):
         assert back["label"].dtype == np.int64 and back["session"].tolist() == ["s1"] * 4
     with pytest.raises(LoaderError, match="missing column"):
         read_events(table.drop(columns="label"))
+    with pytest.raises(LoaderError, match=r"`label` must be numeric.*map names first"):
+        read_events(table.assign(label=["target", "nontarget"] * 2))
     with pytest.raises(LoaderError, match="`label` must hold integers"):
         read_events(table.assign(label=[0.5, 1, 0, 1]))
     with pytest.raises(LoaderError, match="not found"):
