@@ -80,8 +80,10 @@ def _pairs(text: str | None, option: str) -> dict[str, str]:
     for item in text.split(","):
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise _UsageError(f"analyze: {option} takes name=value pairs separated by commas; "
-                              f"got {item!r}.")
+            from neurolearn.errors import ParameterError
+
+            raise ParameterError(f"analyze: {option} takes name=value pairs separated by "
+                                 f"commas; got {item!r}.")
         out[key.strip()] = value.strip()
     return out
 

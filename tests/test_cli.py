@@ -250,3 +250,29 @@ def test_cuda_without_cupy_is_a_clear_error(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--device", "cuda", *FAST]) == 2
     assert "device='cuda' needs CuPy: pip install 'neurolearn[gpu]'" in _error(capsys)
     assert not out.exists()
+
+
+def test_events_and_reader_options_are_checked(tmp_path, capsys, small_tree):
+    from data_loaders import save_netcdf
+
+    save_netcdf(small_tree, tmp_path / "study.nc")
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "study.nc"), "--events", "e.csv", "--out",
+                 str(out), *FAST]) == 2
+    assert "--events is for suite2p, caiman, phy recordings" in _error(capsys)
+    assert main(["analyze", str(tmp_path / "study.nc"), "--columns", "odor", "--out",
+                 str(out), *FAST]) == 2
+    assert "--columns takes name=value pairs" in _error(capsys)
+    assert not out.exists()
+
+
+def test_reader_options_parse_json_values():
+    import argparse
+
+    from neurolearn.cli import _reader_options
+
+    args = argparse.Namespace(columns="odor_on=time, odor=stimulus", label_field="stim",
+                              reader_option="signal=spks,iscell_threshold=0.5,groups=null")
+    assert _reader_options(args) == {
+        "columns": {"odor_on": "time", "odor": "stimulus"}, "label_field": "stim",
+        "signal": "spks", "iscell_threshold": 0.5, "groups": None}
