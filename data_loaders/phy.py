@@ -52,7 +52,7 @@ def read_params(path: str | Path) -> dict[str, Any]:
                 isinstance(node.targets[0], ast.Name):
             try:
                 params[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
+            except (ValueError, TypeError, SyntaxError):
                 continue  # an expression we do not need (e.g. a path join)
     return params
 

@@ -11,17 +11,20 @@ A session Dataset holds
     Spike counts in time bins; ``time`` holds each bin's left edge in seconds
     relative to stimulus onset and ``binned.attrs["bin_size"]`` its width (s).
 
-with coordinates on ``trial``: ``session`` (str), ``mouse`` (str), ``day``
+with coordinates on ``trial``: ``session`` (str), the animal — ``mouse``
+(str), or ``subject`` for a study of other animals —, ``stimulus`` (str),
+``label`` (int class, 1 target / 0 non-target), and optionally ``day``
 (int, 1-based day of training), ``phase`` (str, ``"training"`` or
-``"overtraining"``), ``stimulus`` (str), ``label`` (int class, 1 target /
-0 non-target), and optionally ``choice`` (str), ``correct`` (float 1/0, NaN
-where the trial has no outcome) and ``heldout`` (bool: probe or repeated
-stimulus, never used to train a decoder); on ``neuron``: ``unit_id`` (str,
-unique within the session).
+``"overtraining"``), ``choice`` (str), ``correct`` (float 1/0, NaN where the
+trial has no outcome) and ``heldout`` (bool: probe or repeated stimulus,
+never used to train a decoder); on ``neuron``: ``unit_id`` (str, unique
+within the session) and, for cells tracked across sessions, ``track`` (see
+:mod:`neurolearn.tracking`).
 
-Units are not tracked across days, so sessions are never padded into one
-array: every analysis works within a session, and per-session results are
-stacked over a ``session`` dimension with :func:`stack_sessions`.
+Sessions are never padded into one array: every analysis works within a
+session, and per-session results are stacked over a ``session`` dimension
+with :func:`stack_sessions`; tracked cells are stacked over days on demand
+(:func:`neurolearn.tracking.stack_tracks`), missing cells as NaN.
 """
 
 from __future__ import annotations
