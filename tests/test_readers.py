@@ -337,3 +337,24 @@ def test_ndt_pseudo_populations(tmp_path, rng):
     ds = tree.leaves[0]
     assert ds.sizes == {"trial": 30, "neuron": 3} and tree.attrs["pseudo_population"] == 1
     assert int(ds["label"].sum()) == 10
+
+
+def test_corrupt_and_inconsistent_files_name_the_file(tmp_path, rng):
+    events = _events(mouse="m", day=1)
+    plane = tmp_path / "s2p" / "suite2p" / "plane0"
+    _write_suite2p_plane(plane, rng)
+    (plane / "F.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(LoaderError, match=r"F\.npy: cannot read"):
+        load_suite2p(tmp_path / "s2p", events)
+    (tmp_path / "bad.hdf5").write_bytes(b"not hdf5")
+    with pytest.raises(LoaderError, match="bad.hdf5: cannot read as CaImAn HDF5"):
+        load_caiman(tmp_path / "bad.hdf5", events)
+    folder = tmp_path / "ks" / "kilosort4"
+    _write_phy(folder, rng)
+    np.save(folder / "spike_clusters.npy", np.zeros(3, dtype=np.int32))
+    with pytest.raises(LoaderError, match="spike_times.npy has .* spikes but spike_clusters"):
+        load_phy(tmp_path / "ks", _events(n=30, every=5.0, mouse="R", day=4))
+    (tmp_path / "ndt").mkdir()
+    (tmp_path / "ndt" / "site.mat").write_bytes(b"MATLAB garbage")
+    with pytest.raises(LoaderError, match="site.mat: cannot read as a MATLAB file"):
+        load_ndt(tmp_path / "ndt", label_field="x", mouse="M")
