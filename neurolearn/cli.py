@@ -187,9 +187,10 @@ def _parser() -> argparse.ArgumentParser:
                          help="processes reading Berners-Lee raster files (default 1)")
     analyze.add_argument("--events", help="events table (CSV/TSV: time, stimulus, label, "
                                           "session, …) for Suite2p, CaImAn and Phy recordings")
-    analyze.add_argument("--tracks", help="cell identities across sessions: a ROICaT .pkl, "
-                                          "CellReg .mat, UnitMatch .mat or CSV (session, "
-                                          "unit_id, track); adds the across-days analyses")
+    analyze.add_argument("--tracks", action="append",
+                         help="cell identities across sessions: a ROICaT .pkl, CellReg .mat, "
+                              "UnitMatch .mat or CSV (session, unit_id, track); one per animal "
+                              "as MOUSE=FILE, repeated; adds the across-days analyses")
     analyze.add_argument("--columns", help="trial-table column renames for NWB, e.g. "
                                            "odor_on=time,odor=stimulus,rewarded=label")
     analyze.add_argument("--label-field", help="NDT rasters: the raster_labels field to decode")

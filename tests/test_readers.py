@@ -358,3 +358,34 @@ def test_corrupt_and_inconsistent_files_name_the_file(tmp_path, rng):
     (tmp_path / "ndt" / "site.mat").write_bytes(b"MATLAB garbage")
     with pytest.raises(LoaderError, match="site.mat: cannot read as a MATLAB file"):
         load_ndt(tmp_path / "ndt", label_field="x", mouse="M")
+
+
+def test_suite2p_study_with_cellreg_per_mouse_through_the_cli(tmp_path, rng):
+    import xarray as xr
+
+    from neurolearn.cli import main
+
+    rows = []
+    for m in ("M0", "M1"):
+        for d in (1, 2, 3):
+            session = f"{m}-d{d}"
+            F, *_ = _write_suite2p_plane(tmp_path / "study" / session / "suite2p" / "plane0",
+                                         rng, n_rois=6)
+            table = _events(n=40, every=2.5, session=session, mouse=m, day=d)
+            rows.append(table)
+        # CellReg per mouse: Suite2p keeps ROIs 0, 1, 3, 4 each day; all four are tracked.
+        index_map = np.tile(np.arange(1, 5, dtype=float)[:, None], (1, 3))
+        sio.savemat(tmp_path / f"cellRegistered_{m}.mat",
+                    {"cell_registered_struct": {"cell_to_index_map": index_map}})
+    pd.concat(rows).to_csv(tmp_path / "events.csv", index=False)
+    out = tmp_path / "out"
+    status = main(["analyze", str(tmp_path / "study"), "--events", str(tmp_path / "events.csv"),
+                   "--tracks", f"M0={tmp_path / 'cellRegistered_M0.mat'}",
+                   "--tracks", f"M1={tmp_path / 'cellRegistered_M1.mat'}",
+                   "--permutations", "10", "--out", str(out), "--no-progress"])
+    assert status == 0
+    results = xr.open_datatree(out / "results.nc")
+    assert results.attrs["format"] == "suite2p"
+    across = results["across_days"].to_dataset()
+    assert across["mouse"].values.tolist() == ["M0", "M1"]
+    assert (across["transfer_n_cells"].values == 4).all()

@@ -115,10 +115,12 @@ def load_recording(path: str | Path, *, format: str = "auto", config: Any = None
     events : path or DataFrame, optional
         Events table for the formats without trials of their own (Suite2p,
         CaImAn, Phy; see :mod:`data_loaders.events`).
-    tracks : path or DataFrame, optional
+    tracks : path, DataFrame, or a list of them, optional
         Cell identities across sessions (ROICaT, CellReg, UnitMatch or CSV;
         see :func:`data_loaders.tracks.assign_tracks`); enables the
-        across-days analyses.
+        across-days analyses. A tracker's file covers one animal: give one
+        per animal as ``"MOUSE=path"`` (a bare path where the study has one
+        animal, or for a CSV naming its sessions).
     reader_options : dict, optional
         Further keyword arguments of the reader (e.g. ``columns`` for NWB,
         ``label_field`` for NDT rasters, ``signal`` for Suite2p).
@@ -156,7 +158,20 @@ def load_recording(path: str | Path, *, format: str = "auto", config: Any = None
                                  f"{path} is read as {guessed}, which has its own trials.")
         kwargs["events"] = events
     tree = load(path, format=guessed, **kwargs)
-    return assign_tracks(tree, tracks) if tracks is not None else tree
+    if tracks is None:
+        return tree
+    for item in tracks if isinstance(tracks, (list, tuple)) else [tracks]:
+        mouse, source = _mouse_and_source(item)
+        tree = assign_tracks(tree, source, mouse=mouse)
+    return tree
+
+
+def _mouse_and_source(item: Any) -> tuple[str | None, Any]:
+    """``"M1=cellreg.mat"`` -> ("M1", "cellreg.mat"); a bare path or a table -> (None, it)."""
+    if isinstance(item, (str, Path)) and not Path(item).exists() and "=" in str(item):
+        mouse, _, source = str(item).partition("=")
+        return mouse.strip(), source.strip()
+    return None, item
 
 
 def write_outputs(results: xr.DataTree, out: OutputFolder, *, progress: bool = False
