@@ -81,20 +81,23 @@ def _trials(nwb: Any, path: Path, columns: Mapping[str, str]) -> pd.DataFrame:
         raise LoaderError(f"{path}: {exc}") from exc
 
 
-def _roi_series(nwb: Any, path: Path, series: str | None) -> Any:
+def _roi_series(nwb: Any, path: Path, series: str | None) -> tuple[list[Any], str]:
+    """The RoiResponseSeries to read — every one of the first interface kind found
+    (DfOverF before Fluorescence: one per imaging plane in a multi-plane file), or
+    the one named ``series`` — and that kind."""
     if "ophys" not in nwb.processing:
         raise LoaderError(f"{path}: no `ophys` processing module (optical physiology).")
     module = nwb.processing["ophys"]
     for kind in ("DfOverF", "Fluorescence"):
+        chosen = []
         for interface in module.data_interfaces.values():
             if type(interface).__name__ != kind:
                 continue
             found = interface.roi_response_series
-            if series is not None:
-                if series in found:
-                    return found[series], kind
-                continue
-            return next(iter(found.values())), kind
+            chosen += ([found[series]] if series in found else []) if series is not None \
+                else list(found.values())
+        if chosen:
+            return chosen, kind
     raise LoaderError(f"{path}: the ophys module has no DfOverF or Fluorescence "
                       f"RoiResponseSeries{f' named {series!r}' if series else ''}.")
 
@@ -121,21 +124,30 @@ def _spike_session(nwb: Any, rows: pd.DataFrame, path: Path, *, bin_size: float,
 def _ophys_session(nwb: Any, rows: pd.DataFrame, path: Path, *, series: str | None,
                    window: tuple[float, float], baseline: tuple[float, float] | None,
                    bin_size: float | None, session: str) -> dict[str, Any]:
-    roi_series, kind = _roi_series(nwb, path, series)
-    data = np.asarray(roi_series.data[:], dtype=float)
-    if data.ndim == 1:
-        data = data[:, None]
-    if roi_series.timestamps is not None:
-        times = np.asarray(roi_series.timestamps[:], dtype=float)
-    else:
-        times = roi_series.starting_time + np.arange(data.shape[0]) / roi_series.rate
-    responses = trace_responses(data.T, times, rows["time"].to_numpy(), window=window,
-                                baseline=baseline, bin_size=bin_size, session=session)
-    table = roi_series.rois.table
-    roi_ids = np.asarray(table.id[:])[np.asarray(roi_series.rois.data[:], dtype=np.int64)]
-    return {"responses": responses, "roi": roi_ids, "kind": kind, "series": roi_series.name,
-            "plane": table.name,
-            "units": "dF/F" if kind == "DfOverF" else str(roi_series.unit or "a.u.")}
+    chosen, kind = _roi_series(nwb, path, series)
+    parts = []
+    for roi_series in chosen:  # each plane on its own clock, then side by side
+        data = np.asarray(roi_series.data[:], dtype=float)
+        if data.ndim == 1:
+            data = data[:, None]
+        if roi_series.timestamps is not None:
+            times = np.asarray(roi_series.timestamps[:], dtype=float)
+        else:
+            times = roi_series.starting_time + np.arange(data.shape[0]) / roi_series.rate
+        responses = trace_responses(data.T, times, rows["time"].to_numpy(), window=window,
+                                    baseline=baseline, bin_size=bin_size, session=session)
+        table = roi_series.rois.table
+        roi = np.asarray(table.id[:])[np.asarray(roi_series.rois.data[:], dtype=np.int64)]
+        parts.append((responses, roi, table.name, roi_series))
+    responses = {key: np.concatenate([p[0][key] for p in parts], axis=1)
+                 for key in ("rates", "binned") if key in parts[0][0]}
+    if "time" in parts[0][0]:
+        responses["time"] = parts[0][0]["time"]
+    first = chosen[0]
+    return {"responses": responses, "roi": np.concatenate([p[1] for p in parts]),
+            "plane": np.concatenate([np.full(p[1].size, p[2], dtype=object) for p in parts]),
+            "kind": kind, "series": ",".join(str(p[3].name) for p in parts),
+            "units": "dF/F" if kind == "DfOverF" else str(first.unit or "a.u.")}
 
 
 def load_nwb(
@@ -178,8 +190,10 @@ def load_nwb(
         Which responses to read; "auto" takes ``units`` when the file has a
         units table, else ``ophys``.
     series : str, optional
-        The RoiResponseSeries to read (default: the first of DfOverF, else
-        of Fluorescence).
+        The RoiResponseSeries to read. By default every one of the file's
+        DfOverF (else Fluorescence) interfaces — one per imaging plane in a
+        multi-plane file, each aligned on its own timestamps, then side by
+        side with a ``plane`` coordinate.
     mouse, day, phase : optional
         Override the file's subject, the day count and the trials columns.
         ``phase`` otherwise defaults to "overtraining" when any trial is held
@@ -299,10 +313,9 @@ def _read_file(nwb: Any, path: Path, *, mapping: dict[str, str], data: str,
         def build(d: int) -> xr.Dataset:
             return session_from_events(
                 got["responses"], rows, session=session,
-                unit_id=[f"{got['plane']}-roi{r}" for r in got["roi"]], **{animal: subject}, day=d,
-                phase=phase, units=got["units"], zscore=zscore,
-                neuron_coords={"roi": got["roi"],
-                               "plane": np.full(got["roi"].size, got["plane"], dtype=object)},
+                unit_id=[f"{pl}-roi{r}" for pl, r in zip(got["plane"], got["roi"], strict=True)],
+                **{animal: subject}, day=d, phase=phase, units=got["units"], zscore=zscore,
+                neuron_coords={"roi": got["roi"], "plane": got["plane"]},
                 where=str(path),
                 attrs={**attrs, "series": got["series"], "series_kind": got["kind"],
                        "response_window": list(window)})

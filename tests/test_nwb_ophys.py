@@ -134,3 +134,51 @@ def test_dandiset_runs_end_to_end_through_the_cli(tmp_path, rng):
     assert across.sizes["train_day"] == 3  # days 1, 3, 5 from the session dates
     assert float(across["transfer_accuracy"].mean()) > 0.6
     assert "Tracked cells across days" in (out / "report.html").read_text()
+
+
+def test_multi_plane_file_reads_every_plane_on_its_own_clock(tmp_path, rng):
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.file import Subject
+    from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel
+
+    nwb = NWBFile(session_description="two planes", identifier="mp", session_id="mp-1",
+                  session_start_time=datetime(2024, 3, 1, 9, tzinfo=timezone.utc),
+                  subject=Subject(subject_id="M9", species="Mus musculus"))
+    device = nwb.create_device(name="2p")
+    module = nwb.create_processing_module("ophys", "optical physiology")
+    seg, dff = ImageSegmentation(), DfOverF()
+    module.add(seg)
+    module.add(dff)
+    traces, clocks = {}, {}
+    for k, n_rois in enumerate((3, 5)):
+        plane = nwb.create_imaging_plane(
+            name=f"plane{k}", optical_channel=OpticalChannel(name="green", description="g",
+                                                             emission_lambda=510.0),
+            imaging_rate=RATE / 2, description="", device=device, excitation_lambda=920.0,
+            indicator="GCaMP6s", location="piriform")
+        ps = seg.create_plane_segmentation(name=f"seg{k}", description="", imaging_plane=plane)
+        for i in range(n_rois):
+            mask = np.zeros((4, 4))
+            mask[i % 4, i // 4] = 1.0
+            ps.add_roi(image_mask=mask)
+        rois = ps.create_roi_table_region(region=list(range(n_rois)), description="all")
+        clocks[k] = np.arange(600) * 2 / RATE + k / RATE  # planes interleaved in time
+        traces[k] = rng.normal(size=(n_rois, 600))
+        dff.create_roi_response_series(name=f"dff{k}", data=traces[k].T, rois=rois, unit="n.a.",
+                                       timestamps=clocks[k])
+    onsets = 5.0 + 5.0 * np.arange(20)
+    nwb.add_trial_column("stimulus", "odour")
+    nwb.add_trial_column("label", "class")
+    for i, t in enumerate(onsets):
+        nwb.add_trial(start_time=t, stop_time=t + 2, stimulus="AB"[i % 2], label=i % 2)
+    with NWBHDF5IO(str(tmp_path / "mp.nwb"), "w") as io:
+        io.write(nwb)
+    ds = next(iter_sessions(load_nwb(tmp_path / "mp.nwb", day=1, zscore=False)))[1]
+    assert ds["plane"].values.tolist() == ["seg0"] * 3 + ["seg1"] * 5
+    expected = np.hstack([
+        np.array([[tr[(clocks[k] >= t) & (clocks[k] < t + 1.0)].mean() for tr in traces[k]]
+                  for t in onsets]) for k in (0, 1)])
+    np.testing.assert_allclose(ds["rates"].values, expected, rtol=1e-10)
+    assert ds.attrs["series"] == "dff0,dff1"
+    one = next(iter_sessions(load_nwb(tmp_path / "mp.nwb", day=1, series="dff1")))[1]
+    assert one.sizes["neuron"] == 5
