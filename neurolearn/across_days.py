@@ -47,32 +47,29 @@ from neurolearn.errors import InsufficientDataError, ParameterError
 from neurolearn.geometry import linear_cka
 from neurolearn.parallel import map_items
 from neurolearn.schema import session_info
-from neurolearn.tracking import common_tracks, select_tracks, session_tracks, tracked_sessions
+from neurolearn.session_arrays import trained_trials, zscore_rows
+from neurolearn.tracking import (
+    common_tracks,
+    condition_means,
+    select_tracks,
+    session_tracks,
+    tracked_sessions,
+)
 
 __all__ = ["decoder_transfer", "transfer_by_lag", "learning_vs_drift", "drift_rates",
            "representational_drift", "aligned_transfer", "procrustes_angle", "across_days"]
 
 
 def _trained(ds: xr.Dataset, variable: str, *, with_stimulus: bool = False) -> Any:
-    """Trained (non-held-out) trials' responses (trial, neuron) and 0/1 labels (and
-    their stimuli)."""
-    keep = ~np.asarray(ds["heldout"].values, dtype=bool) if "heldout" in ds.coords else \
+    """:func:`~neurolearn.session_arrays.trained_trials` with 0/1 labels (and the
+    trials' stimuli): the class means and decoders here count classes 0 and 1."""
+    X, y = trained_trials(ds, variable)
+    labels = (y > 0).astype(float)
+    if not with_stimulus:
+        return X, labels
+    keep = ~np.asarray(ds["heldout"].values, bool) if "heldout" in ds.coords else \
         np.ones(ds.sizes["trial"], bool)
-    X = np.asarray(ds[variable].transpose("trial", "neuron").values, dtype=float)[keep]
-    y = np.asarray(ds["label"].values)[keep]
-    classes = np.unique(y)
-    if classes.size != 2:
-        raise InsufficientDataError(f"{session_info(ds)['session']}: needs two classes among "
-                                    f"its trained trials; has {classes.tolist()}.")
-    labels = (y == classes[1]).astype(float)
-    if with_stimulus:
-        return X, labels, np.asarray(ds["stimulus"].values)[keep]
-    return X, labels
-
-
-def _zscore(X: np.ndarray) -> np.ndarray:
-    sd = X.std(axis=0)
-    return (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    return X, labels, np.asarray(ds["stimulus"].values)[keep]
 
 
 def _days(by_mouse: dict[str, list[tuple[str, xr.Dataset]]]) -> list[int]:
@@ -131,7 +128,7 @@ class _Day:
         self.tracks = session_tracks(ds)
         X, self.y = _trained(ds, variable)
         # Column-wise z-scores: a subset of cells keeps its columns' values.
-        self.Z = _zscore(X)
+        self.Z = zscore_rows(X)
 
 
 def _common(a: _Day, b: _Day) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -540,10 +537,8 @@ def drift_rates(split: xr.Dataset, *, max_lag: int = 3) -> xr.Dataset:
 
 
 def _condition_matrix(ds: xr.Dataset, variable: str) -> tuple[np.ndarray, np.ndarray]:
-    values = np.asarray(ds["stimulus"].values).astype(str)
-    X = np.asarray(ds[variable].transpose("trial", "neuron").values, dtype=float)
-    conditions = np.unique(values)
-    return conditions, np.stack([X[values == c].mean(axis=0) for c in conditions])
+    means = condition_means(ds, variable=variable)
+    return np.asarray(means["condition"].values), means.values
 
 
 def _common_conditions(a: xr.Dataset, b: xr.Dataset, variable: str
@@ -658,8 +653,8 @@ def _aligned_mouse(sessions: list[tuple[str, xr.Dataset]], *, n_components: int 
                 continue
             Xa, ya = _trained(a, variable)
             Xb, yb = _trained(b, variable)
-            Za, _, Va = _pca_coords(_zscore(Xa), k)
-            Zb, _, Vb = _pca_coords(_zscore(Xb), k)
+            Za, _, Va = _pca_coords(zscore_rows(Xa), k)
+            Zb, _, Vb = _pca_coords(zscore_rows(Xb), k)
             # Condition means of every trial (held-out stimuli included) in each
             # day's own principal components: what the alignment is fitted on.
             Ca = _condition_matrix(a, variable)
