@@ -43,6 +43,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import array_api_compat.numpy as xnp
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -50,6 +51,7 @@ import xarray as xr
 from neurolearn.errors import EventOutsideRecordingError, LoaderError, ParameterError
 from neurolearn.preprocess import check_window
 from neurolearn.schema import make_session
+from neurolearn.zscore import standardize
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -61,6 +63,7 @@ __all__ = [
     "trace_responses",
     "spike_responses",
     "session_from_events",
+    "zscore_responses",
 ]
 
 #: Columns every events table must have.
@@ -399,6 +402,38 @@ def spike_responses(spike_times: Sequence[Any], onsets: Any, *,
     return out
 
 
+def zscore_responses(rates: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Z-score each unit over a session's trials with the sample SD (ddof = 1, the study
+    preset's), leaving out units constant over them.
+
+    Constant means :func:`neurolearn.zscore.standardize`'s rule (SD zero to
+    rounding); with fewer than two trials every unit is.
+
+    Parameters
+    ----------
+    rates : array of shape (n_trials, n_units)
+
+    Returns
+    -------
+    Z : ndarray of shape (n_trials, n_kept)
+        The z-scores of the units kept.
+    keep : bool ndarray of shape (n_units,)
+
+    Examples
+    --------
+    >>> Z, keep = zscore_responses([[1.0, 4.0], [3.0, 4.0], [5.0, 4.0]])
+    >>> Z[:, 0].tolist(), keep.tolist()
+    ([-1.0, 0.0, 1.0], [True, False])
+    """
+    rates = np.asarray(rates, dtype=float)
+    n_trials, n_units = rates.shape
+    if n_trials < 2:
+        return rates[:, :0], np.zeros(n_units, bool)
+    Z, *_, constant = standardize(xnp, rates[None], np.ones((1, n_trials)), ddof=1)
+    keep = ~constant[0, 0]
+    return Z[0, 0][:, keep], keep
+
+
 def _infer_phase(rows: pd.DataFrame, heldout: np.ndarray, day: int | None) -> str | None:
     if "phase" in rows.columns:
         return str(rows["phase"].iloc[0])
@@ -489,15 +524,12 @@ def session_from_events(responses: Mapping[str, Any], rows: pd.DataFrame, *, ses
     keep = np.ones(rates.shape[1], bool)
     dropped: list[dict[str, str]] = []
     if zscore:
-        sd = rates.std(axis=0, ddof=1) if n > 1 else np.zeros(rates.shape[1])
-        keep = sd > 1e-12 * np.maximum(1.0, np.abs(rates).max(axis=0))
+        rates, keep = zscore_responses(rates)
         dropped = [{"unit_id": u, "reason": "constant response: cannot be z-scored"}
                    for u in unit_id[~keep]]
         if not keep.any():
             raise LoaderError(f"{where}: every unit has a constant response over the "
                               f"{n} trials; nothing to analyse.")
-        rates = rates[:, keep]
-        rates = (rates - rates.mean(axis=0)) / rates.std(axis=0, ddof=1)
     binned = responses.get("binned")
     meta = {"response_units": units, "zscore": int(bool(zscore)), "zscore_ddof": 1,
             "n_units_read": int(keep.size), "dropped_units": json.dumps(dropped),

@@ -30,6 +30,7 @@ import xarray as xr
 
 from data_loaders._matfile import read_mat
 from data_loaders._study import study_tree
+from data_loaders.events import zscore_responses
 from neurolearn.errors import InsufficientDataError, LoaderError, ParameterError
 from neurolearn.schema import make_session
 
@@ -224,9 +225,7 @@ def load_ndt(
             y = np.searchsorted(all_values, labels).astype(np.int64)
         keep = np.ones(matrix.shape[1], bool)
         if zscore:
-            sd = matrix.std(axis=0, ddof=1)
-            keep = sd > 0
-            matrix = (matrix[:, keep] - matrix[:, keep].mean(0)) / sd[keep]
+            matrix, keep = zscore_responses(matrix)
         if not keep.any():
             raise InsufficientDataError(f"session {name}: every unit is constant.")
         ds = make_session(
