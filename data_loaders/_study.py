@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from data_loaders.events import read_events
+from neurolearn._version import __version__
 from neurolearn.errors import LoaderError
 from neurolearn.schema import to_tree
 
@@ -57,7 +58,5 @@ def events_table(events: Any, columns: Any = None) -> pd.DataFrame:
 def study_tree(sessions: Iterable[xr.Dataset], *, source: Path, format: str,
                attrs: dict[str, Any] | None = None) -> xr.DataTree:
     """The study tree of the sessions a reader built, with its provenance in ``attrs``."""
-    from neurolearn._version import __version__
-
     return to_tree(list(sessions), attrs={"source": str(source), "format": format,
                                           "neurolearn_version": __version__, **(attrs or {})})

@@ -20,6 +20,7 @@ from data_loaders.events import (
     IMAGING_WINDOW,
     SPIKE_WINDOW,
     read_events,
+    session_events,
     session_from_events,
     spike_responses,
     trace_responses,
@@ -104,8 +105,8 @@ def from_pynapple(
         If the objects are not what is described above, or an event falls
         outside the data's time support.
     """
-    rows = read_events(_events_frame(events), columns=columns).sort_values(
-        "time", kind="stable").reset_index(drop=True)
+    rows = session_events(read_events(_events_frame(events), columns=columns), session,
+                          where="pynapple events")
     onsets = rows["time"].to_numpy()
     attrs = {"source": "pynapple", "format": "pynapple"}
     if hasattr(data, "keys") and hasattr(data, "time_support"):  # TsGroup
