@@ -74,10 +74,29 @@ def detect_format(path: str | Path) -> str:
     Berners-Lee rasters (``*.mat``). Files: by suffix; an ``.h5``/``.hdf5``
     file with an ``estimates`` group is CaImAn's, else netCDF.
 
+    Parameters
+    ----------
+    path : path
+
+    Returns
+    -------
+    str
+        A key of :func:`list_formats`.
+
     Raises
     ------
     LoaderError
         If the path does not exist or its format cannot be told.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> (folder / "s1" / "kilosort4").mkdir(parents=True)
+    >>> (folder / "s1" / "kilosort4" / "spike_times.npy").touch()
+    >>> (folder / "study.nc").touch()
+    >>> detect_format(folder), detect_format(folder / "study.nc")
+    ('phy', 'netcdf')
     """
     path = Path(path)
     if not path.exists():

@@ -121,6 +121,20 @@ def load_caiman(
     ------
     LoaderError
         If the file is not CaImAn's, or the signal is missing.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import h5py, numpy as np, pandas as pd
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "m1-d02.hdf5"
+    >>> with h5py.File(file, "w") as f:                     # cnm.save()'s layout
+    ...     f["estimates/F_dff"] = np.random.default_rng(0).normal(size=(3, 600))
+    ...     f["estimates/idx_components"] = np.array([0, 2])
+    ...     f["params/data/fr"] = 10.0
+    >>> events = pd.DataFrame({"time": np.arange(2.0, 50.0, 4.0), "stimulus": "A",
+    ...                        "label": np.arange(12) % 2, "mouse": "m1", "day": 2})
+    >>> load_caiman(file, events).leaves[0]["component"].values.tolist()
+    [0, 2]
     """
     if signal not in SIGNALS:
         raise ParameterError(f"`signal` must be one of {tuple(SIGNALS)}; got {signal!r}.")

@@ -200,7 +200,15 @@ def session_events(table: pd.DataFrame, session: str, *, where: str = "") -> pd.
     Raises
     ------
     LoaderError
-        If no row names the session.
+        If no row names the session, or the table has no rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = read_events(pd.DataFrame({"session": ["s1", "s2", "s1"], "time": [9.0, 1.0, 2.0],
+    ...                                   "stimulus": ["a", "b", "c"], "label": [1, 0, 0]}))
+    >>> session_events(table, "s1")["time"].tolist()
+    [2.0, 9.0]
     """
     if "session" in table.columns:
         rows = table[table["session"] == str(session)]
@@ -492,6 +500,19 @@ def session_from_events(responses: Mapping[str, Any], rows: pd.DataFrame, *, ses
     LoaderError
         If the animal is neither given nor in the table, or every unit is
         constant.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rows = read_events(pd.DataFrame({"time": [1.0, 3.0, 5.0, 7.0], "stimulus": list("abab"),
+    ...                                  "label": [1, 0, 1, 0], "subject": "rat1"}))
+    >>> ds = session_from_events({"rates": np.array([[1.0, 2.0], [3.0, 2.0], [2.0, 2.0],
+    ...                                               [4.0, 2.0]])}, rows, session="s1",
+    ...                          unit_id=["u0", "u1"])
+    >>> ds["unit_id"].values.tolist(), ds.attrs["dropped_units"][:40]  # u1 is constant
+    (['u0'], '[{"unit_id": "u1", "reason": "constant r')
+    >>> "subject" in ds.coords, "day" in ds.coords
+    (True, False)
     """
     where = where or session
     n = len(rows)

@@ -162,6 +162,24 @@ def load_ndt(
     LoaderError
         For unreadable files, missing fields, or sites grouped into a session
         whose labels disagree.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np, scipy.io as sio
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.array(["car", "face"] * 10, dtype=object).reshape(1, -1)
+    >>> for u in range(3):
+    ...     sio.savemat(folder / f"site{u}.mat", {
+    ...         "raster_data": (rng.random((20, 800)) < 0.05).astype(np.uint8),
+    ...         "raster_labels": {"stimulus_ID": labels},
+    ...         "raster_site_info": {"session_ID": "s1", "alignment_event_time": 201}})
+    >>> tree = load_ndt(folder, label_field="stimulus_ID", target="face",
+    ...                 session_field="session_ID", subject="monkey-K")
+    >>> ds = tree.leaves[0]
+    >>> ds.sizes["neuron"], ds["label"].values[:4].tolist(), "subject" in ds.coords
+    (3, [0, 1, 0, 1], True)
     """
     path = Path(path)
     files = sorted(path.glob("*.mat")) if path.is_dir() else [path]

@@ -46,10 +46,30 @@ DATA = ("auto", "units", "ophys")
 def nwb_files(path: str | Path) -> list[Path]:
     """The NWB files of a file or a DANDI-layout folder, in path order.
 
+    Parameters
+    ----------
+    path : path
+        An ``.nwb`` file, or a folder (DANDI's ``sub-*/sub-*_ses-*.nwb``
+        first, else any ``*.nwb`` below it).
+
+    Returns
+    -------
+    list of Path
+
     Raises
     ------
     LoaderError
         If the path does not exist or holds no ``.nwb`` file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("sub-M1/sub-M1_ses-2.nwb", "sub-M1/sub-M1_ses-1.nwb"):
+    ...     (root / name).parent.mkdir(exist_ok=True)
+    ...     (root / name).touch()
+    >>> [f.name for f in nwb_files(root)]
+    ['sub-M1_ses-1.nwb', 'sub-M1_ses-2.nwb']
     """
     path = Path(path)
     if not path.exists():

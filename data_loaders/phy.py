@@ -124,6 +124,25 @@ def load_phy(
     ------
     LoaderError
         If a file is missing or malformed, or labels are asked for but absent.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np, pandas as pd
+    >>> ks = pathlib.Path(tempfile.mkdtemp()) / "R-d04" / "kilosort4"
+    >>> ks.mkdir(parents=True)
+    >>> rng = np.random.default_rng(0)
+    >>> spikes = np.sort(rng.integers(0, 30_000 * 60, 4000))          # 60 s at 30 kHz
+    >>> np.save(ks / "spike_times.npy", spikes.astype(np.uint64))
+    >>> np.save(ks / "spike_clusters.npy", rng.integers(0, 3, spikes.size).astype(np.int32))
+    >>> _ = (ks / "params.py").write_text("sample_rate = 30000.0\\n")
+    >>> pd.DataFrame({"cluster_id": [0, 1, 2], "group": ["good", "mua", "good"]}).to_csv(
+    ...     ks / "cluster_group.tsv", sep="\\t", index=False)
+    >>> events = pd.DataFrame({"time": np.arange(1.0, 50.0, 2.0), "stimulus": "A",
+    ...                        "label": np.arange(25) % 2, "mouse": "R", "day": 4})
+    >>> ds = load_phy(ks.parent, events).leaves[0]
+    >>> ds["cluster_id"].values.tolist(), ds.sizes["trial"]
+    ([0, 2], 25)
     """
     path = Path(path)
     table = events_table(events, columns)

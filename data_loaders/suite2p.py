@@ -203,6 +203,23 @@ def load_suite2p(
         If a file is missing or corrupt, or the events do not fit.
     EventOutsideRecordingError
         If an event's window reaches outside the recording.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np, pandas as pd
+    >>> plane = pathlib.Path(tempfile.mkdtemp()) / "m1-d01" / "suite2p" / "plane0"
+    >>> plane.mkdir(parents=True)
+    >>> rng = np.random.default_rng(0)
+    >>> np.save(plane / "F.npy", rng.uniform(200, 300, (4, 600)))
+    >>> np.save(plane / "Fneu.npy", rng.uniform(50, 60, (4, 600)))
+    >>> np.save(plane / "iscell.npy", np.array([[1, 0.9], [0, 0.2], [1, 0.8], [1, 0.7]]))
+    >>> np.save(plane / "ops.npy", np.array({"fs": 10.0}, dtype=object), allow_pickle=True)
+    >>> events = pd.DataFrame({"time": np.arange(2.0, 50.0, 4.0), "stimulus": "A",
+    ...                        "label": np.arange(12) % 2, "mouse": "m1", "day": 1})
+    >>> ds = load_suite2p(plane.parent, events).leaves[0]
+    >>> ds["roi"].values.tolist(), ds.attrs["rejected_by_iscell"]
+    ([0, 2, 3], 1)
     """
     if signal not in SIGNALS:
         raise ParameterError(f"`signal` must be one of {SIGNALS}; got {signal!r}.")

@@ -254,6 +254,19 @@ def assign_tracks(tree: xr.DataTree, tracks: str | Path | pd.DataFrame, *,
     ------
     LoaderError
         If a row names a session or a unit the study does not have.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from data_loaders import make_overtraining_dataset
+    >>> tree = make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1,
+    ...                                  units_per_session=(5, 5))
+    >>> first, second = (leaf["unit_id"].values[:2].tolist() for leaf in tree.leaves)
+    >>> table = pd.DataFrame({"session": ["A-d01", "A-d01", "A-d02", "A-d02"],
+    ...                       "unit_id": first + second, "track": ["c1", "c2", "c2", "c1"]})
+    >>> tracked = assign_tracks(tree, table)
+    >>> [leaf["track"].values.tolist()[:3] for leaf in tracked.leaves]
+    [['c1', 'c2', ''], ['c2', 'c1', '']]
     """
     if sessions is None and not isinstance(tracks, pd.DataFrame) and \
             (format or _guess(Path(tracks))) != "csv":

@@ -473,6 +473,15 @@ def learning_vs_drift(tree: xr.DataTree | xr.Dataset, *, seed: int = 0, min_cell
     centring, so this splits changes of the class difference; a shift shared
     by both classes is not learning and not seen here (see
     :func:`representational_drift` for the stimulus patterns).
+
+    Examples
+    --------
+    >>> from data_loaders.synthetic_tracked import make_tracked_dataset
+    >>> tree = make_tracked_dataset(n_mice=1, n_training_days=1, n_overtraining_days=2,
+    ...                             n_cells=60, trials_per_session=80)
+    >>> split = learning_vs_drift(tree, progress=False)
+    >>> split["along"].dims, int(split["n_cells"].sel(mouse="A", day_from=1, day_to=3)) > 0
+    (('mouse', 'day_from', 'day_to'), True)
     """
     by_mouse = _tracked(tree)
     mice = sorted(by_mouse)
@@ -516,6 +525,15 @@ def drift_rates(split: xr.Dataset, *, max_lag: int = 3) -> xr.Dataset:
     -------
     Dataset
         The three rates over ``mouse``, in the responses' units.
+
+    Examples
+    --------
+    >>> from data_loaders.synthetic_tracked import make_tracked_dataset
+    >>> tree = make_tracked_dataset(n_mice=1, n_training_days=1, n_overtraining_days=3,
+    ...                             n_cells=60, trials_per_session=80)
+    >>> rates = drift_rates(learning_vs_drift(tree, progress=False))
+    >>> sorted(rates.data_vars)
+    ['along_per_day', 'drift_per_day', 'drift_per_day_per_cell']
     """
     a, b = split["day_from"].values, split["day_to"].values
     lag = (b[None, :] - a[:, None]).astype(float)
@@ -585,11 +603,31 @@ def representational_drift(tree: xr.DataTree | xr.Dataset, *, min_cells: int = 4
     - ``cka``: linear CKA between the days' cell × stimulus tuning matrices
       (cells are the shared rows).
 
+    Parameters
+    ----------
+    tree : DataTree or Dataset
+        A study with a ``track`` coordinate.
+    min_cells : int, default 4
+        Pairs of days with fewer common cells are NaN (listed in
+        ``attrs["skipped"]``).
+    variable : str, default "rates"
+    scheduler, progress
+        See :func:`neurolearn.parallel.map_items`.
+
     Returns
     -------
     Dataset
-        Over (mouse, day_from, day_to): the three measures, ``n_cells`` and
-        ``n_stimuli``.
+        Over (mouse, day_from, day_to): the three measures (unit-free),
+        ``n_cells`` and ``n_stimuli``.
+
+    Examples
+    --------
+    >>> from data_loaders.synthetic_tracked import make_tracked_dataset
+    >>> tree = make_tracked_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1,
+    ...                             n_cells=60, trials_per_session=80)
+    >>> drift = representational_drift(tree, progress=False)
+    >>> int(drift["n_stimuli"].sel(mouse="A", day_from=1, day_to=2))
+    4
     """
     by_mouse = _tracked(tree)
     mice = sorted(by_mouse)
@@ -720,6 +758,16 @@ def aligned_transfer(tree: xr.DataTree | xr.Dataset, *, n_components: int | None
     high aligned accuracy shows that the two days' codes have the same shape
     up to a rotation, not that the same neurons kept their code. No
     permutation null is given because it would not account for that fit.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> study = make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1,
+    ...                                   units_per_session=(10, 12), seed=2)
+    >>> out = aligned_transfer(study, progress=False)
+    >>> pair = out.sel(mouse="A", train_day=1, test_day=2)
+    >>> out["aligned_accuracy"].dims, int(pair["n_components"])
+    (('mouse', 'train_day', 'test_day'), 1)
     """
     from neurolearn.schema import iter_sessions
 
@@ -747,11 +795,31 @@ def across_days(tree: xr.DataTree | xr.Dataset, *, n_permutations: int = 1000,
                 scheduler: Any = None, progress: bool = True) -> xr.Dataset:
     """Every tracked-cell analysis in one Dataset (what ``analyze`` stores at ``/across_days``).
 
+    Parameters
+    ----------
+    tree : DataTree or Dataset
+        A study with a ``track`` coordinate.
+    n_permutations, n_folds, seed, method, shrinkage, min_cells
+        Of :func:`decoder_transfer` (``seed`` and ``min_cells`` also of the
+        others).
+    scheduler, progress
+        See :func:`neurolearn.parallel.map_items`.
+
     Returns
     -------
     Dataset
         :func:`decoder_transfer` (as ``transfer_*``), :func:`learning_vs_drift`,
-        :func:`representational_drift` and the per-mouse :func:`drift_rates`.
+        :func:`representational_drift`, the per-mouse :func:`drift_rates` and
+        ``transfer_by_lag`` (mouse, lag).
+
+    Examples
+    --------
+    >>> from data_loaders.synthetic_tracked import make_tracked_dataset
+    >>> tree = make_tracked_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1,
+    ...                             n_cells=40, trials_per_session=60)
+    >>> out = across_days(tree, n_permutations=10, progress=False)
+    >>> "transfer_accuracy" in out and "drift_per_day" in out and "pv_correlation" in out
+    True
     """
     transfer = decoder_transfer(tree, method=method, shrinkage=shrinkage,
                                 n_permutations=n_permutations, n_folds=n_folds, seed=seed,

@@ -545,6 +545,19 @@ def plot_transfer_matrix(transfer: xr.DataArray, *, ax: Any = None, chance: floa
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from data_loaders.synthetic_tracked import make_tracked_dataset
+    >>> from neurolearn.across_days import decoder_transfer
+    >>> tree = make_tracked_dataset(n_mice=1, n_training_days=1, n_overtraining_days=2,
+    ...                             n_cells=30, trials_per_session=40)
+    >>> ax = plot_transfer_matrix(decoder_transfer(tree, n_permutations=0,
+    ...                                            progress=False)["accuracy"])
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('test day', 'train day')
     """
     ax = _axes(ax)
     if "mouse" in transfer.dims:
@@ -588,6 +601,17 @@ def plot_by_lag(values: dict[str, xr.DataArray], *, ax: Any = None, ylabel: str 
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np, xarray as xr
+    >>> r = xr.DataArray(np.array([[0.9, 0.8], [0.7, 0.6]]), dims=("mouse", "lag"),
+    ...                  coords={"mouse": ["A", "B"], "lag": [1, 2]})
+    >>> ax = plot_by_lag({"transfer": r}, reference=0.5)
+    >>> ax.lines[0].get_ydata().round(2).tolist()  # the mean across mice
+    [0.8, 0.7]
     """
     ax = _axes(ax)
     for label, da in values.items():

@@ -397,7 +397,25 @@ def animal_coord(obj: Any) -> str:
 
 def session_coord_names(table: xr.Dataset) -> tuple[str, ...]:
     """The session-identifying coordinates a session table holds, in order
-    (``session``, the animal, and ``day``/``phase`` where the study has them)."""
+    (``session``, the animal, and ``day``/``phase`` where the study has them).
+
+    Parameters
+    ----------
+    table : Dataset
+        From :func:`session_table` (or any result with those coordinates).
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = make_session(np.eye(4), stimulus=list("abab"), label=[1, 0, 1, 0], session="s1",
+    ...                   subject="monkey-K")
+    >>> session_coord_names(session_table(ds))
+    ('session', 'subject')
+    """
     return tuple(k for k in ("session",) + ANIMAL_COORDS + ("day", "phase") if k in table.coords)
 
 

@@ -35,6 +35,17 @@ TRACK = "track"
 def session_tracks(ds: xr.Dataset, *, where: str = "") -> np.ndarray:
     """The session's track ids (str; "" for untracked units), checked unique.
 
+    Parameters
+    ----------
+    ds : Dataset
+        One session.
+    where : str, optional
+        Prefix for error messages (the session's path).
+
+    Returns
+    -------
+    ndarray of str, shape (n_units,)
+
     Raises
     ------
     SchemaError
@@ -53,7 +64,26 @@ def session_tracks(ds: xr.Dataset, *, where: str = "") -> np.ndarray:
 
 
 def has_tracks(tree: xr.DataTree | xr.Dataset) -> bool:
-    """Whether any session carries a ``track`` coordinate with at least one tracked cell."""
+    """Whether any session carries a ``track`` coordinate with at least one tracked cell.
+
+    Parameters
+    ----------
+    tree : DataTree or Dataset
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> from data_loaders.synthetic_tracked import make_tracked_dataset
+    >>> has_tracks(make_tracked_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1,
+    ...                                 n_cells=10, trials_per_session=20))
+    True
+    >>> has_tracks(make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1))
+    False
+    """
     for _, ds in iter_sessions(tree):
         if TRACK in ds.coords and (np.asarray(ds[TRACK].values).astype(str) != "").any():
             return True
@@ -64,6 +94,28 @@ def tracked_sessions(tree: xr.DataTree | xr.Dataset) -> dict[str, list[tuple[str
     """Each animal's tracked sessions, in day order: ``{mouse: [(path, Dataset), ...]}``.
 
     Sessions without a ``track`` coordinate are left out.
+
+    Parameters
+    ----------
+    tree : DataTree or Dataset
+
+    Returns
+    -------
+    dict
+        Animal → its (path, session) pairs, ordered by day.
+
+    Raises
+    ------
+    SchemaError
+        If a session repeats a track id (:func:`session_tracks`).
+
+    Examples
+    --------
+    >>> from data_loaders.synthetic_tracked import make_tracked_dataset
+    >>> tree = make_tracked_dataset(n_mice=2, n_training_days=1, n_overtraining_days=1,
+    ...                             n_cells=10, trials_per_session=20)
+    >>> {m: [p for p, _ in s] for m, s in tracked_sessions(tree).items()}
+    {'A': ['/A/A-d01', '/A/A-d02'], 'B': ['/B/B-d01', '/B/B-d02']}
     """
     out: dict[str, list[tuple[str, xr.Dataset]]] = defaultdict(list)
     for path, ds in iter_sessions(tree):
@@ -91,7 +143,33 @@ def common_tracks(*sessions: xr.Dataset) -> np.ndarray:
 
 
 def select_tracks(ds: xr.Dataset, tracks: Any) -> xr.Dataset:
-    """The session with its neurons reordered to ``tracks`` (each must be present)."""
+    """The session with its neurons reordered to ``tracks`` (each must be present).
+
+    Parameters
+    ----------
+    ds : Dataset
+        One session with a ``track`` coordinate.
+    tracks : sequence of str
+        Track ids, e.g. from :func:`common_tracks`.
+
+    Returns
+    -------
+    Dataset
+        ``ds`` with dim ``neuron`` of length ``len(tracks)``, in that order.
+
+    Raises
+    ------
+    InsufficientDataError
+        If a track was not recorded in the session.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> ds = xr.Dataset({"rates": (("trial", "neuron"), np.arange(6.0).reshape(2, 3))},
+    ...                 coords={"track": ("neuron", ["c1", "c2", "c3"])})
+    >>> select_tracks(ds, ["c3", "c1"])["rates"].values.tolist()
+    [[2.0, 0.0], [5.0, 3.0]]
+    """
     own = session_tracks(ds)
     index = {t: i for i, t in enumerate(own)}
     missing = [t for t in tracks if t not in index]
@@ -105,11 +183,29 @@ def condition_means(ds: xr.Dataset, *, variable: str = "rates", by: str = "stimu
                     ) -> xr.DataArray:
     """Mean response of each unit to each value of the trial coord ``by``.
 
+    Parameters
+    ----------
+    ds : Dataset
+        One session.
+    variable : str, default "rates"
+        The (trial, neuron) variable, in its units.
+    by : str, default "stimulus"
+        The trial coordinate whose values are the conditions.
+
     Returns
     -------
     DataArray (condition, neuron)
         With the ``neuron`` coords of ``ds`` and ``n_trials`` (condition,) the
         trials averaged.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> ds = xr.Dataset({"rates": (("trial", "neuron"), [[1.0], [3.0], [10.0]])},
+    ...                 coords={"stimulus": ("trial", ["a", "a", "b"])})
+    >>> m = condition_means(ds)
+    >>> m.values.ravel().tolist(), m["n_trials"].values.tolist()
+    ([2.0, 10.0], [2, 1])
     """
     values = np.asarray(ds[by].values)
     conditions = np.unique(values.astype(str))
@@ -151,6 +247,19 @@ def stack_tracks(tree: xr.DataTree | xr.Dataset, *, mouse: str | None = None,
     ------
     InsufficientDataError
         If the animal has no tracked session.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from data_loaders.synthetic_tracked import make_tracked_dataset
+    >>> tree = make_tracked_dataset(n_mice=1, n_training_days=1, n_overtraining_days=2,
+    ...                             n_cells=30, trials_per_session=40, missing_fraction=0.3)
+    >>> stack = stack_tracks(tree)
+    >>> stack["mean"].dims
+    ('session', 'condition', 'track')
+    >>> absent = ~stack["present"].values[:, None, :].repeat(stack.sizes["condition"], axis=1)
+    >>> bool(np.isnan(stack["mean"].values[absent]).all())  # missing cells: NaN, never 0
+    True
     """
     by_mouse = tracked_sessions(tree)
     if mouse is None:
