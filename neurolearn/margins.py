@@ -41,7 +41,7 @@ from neurolearn.schema import (
     session_table,
     validate,
 )
-from neurolearn.session_arrays import trained_trials, unit_subsets, zscore_rows
+from neurolearn.session_arrays import trained_trials, unit_subsets, zscore_each, zscore_rows
 from neurolearn.svm import solve_batches
 from neurolearn.svm.hard_margin import RESOLUTION
 
@@ -197,9 +197,9 @@ def _subset_problems(sessions: list[tuple[str, xr.Dataset]], *, n_units: int | N
     """One SVM problem (z-scored trained trials of a unit subset, ±1 labels) per
     (session, subsample), and each one's (session, subsample) index."""
     problems, index = [], []
-    for s, (_, ds) in enumerate(sessions):
-        X, y = trained_trials(ds, variable)
-        Z = zscore_rows(X)
+    trials = [trained_trials(ds, variable) for _, ds in sessions]
+    zscored = zscore_each([X for X, _ in trials])
+    for s, ((_, ds), (_, y), Z) in enumerate(zip(sessions, trials, zscored, strict=True)):
         if n_units is None:  # (all units: nothing random to seed)
             problems.append((Z, y))
             index.append((s, 0))

@@ -391,7 +391,7 @@ def animal_coord(obj: Any) -> str:
     """
     if isinstance(obj, xr.DataTree):
         nodes = _session_nodes(obj)
-        return animal_coord(nodes[0].to_dataset(inherit=False)) if nodes else "mouse"
+        return animal_coord(nodes[0][1]) if nodes else "mouse"
     return "subject" if "subject" in obj.coords and "mouse" not in obj.coords else "mouse"
 
 
@@ -419,9 +419,17 @@ def session_coord_names(table: xr.Dataset) -> tuple[str, ...]:
     return tuple(k for k in ("session",) + ANIMAL_COORDS + ("day", "phase") if k in table.coords)
 
 
-def _session_nodes(tree: xr.DataTree) -> list[xr.DataTree]:
-    return [node for node in tree.subtree
-            if "rates" in node.data_vars or "binned" in node.data_vars]
+def _session_nodes(tree: xr.DataTree) -> list[tuple[str, xr.Dataset]]:
+    """(path, Dataset) of every node holding ``rates`` or ``binned``, in tree order.
+
+    (Each node's Dataset is made once: ``DataTree.data_vars`` builds one on
+    every access, 60 µs a node.)"""
+    nodes = []
+    for node in tree.subtree:
+        ds = node.to_dataset(inherit=False)
+        if "rates" in ds.data_vars or "binned" in ds.data_vars:
+            nodes.append((node.path, ds))
+    return nodes
 
 
 def validate(obj: Any, *, require_rates: bool = True) -> None:
@@ -490,20 +498,19 @@ def checked_sessions(obj: Any, *, require_rates: bool = True) -> list[tuple[str,
                           "Sessions live at /<mouse>/<session>.")
     seen: dict[str, str] = {}
     items = []
-    for node in nodes:
-        ds = node.to_dataset(inherit=False)
-        validate_session(ds, where=node.path, require_rates=require_rates)
+    for path, ds in nodes:
+        validate_session(ds, where=path, require_rates=require_rates)
         info = session_info(ds)
         expected = f"/{info['mouse']}/{info['session']}"
-        if node.path != expected:
-            raise SchemaError(f"{node.path}: a session must sit at /<mouse>/<session>, i.e. "
+        if path != expected:
+            raise SchemaError(f"{path}: a session must sit at /<mouse>/<session>, i.e. "
                               f"{expected} for this one (coords mouse={info['mouse']!r}, "
                               f"session={info['session']!r}).")
         if info["session"] in seen:
-            raise SchemaError(f"{node.path}: session name {info['session']!r} is also used at "
+            raise SchemaError(f"{path}: session name {info['session']!r} is also used at "
                               f"{seen[info['session']]}; session names must be unique.")
-        seen[info["session"]] = node.path
-        items.append(((info["mouse"], info["day"] or 0, node.path), ds))
+        seen[info["session"]] = path
+        items.append(((info["mouse"], info["day"] or 0, path), ds))
     items.sort(key=lambda item: item[0])
     return [(path, ds) for (_, _, path), ds in items]
 
@@ -575,10 +582,9 @@ def iter_sessions(tree: xr.DataTree | xr.Dataset) -> Iterator[tuple[str, xr.Data
     if not isinstance(tree, xr.DataTree):
         raise SchemaError(f"expected an xarray.DataTree or Dataset; got {type(tree).__name__}.")
     items = []
-    for node in _session_nodes(tree):
-        ds = node.to_dataset(inherit=False)
+    for path, ds in _session_nodes(tree):
         info = session_info(ds)
-        items.append(((info["mouse"], info["day"] or 0, node.path), ds))
+        items.append(((info["mouse"], info["day"] or 0, path), ds))
     items.sort(key=lambda item: item[0])
     for (_, _, path), ds in items:
         yield path, ds

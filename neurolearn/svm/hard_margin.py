@@ -49,6 +49,7 @@ constraint, so their αᵢ fall to 0 without touching the others.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -172,7 +173,8 @@ def _solve_on_support(xp: Any, G: Any, Q: Any, E: Any, S: Any) -> tuple[Any, Any
     A = (Q_S + xp.eye(m, dtype=dtype) * (1.0 - slot)[:, None, :]
          + xp.eye(m, dtype=dtype) * (ridge * big)[:, None, None])
     solve_A = _factor(xp, A)
-    Ay = solve_A(y_S[..., None])[..., 0]  # A⁻¹y
+    joint = solve_A(xp.stack([y_S, slot], axis=-1))  # A⁻¹y and A⁻¹1 in one solve
+    Ay = joint[..., 0]
     yAy = xp.sum(y_S * Ay, axis=-1)
     yAy = xp.where(yAy > 0, yAy, xp.ones_like(yAy))
 
@@ -194,15 +196,16 @@ def _solve_on_support(xp: Any, G: Any, Q: Any, E: Any, S: Any) -> tuple[Any, Any
     def weights(lam: Any) -> Any:
         return xp.matmul(xp.matrix_transpose(G), on_trials(lam)[..., None])[..., 0]
 
-    lam, b = solve(slot, xp.zeros((N,), dtype=dtype))
+    b = xp.sum(y_S * joint[..., 1], axis=-1) / yAy  # solve(1, 0), from the joint solve
+    lam = (joint[..., 1] - Ay * b[:, None]) * slot
     w = weights(lam)
     for _ in range(2):
         Gw = on_slots(xp.matmul(G, w[..., None])[..., 0])
         resid = slot * (1.0 - Gw - y_S * b[:, None])
         balance = -xp.sum(y_S * lam, axis=-1)
         # (Well-conditioned supports are exact after the first solve: skip.)
-        worst = xp.max(xp.stack([xp.max(xp.abs(resid), axis=-1), xp.abs(balance)
-                                 / xp.clip(xp.sum(xp.abs(lam), axis=-1), 1.0, None)]))
+        worst = xp.max(xp.maximum(xp.max(xp.abs(resid), axis=-1), xp.abs(balance)
+                                  / xp.maximum(xp.sum(xp.abs(lam), axis=-1), 1.0)))
         if float(to_numpy(worst)) <= _REFINED:
             break
         dlam, db = solve(resid, balance)
@@ -309,7 +312,7 @@ def _exact_on_support(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, round
         else:
             S = xp.take((S & ~negative) | violated, still, axis=0)
         rows = rows[~good]
-    return w, b, xp.clip(lam, 0.0, None), ok
+    return w, b, xp.maximum(lam, 0.0), ok
 
 
 def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, r_d: Any,
@@ -351,9 +354,7 @@ def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, r_d: Any
     if p + 2 < n:
         GE = xp.concat([G, E], axis=-1) if GE is None else GE
         F = GE / D[..., None]  # D⁻¹[G E], (N, n, p+2)
-        K = xp.matmul(xp.matrix_transpose(GE), F)
-        K = K + xp.eye(p + 2, dtype=dtype) * xp.concat([xp.ones(p, dtype=dtype),
-                                                        xp.full((2,), delta, dtype=dtype)])
+        K = xp.matmul(xp.matrix_transpose(GE), F) + _k_diagonal(xp, p, delta, dtype)
         solve_K = _factor(xp, K)
 
         def step(r_d: Any, r_p: Any, rc: Any, predictor: bool = False
@@ -383,6 +384,17 @@ def _newton_system(xp: Any, G: Any, Q: Any, E: Any, alpha: Any, s: Any, r_d: Any
     return step
 
 
+@functools.lru_cache(maxsize=16)
+def _k_diagonal_host(p: int, delta: float) -> np.ndarray:
+    return np.diag(np.concatenate([np.ones(p), np.full(2, delta)]))
+
+
+def _k_diagonal(xp: Any, p: int, delta: float, dtype: Any) -> Any:
+    """diag(1, …, 1, δ, δ) of order p + 2, the identity on v and δ on the class
+    multipliers of the reduced Newton matrix (built once per (p, δ) on the host)."""
+    return xp.asarray(_k_diagonal_host(p, delta), dtype=dtype)
+
+
 def _factor(xp: Any, A: Any, diagonal: Any = None) -> Any:
     """A solver for a stack of positive-definite systems.
 
@@ -409,8 +421,11 @@ def _factor(xp: Any, A: Any, diagonal: Any = None) -> Any:
 
 def _max_step(xp: Any, pairs: tuple[tuple[Any, Any], ...]) -> Any:
     """Largest step ≤ 1 keeping every (v, dv) pair's v + step·dv ≥ 0, per problem."""
-    worst = xp.max(xp.stack([xp.max(-dv / v, axis=-1) for v, dv in pairs]), axis=0)
-    return 1.0 / xp.clip(worst, 1.0, None)
+    worst = xp.max(-pairs[0][1] / pairs[0][0], axis=-1)
+    for v, dv in pairs[1:]:
+        worst = xp.maximum(worst, xp.max(-dv / v, axis=-1))
+    # (maximum, not clip: array-api-compat's clip costs ten times as much.)
+    return 1.0 / xp.maximum(worst, 1.0)
 
 
 def _scaled(xp: Any, X: Any, y: Any) -> tuple[Any, Any, Any, Any]:
@@ -568,7 +583,7 @@ def _active_step(xp: Any, G: Any, E: Any, A: Any, lam: Any, b: Any, v: Any, m_v:
     return (A & ~leaving) | joined, lam, b, v & ~joined, stuck
 
 
-def fit_active_set(xp: Any, X: Any, y: Any, *, support: Any = None,
+def fit_active_set(xp: Any, X: Any, y: Any, *, support: Any = None, start: Any = None,
                    max_steps: int | None = None) -> dict[str, Any]:
     """Hard margins by a dual active-set method, for problems with few units.
 
@@ -579,10 +594,12 @@ def fit_active_set(xp: Any, X: Any, y: Any, *, support: Any = None,
     0, until no trial violates its constraint. Each step solves one system of
     the active set's size (at most p + 1 trials in general position), so with
     few units the hard margin takes about p + 1 small steps, and touches the
-    n trials only through their margins. A finished problem's support then
-    goes through the exact solve and the acceptance test of
-    :func:`fit_hard_margin` (λ ≥ 0, every constraint met to
-    :data:`VIOLATION_TOL` beyond rounding); problems that do not finish in
+    n trials only through their margins. A finished problem is accepted as it
+    stands where its iterate already passes the acceptance test of
+    :func:`fit_hard_margin` and is exact (λ ≥ 0, every constraint met to
+    :data:`VIOLATION_TOL` beyond rounding, the active ones tight to that
+    much and Σλᵢyᵢ = 0 to 1e-13 of Σλᵢ: the KKT conditions); otherwise its
+    support goes through the exact solve and that test; problems that do not finish in
     ``max_steps``, or whose last step cannot be taken (the classes touch),
     are left undecided for :func:`fit_hard_margin`, which certifies them.
 
@@ -596,6 +613,10 @@ def fit_active_set(xp: Any, X: Any, y: Any, *, support: Any = None,
         feasible for the whole problem, so only the trials outside the
         subset that violate their constraints need steps). Default: one
         trial per class.
+    start : tuple of arrays (λ (N, n), b (N,)), optional
+        The optimum on ``support``, in the units of X (``dual`` and
+        ``intercept`` of a solve on the subset, λ scattered back to the
+        trials): the first iterate, instead of a solve on ``support``.
     max_steps : int, optional
         Steps before the open problems are handed on (default 3(p + 1) + 10).
 
@@ -625,7 +646,10 @@ def fit_active_set(xp: Any, X: Any, y: Any, *, support: Any = None,
     yv = E[..., 0] - E[..., 1]
     trial = yv != 0
     A = _closest_pair(xp, G, E) if support is None else support & trial
-    _, b, lam, _ = _solve_on_support(xp, G, Q, E, A)
+    if start is None:
+        _, b, lam, _ = _solve_on_support(xp, G, Q, E, A)
+    else:  # (x = scale·x̃: λ̃ = scale²λ, b̃ = b)
+        lam, b = start[0] * (scale * scale)[:, None], start[1]
     G0, E0 = G, E  # (the loop retires finished rows from G and E)
     v = xp.zeros((N, n), dtype=xp.bool)  # the trial being added, if any
     finished = np.zeros(N, dtype=bool)
@@ -634,29 +658,41 @@ def fit_active_set(xp: Any, X: Any, y: Any, *, support: Any = None,
     for n_steps in range(1, (max_steps or 3 * (p + 1) + 10) + 1):  # noqa: B007 - steps
         w = xp.matmul(xp.matrix_transpose(G), lam[..., None])[..., 0]
         margin = xp.matmul(G, w[..., None])[..., 0] + yv * b[:, None]
-        floor = violation_floor(xp.sqrt(xp.sum(w * w, axis=-1)))  # scaled: ‖x̃ᵢ‖ ≤ 1
+        wnorm = xp.sqrt(xp.sum(w * w, axis=-1))
+        floor = violation_floor(wnorm)  # scaled: ‖x̃ᵢ‖ ≤ 1
         violation = xp.where(trial & ~A, 1.0 - margin, xp.full_like(margin, -float("inf")))
         adding = xp.any(v, axis=-1)
         worst = xp.max(violation, axis=-1)
         done = ~adding & (worst <= floor)
+        # Done and exact as it stands (the KKT conditions to the acceptance
+        # test's tolerance): no exact solve needed.
+        slack = xp.max(xp.where(A, xp.abs(1.0 - margin), xp.zeros_like(margin)), axis=-1)
+        balance = xp.abs(xp.sum(lam * yv, axis=-1)) / xp.maximum(xp.sum(lam, axis=-1), 1e-300)
+        exact = (done & (slack <= floor) & (balance <= _REFINED)
+                 & (wnorm * RESOLUTION < 2.0) & xp.isfinite(wnorm))
         v = xp.where(adding[:, None], v, _argmax_mask(xp, violation - floor[:, None]))
         m_v = xp.sum(xp.where(v, margin, xp.zeros_like(margin)), axis=-1)
         # (A finished problem has no trial to add: its step is empty, it stays as it is.)
+        kept = (A, lam, b, w, exact)  # (a finished problem's iterate, before the empty step)
         A, lam, b, v, stuck = _active_step(xp, G, E, A, lam, b, v, m_v)
         out = to_numpy(done | stuck)
         if out.any():
             finished[batch.ids[to_numpy(done)]] = True
-            keep = batch.retire(xp, out, (A,))
+            keep = batch.retire(xp, out, kept)
             if not batch.ids.size:
                 break
             G, E, A, lam, b, v, trial, yv = (xp.take(a, keep, axis=0)
                                              for a in (G, E, A, lam, b, v, trial, yv))
-    (A,) = batch.collect(xp, (A,))
+    # (Rows still open when the steps ran out were not finished: never exact.)
+    A, lam, b, w, exact = batch.collect(xp, (A, lam, b, w, xp.zeros_like(exact)))
+    exact_h = to_numpy(exact) & finished
+    finished &= ~exact_h
     rows = np.flatnonzero(finished)
-    w = xp.zeros((N, p), dtype=dtype)
-    b = xp.zeros((N,), dtype=dtype)
-    lam = xp.zeros((N, n), dtype=dtype)
-    ok = np.zeros(N, dtype=bool)
+    keep_iterate = xp.asarray(exact_h)
+    w = xp.where(keep_iterate[:, None], w, xp.zeros_like(w))
+    b = xp.where(keep_iterate, b, xp.zeros_like(b))
+    lam = xp.where(keep_iterate[:, None], xp.maximum(lam, 0.0), xp.zeros_like(lam))
+    ok = exact_h.copy()
     if rows.size:
         Gr, Qr, Er, Ar = _take_rows(xp, (G0, Q, E0, A), rows, N)
         wr, br, lr, good = _exact_on_support(xp, Gr, Qr, Er, xp.astype(Ar, dtype),
@@ -733,8 +769,8 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
         class_sums = xp.matmul(xp.matrix_transpose(E), alpha[..., None])[..., 0]  # (N, 2)
         r_p = class_sums - 1.0
         gap = xp.sum(alpha * s, axis=-1) / n
-        err = xp.max(xp.stack([xp.max(xp.abs(r_d), axis=-1), xp.max(xp.abs(r_p), axis=-1),
-                               n * gap]), axis=0)
+        err = xp.maximum(xp.maximum(xp.max(xp.abs(r_d), axis=-1), xp.max(xp.abs(r_p), axis=-1)),
+                         n * gap)
         # The certificate: α renormalised onto the two simplices joins a point
         # of each hull, so the hulls are at most ‖u‖ apart.
         on_simplex = alpha * xp.matmul(E, 1.0 / class_sums[..., None])[..., 0]

@@ -76,7 +76,7 @@ def _step_to_boundary(xp: Any, state: tuple[Any, ...], direction: tuple[Any, ...
     """
     worst = xp.max(xp.stack([xp.max(-dv / v, axis=-1) for v, dv in zip(state, direction,
                                                                         strict=True)]), axis=0)
-    return 1.0 / xp.clip(worst, 1.0, None)
+    return 1.0 / xp.maximum(worst, 1.0)  # (clip costs ten times as much)
 
 
 def _crossover(xp: Any, A: Any, bound: Any, C: float, state: tuple[Any, ...], tol: float
