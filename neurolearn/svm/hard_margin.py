@@ -751,7 +751,10 @@ def fit_hard_margin(xp: Any, X: Any, y: Any, *, max_iter: int = 200, tol: float 
     cost = 1.0 - xp.astype(y != 0, dtype)  # padding: unit cost, no constraint
     counts = xp.clip(xp.sum(E, axis=1), 1.0, None)  # (every problem has both classes)
     alpha = xp.sum(E / counts[:, None, :], axis=-1) + cost  # uniform on each simplex
-    s = xp.ones((N, n), dtype=dtype)
+    # Slacks of the size of α (≈ 2/n): a start nearer the central path than
+    # s = 1 (measured: 14 → 12 iterations on 30 study-shaped working sets,
+    # 10 → 8 at p ≥ n; the 385-problem grid's answers unchanged).
+    s = xp.full((N, n), 1.0 / n, dtype=dtype)
     nu = xp.zeros((N, 2), dtype=dtype)
     status = xp.full((N,), -1, dtype=xp.int8)
     w = xp.full((N, p), float("nan"), dtype=dtype)
