@@ -223,6 +223,9 @@ def test_fisher_discriminant_by_hand(rng):
     # With shrinkage, rescaling both sets leaves J unchanged.
     assert fisher_discriminant(3 * A, 3 * B, shrinkage=0.2) == pytest.approx(
         fisher_discriminant(A, B, shrinkage=0.2))
+    # And J is d'S⁻¹d with the shrunk S, by hand (the shrunk path solves).
+    S = 0.8 * Sw + 0.2 * np.trace(Sw) / 4 * np.eye(4)
+    assert fisher_discriminant(A, B, shrinkage=0.2) == pytest.approx(d @ np.linalg.solve(S, d))
 
 
 def test_unconverged_svms_are_left_out_and_reported(small_tree, monkeypatch):

@@ -316,17 +316,30 @@ def test_dual_active_set_is_the_interior_point_optimum_or_declines(namespace):
     sub = fit_hard_margin(xnp, X[:, :60], y[:, :60])
     support = np.zeros((N, n), bool)
     support[:, :60] = sub["dual"] > 0
-    for start in (None, support):
-        res = fit_active_set(xp, xp.asarray(X), xp.asarray(y),
-                             support=None if start is None else xp.asarray(start))
+    # And from that optimum itself (multipliers and intercept, in X's units),
+    # as the working-set driver starts it, on the subsets that are separable.
+    rows = np.flatnonzero(sub["separable"])
+    dual = np.zeros((N, n))
+    dual[:, :60] = sub["dual"]
+    for start, warm in ((None, None), (support, None), (support, (dual, sub["intercept"]))):
+        keep = np.arange(N) if warm is None else rows
+        res = fit_active_set(xp, xp.asarray(X[keep]), xp.asarray(y[keep]),
+                             support=None if start is None else xp.asarray(start[keep]),
+                             start=None if warm is None else tuple(xp.asarray(a[keep])
+                                                                   for a in warm))
         ok = res["accepted"]
-        assert not ok[~sep].any()
-        assert ok[sep].all()
-        np.testing.assert_allclose(to_numpy(res["margin"])[ok], full["margin"][ok], rtol=1e-10)
+        assert not ok[~sep[keep]].any()
+        assert ok[sep[keep]].all()
+        np.testing.assert_allclose(to_numpy(res["margin"])[ok], full["margin"][keep][ok],
+                                   rtol=1e-10)
         coef = to_numpy(res["coef"])[ok]
-        margins = y[ok] * (np.einsum("knp,kp->kn", X[ok], coef)
-                           + to_numpy(res["intercept"])[ok][:, None])
+        margins = y[keep][ok] * (np.einsum("knp,kp->kn", X[keep][ok], coef)
+                                 + to_numpy(res["intercept"])[ok][:, None])
         assert margins.min() >= 1 - 1e-10
+        # The multipliers are those of the optimum: w = Σλᵢyᵢxᵢ.
+        lam = to_numpy(res["dual"])[ok]
+        np.testing.assert_allclose(np.einsum("kn,knp->kp", lam * y[keep][ok], X[keep][ok]),
+                                   coef, atol=1e-9)
 
 
 @pytest.mark.parametrize("m", [5, 150])
