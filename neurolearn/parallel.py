@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from neurolearn.errors import DependencyError, ParameterError
 
-__all__ = ["map_items", "n_parallel", "keep_arrays_on_heap"]
+__all__ = ["map_items", "n_parallel", "for_transfer", "keep_arrays_on_heap"]
 
 # glibc's mallopt parameters M_TRIM_THRESHOLD and M_MMAP_THRESHOLD; the
 # ceiling glibc's own dynamic mmap threshold rises to on 64-bit Linux (4 MiB ×
@@ -65,6 +65,40 @@ def _apply_each(chunk: list[Any], *, task: Callable[..., Any], kwargs: dict[str,
                 ) -> list[Any]:
     """``task(item, **kwargs)`` of every item of one chunk (one Dask task)."""
     return [task(item, **kwargs) for item in chunk]
+
+
+def for_transfer(sessions: list[Any], variable: str, scheduler: Any) -> list[Any]:
+    """The session Datasets to send to ``scheduler``'s workers: with only the data
+    variable ``variable`` (coordinates and attributes kept) when the work
+    leaves this process, the sessions themselves otherwise.
+
+    A study's sessions often carry ``binned`` spike counts ~17× the size of
+    their ``rates``: scattering them all took 3.9 of 17.8 s of a 519-session
+    distributed decoding that reads only ``rates``.
+
+    Parameters
+    ----------
+    sessions : list of Dataset
+    variable : str
+        The one data variable the work reads.
+    scheduler : None, str or dask.distributed.Client
+
+    Returns
+    -------
+    list of Dataset
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> ds = xr.Dataset({"rates": ("trial", np.ones(3)), "binned": ("trial", np.ones(3))})
+    >>> list(for_transfer([ds], "rates", "processes")[0].data_vars)
+    ['rates']
+    >>> for_transfer([ds], "rates", None)[0] is ds
+    True
+    """
+    if scheduler is None or scheduler in ("threads", "synchronous"):
+        return sessions  # (nothing is pickled)
+    return [ds.drop_vars([v for v in ds.data_vars if v != variable]) for ds in sessions]
 
 
 def keep_arrays_on_heap() -> bool:

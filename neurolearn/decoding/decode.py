@@ -16,7 +16,7 @@ from neurolearn.decoding.engine import CVScores, cv_class_scores, train_test_cla
 from neurolearn.decoding.protocol import decode_bernerslee2023
 from neurolearn.decoding.pvalues import permutation_pvalue
 from neurolearn.errors import InsufficientDataError, ParameterError
-from neurolearn.parallel import map_items
+from neurolearn.parallel import for_transfer, map_items
 from neurolearn.schema import iter_sessions, session_coord_names, session_table, validate
 
 __all__ = ["decode", "permutation_pvalue"]  # permutation_pvalue: re-exported
@@ -256,7 +256,7 @@ def decode(
                                      progress=progress, scheduler=scheduler)
     validate(data)
     params = {"shrinkage": shrinkage, "alpha": alpha, "C": C}
-    sessions = [ds for _, ds in iter_sessions(data)]
+    sessions = for_transfer([ds for _, ds in iter_sessions(data)], variable, scheduler)
     results = map_items(_decode_session, sessions, scheduler=scheduler, progress=progress,
                         desc="decoding sessions", method=method, n_folds=n_folds,
                         n_permutations=n_permutations, seed=seed, device=device,

@@ -334,6 +334,7 @@ def decode_bernerslee2023(data: xr.DataTree | xr.Dataset, *, n_permutations: int
     ('all', ('decoded',))
     """
     validate(data)
+    # (All of each session travels: the protocol may recompute Hz rates from `binned`.)
     sessions = [ds for _, ds in iter_sessions(data)]
     parts = map_items(_protocol_session, sessions, scheduler=scheduler, progress=progress,
                       desc="decoding (bernerslee2023)", n_permutations=n_permutations,
