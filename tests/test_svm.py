@@ -367,3 +367,26 @@ def test_spd_solver_equals_solve_on_every_backend(m):
                           diagonal=array_api_strict.asarray(d))
     np.testing.assert_allclose(to_numpy(strict_d(array_api_strict.asarray(B))), shifted,
                                rtol=1e-10, atol=1e-12)
+
+
+def test_dual_active_set_out_of_steps_keeps_what_it_finished():
+    """With its step budget cut short, fit_active_set returns the problems it
+    finished (exactly the interior-point margins) and leaves the rest
+    undecided, whatever step the budget ends on (problems retire at
+    different steps)."""
+    from neurolearn.svm.hard_margin import fit_active_set, fit_hard_margin
+
+    rng = np.random.default_rng(5)
+    N, n, p = 16, 120, 5
+    y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)[None, :].repeat(N, 0)
+    X = rng.normal(size=(N, n, p))
+    X[..., 0] += np.linspace(2.5, 5.0, N)[:, None] * y
+    full = fit_hard_margin(xnp, X, y)
+    accepted = []
+    for max_steps in range(1, 15):
+        res = fit_active_set(xnp, X, y, max_steps=max_steps)
+        ok = res["accepted"]
+        np.testing.assert_allclose(res["margin"][ok], full["margin"][ok], rtol=1e-10)
+        assert np.isnan(res["margin"][~ok]).all()
+        accepted.append(int(ok.sum()))
+    assert accepted == sorted(accepted) and 0 < accepted[-1] == N

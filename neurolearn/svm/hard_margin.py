@@ -683,8 +683,11 @@ def fit_active_set(xp: Any, X: Any, y: Any, *, support: Any = None, start: Any =
                 break
             G, E, A, lam, b, v, trial, yv = (xp.take(a, keep, axis=0)
                                              for a in (G, E, A, lam, b, v, trial, yv))
-    # (Rows still open when the steps ran out were not finished: never exact.)
-    A, lam, b, w, exact = batch.collect(xp, (A, lam, b, w, xp.zeros_like(exact)))
+    # (Rows still open when the steps ran out were not finished: never exact,
+    # their w unused; sized by the rows left, as the last retirement left them.)
+    left = int(batch.ids.size)
+    A, lam, b, w, exact = batch.collect(xp, (A, lam, b, xp.zeros((left, p), dtype=dtype),
+                                             xp.zeros((left,), dtype=xp.bool)))
     exact_h = to_numpy(exact) & finished
     finished &= ~exact_h
     rows = np.flatnonzero(finished)
