@@ -33,7 +33,7 @@ from neurolearn.errors import (
     InsufficientDataError,
     NeurolearnWarning,
 )
-from neurolearn.parallel import for_transfer, map_items, n_parallel
+from neurolearn.parallel import for_transfer, map_items, n_parallel, split_evenly
 from neurolearn.params import Interval, check_params
 from neurolearn.schema import (
     checked_sessions,
@@ -293,9 +293,7 @@ def _heldout_distances(data: list[xr.Dataset], *, n_units: int | None, n_subsamp
           "seed": seed, "device": device, "variable": variable}
     if scheduler is not None and resolve_namespace(device) is resolve_namespace("cpu"):
         data = for_transfer(data, variable, scheduler)
-        k = min(len(data), n_parallel(scheduler) * 4)
-        bounds = [round(i * len(data) / k) for i in range(k + 1)]
-        groups = [data[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        groups = split_evenly(data, 4 * n_parallel(scheduler))
         parts = map_items(_heldout_group, groups, scheduler=scheduler, progress=progress,
                           desc="cross-validated SVMs, session groups", **kw)
         results = [r for part in parts for r in part]

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from neurolearn.errors import DependencyError, ParameterError
 
-__all__ = ["map_items", "n_parallel", "for_transfer", "keep_arrays_on_heap"]
+__all__ = ["map_items", "n_parallel", "split_evenly", "for_transfer", "keep_arrays_on_heap"]
 
 # glibc's mallopt parameters M_TRIM_THRESHOLD and M_MMAP_THRESHOLD; the
 # ceiling glibc's own dynamic mmap threshold rises to on 64-bit Linux (4 MiB ×
@@ -59,6 +59,32 @@ def n_parallel(scheduler: Any) -> int:
         return max(1, int(sum(scheduler.nthreads().values())))
     except (AttributeError, TypeError, ValueError):
         return 1
+
+
+def split_evenly(items: list[Any], k: int) -> list[list[Any]]:
+    """``items`` in order, cut into min(k, len(items)) consecutive runs whose
+    lengths differ by at most one.
+
+    Parameters
+    ----------
+    items : list
+    k : int
+        The most runs wanted (≥ 1).
+
+    Returns
+    -------
+    list of lists
+
+    Examples
+    --------
+    >>> split_evenly(list(range(7)), 3)
+    [[0, 1], [2, 3, 4], [5, 6]]
+    >>> split_evenly([1, 2], 5)
+    [[1], [2]]
+    """
+    k = max(1, min(k, len(items)))
+    bounds = [round(i * len(items) / k) for i in range(k + 1)]
+    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _apply_each(chunk: list[Any], *, task: Callable[..., Any], kwargs: dict[str, Any]
@@ -206,10 +232,7 @@ def map_items(func: Callable[..., Any], items: Sequence[Any], *, scheduler: Any 
         # are scattered first: embedded in the task graph, thousands of
         # session Datasets make one huge graph that Dask warns about and ships
         # slowly.
-        items = list(items)
-        n_chunks = min(len(items), _CHUNKS_PER_THREAD * n_parallel(scheduler))
-        bounds = [round(k * len(items) / n_chunks) for k in range(n_chunks + 1)]
-        chunks = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        chunks = split_evenly(list(items), _CHUNKS_PER_THREAD * n_parallel(scheduler))
         futures = scheduler.map(_apply_each, scheduler.scatter(chunks), pure=False, task=func,
                                 kwargs=kwargs)
         if progress:
