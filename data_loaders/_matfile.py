@@ -20,6 +20,7 @@ import numpy as np
 import scipy.io as sio
 
 from data_loaders._atomic import atomic_write
+from data_loaders._mat5 import Unsupported, mat5_bytes
 from neurolearn.errors import ParameterError
 
 __all__ = ["read_mat", "write_mat"]
@@ -133,10 +134,16 @@ def _cell(values: list[Any]) -> np.ndarray:
 
 
 def _write_v5(path: Path, raster: np.ndarray, labels: dict[str, Any]) -> None:
-    mat_labels = {key: (_cell(value) if isinstance(value, list) else value)
-                  for key, value in labels.items()}
-    sio.savemat(path, {"raster_data": raster, "raster_labels": mat_labels},
-                do_compression=True, oned_as="column", long_field_names=True)
+    try:
+        pieces = mat5_bytes({"raster_data": raster, "raster_labels": labels})
+    except Unsupported:  # (a value outside the layout: SciPy's general writer)
+        mat_labels = {key: (_cell(value) if isinstance(value, list) else value)
+                      for key, value in labels.items()}
+        sio.savemat(path, {"raster_data": raster, "raster_labels": mat_labels},
+                    do_compression=True, oned_as="column", long_field_names=True)
+        return
+    with open(path, "wb") as fh:  # (SciPy's bytes, about 3× sooner: see `_mat5`)
+        fh.writelines(pieces)
 
 
 def _h5_write(f: h5py.File, group: h5py.Group, name: str, value: Any, refs: h5py.Group,

@@ -547,6 +547,7 @@ def _write_unit(path: Path, counts: np.ndarray, start_col: int, bin_ms: int,
     """One unit file: its binned counts spread over 1 ms slots, written (module
     level, so worker processes can run it)."""
     spread = _spread_counts(counts, bin_ms, np.random.default_rng(seed))
-    raster = np.zeros((counts.shape[0], N_COLUMNS), dtype=np.uint8)
+    # Column-major, the order MATLAB files store: the writer reads it in place.
+    raster = np.zeros((counts.shape[0], N_COLUMNS), dtype=np.uint8, order="F")
     raster[:, start_col:start_col + spread.shape[1]] = spread
     write_mat(path, raster, labels, version=version)
