@@ -27,7 +27,7 @@ from neurolearn.schema import (
     session_info,
     validate,
 )
-from neurolearn.session_arrays import zscore_rows
+from neurolearn.session_arrays import trial_by_unit, zscore_rows
 
 __all__ = [
     "rsm",
@@ -109,8 +109,7 @@ def _sorted_correlations(ds: xr.Dataset, variable: str, include_heldout: bool
                          ) -> tuple[np.ndarray, xr.Dataset, np.ndarray]:
     """The values of :func:`rsm`: (R, the trials' Dataset, their sort order)."""
     if include_heldout:
-        X = np.asarray(ds[variable].transpose("trial", "neuron").values, dtype=float)
-        Z, sub = zscore_rows(X), ds
+        Z, sub = zscore_rows(trial_by_unit(ds, variable)), ds
     else:
         Z, sub = _trained_z(ds, variable)
     order = np.lexsort((np.asarray(sub["stimulus"].values).astype(str),

@@ -250,3 +250,60 @@ def test_lda_permutation_batches_match_sklearn_far_from_zero(n_folds, offset):
             np.testing.assert_allclose(acc[0, f, q], model.score(X[te], Y[q, te]), atol=1e-12)
         if q == 0:
             np.testing.assert_allclose(dec[0], expected_dec, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("counts", [(10, 10), (7, 13), (5, 9, 6), (12, 5, 5, 8)])
+def test_stratified_folds_are_sklearns(counts):
+    """`stratified_test_folds` gives StratifiedKFold(shuffle=True)'s folds, seed for seed."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from neurolearn.decoding.cv import stratified_test_folds
+    rng = np.random.default_rng(len(counts))
+    # Class values not in order of first appearance, shuffled among samples.
+    y = rng.permutation(np.repeat(np.arange(len(counts))[::-1] * 3, counts))
+    for n_folds in (2, 3, 5):
+        for seed in (0, 1, 17, 2**32 - 1):
+            theirs = np.empty(y.size, int)
+            splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+            for f, (_, te) in enumerate(splitter.split(y, y)):
+                theirs[te] = f
+            np.testing.assert_array_equal(stratified_test_folds(y, n_folds, seed), theirs)
+
+
+def test_session_folds_are_sklearns_on_trained_trials(small_tree):
+    from sklearn.model_selection import StratifiedKFold
+
+    from neurolearn.decoding.cv import session_seed
+    for _, ds in list(iter_sessions(small_tree))[:4]:
+        prob = session_problem(ds, n_folds=5, seed=3)
+        idx = np.flatnonzero(prob.trained)
+        assert prob.seed == session_seed(3, prob.session)
+        seed = prob.seed % 2**32
+        splits = StratifiedKFold(5, shuffle=True, random_state=seed).split(idx, prob.y[idx])
+        for f, (tr, te) in enumerate(splits):
+            np.testing.assert_array_equal(np.flatnonzero(prob.test[f]), idx[te])
+            np.testing.assert_array_equal(np.flatnonzero(prob.train[f]), idx[tr])
+
+
+@pytest.mark.parametrize(("n", "p", "shrinkage"), [
+    (120, 10, 0.0), (120, 10, 0.35), (30, 45, 0.0), (30, 45, 0.6), (40, 38, "per fold")])
+def test_lda_test_decisions_equal_the_fitted_weights(n, p, shrinkage):
+    """Decisions from the class-1 sums alone equal X_test @ coef + intercept of `fit_lda`."""
+    import array_api_compat.numpy as xnp
+
+    from neurolearn.decoding._linear import fit_lda, lda_test_decisions
+    from neurolearn.decoding.engine import test_rows
+    rng = np.random.default_rng(n + p)
+    B, F, Q = 2, 4, 6
+    y = (np.arange(n) % 3 == 0).astype(float)  # unbalanced classes: n₀ ≠ n₁
+    X = rng.normal(size=(B, n, p)) * rng.uniform(0.5, 3, p) + 2.0 + y[:, None] * 0.7
+    Y = np.stack([y] + [rng.permutation(y) for _ in range(Q - 1)])
+    test = (rng.permutation(n)[None, :] % F == np.arange(F)[:, None]).astype(float)
+    if shrinkage == "per fold":
+        shrinkage = rng.uniform(0, 0.9, (B, F))
+    _, _, X_test_t = test_rows(xnp, X, test)
+    ours = lda_test_decisions(xnp, X, 1.0 - test, Y, X_test_t, shrinkage=shrinkage)
+    coef, intercept, _ = fit_lda(xnp, X, 1.0 - test, Y, shrinkage=shrinkage)
+    direct = np.matmul(coef, X_test_t) + intercept[..., None]
+    np.testing.assert_allclose(ours, direct, rtol=1e-9, atol=1e-9 * np.abs(direct).max())
+    assert np.array_equal(ours > 0, direct > 0)

@@ -33,7 +33,8 @@ import numpy as np
 from neurolearn.backend import sigmoid, softplus, to_numpy
 from neurolearn.zscore import standardize
 
-__all__ = ["fit_lda", "fit_lda_standardised", "fit_ridge", "fit_logistic", "METHODS"]
+__all__ = ["fit_lda", "fit_lda_standardised", "lda_test_decisions", "fit_ridge", "fit_logistic",
+           "METHODS"]
 
 METHODS = ("lda", "ridge", "lstsq", "logistic")
 
@@ -75,12 +76,13 @@ def _class_stats(xp: Any, X: Any, Z: Any, mean: Any, scale: Any, train: Any, Y: 
     rows = np.argsort(trained, axis=1, kind="stable")[:, :max(left_out, 1)]  # (F, r)
     keep = xp.asarray(np.take_along_axis(~trained, rows, axis=1), dtype=X.dtype)
     flat = xp.asarray(rows.reshape(-1))
-    # Each fold's left-out labels as (r, Q) blocks and trials as (p, r): the
-    # product (p, r) @ (r, Q) per fold, whose long side BLAS runs well.
-    Y_out = xp.reshape(xp.take(xp.matrix_transpose(Y), flat, axis=0), (F, rows.shape[1], -1))
-    X_out = xp.reshape(xp.take(Xg, flat, axis=1), (B, F, rows.shape[1], p))
+    # Each fold's left-out labels as a (Q, r) block, gathered along Y's rows
+    # (contiguous) and viewed fold-first: BLAS reads the blocks in place.
+    r = rows.shape[1]
+    Y_out = xp.permute_dims(xp.reshape(xp.take(Y, flat, axis=1), (Y.shape[0], F, r)), (1, 0, 2))
+    X_out = xp.reshape(xp.take(Xg, flat, axis=1), (B, F, r, p))
     X_out = X_out * keep[None, :, :, None]  # padded slots (a fold with fewer left out) add 0
-    part = xp.matrix_transpose(xp.matmul(xp.matrix_transpose(X_out), Y_out[None, ...]))
+    part = xp.matmul(Y_out[None, ...], X_out)  # (B, F, Q, p)
     mean_g = (mean - g_mean) / g_sd  # the fold's mean and scale in units of X̃
     scale_g = scale / g_sd
     s1 = ((full[:, None, :, :] - part - n1[None, :, :, None] * mean_g[:, :, None, :])
@@ -213,6 +215,77 @@ def fit_lda_standardised(xp: Any, X: Any, train: Any, Y: Any, *,
     w = v / denom[..., None]
     b = -0.5 * xp.sum(w * (mu1 + mu0), axis=-1) + xp.log(n1 / n0)[None, ...]
     return w, b, alpha, mean, scale
+
+
+def lda_test_decisions(xp: Any, X: Any, train: Any, Y: Any, X_test_t: Any, *,
+                       shrinkage: float | Any = 0.0) -> Any:
+    """:func:`fit_lda_standardised`'s decision values on each fold's test rows,
+    without forming any label vector's weights.
+
+    In a fold's standardised space the training rows sum to zero, so both
+    class means follow from the class-1 sums s₁: μ₁ = s₁/n₁, μ₀ = −s₁/n₀,
+    Δμ = k·s₁ with k = n/(n₁n₀). With t = Vᵀs₁ in S_T's eigenbasis and
+    u = A⁻¹ there (u = t ⊙ 1/d), the Sherman–Morrison denominator is
+    1 − (1−α)·tᵀu/(n₁n₀), the threshold −½·k(n₀−n₁)/(n₁n₀)·tᵀu/denom +
+    log(n₁/n₀), and the decision on a test row z is k/denom · uᵀ(Vᵀz).
+    And t itself is Y times the training rows turned into the eigenbasis,
+    (train ⊙ Z)V, which do not depend on the labels: every fold's t of every
+    label vector is one matrix product, Y (Q, n) @ (n, B·F·p). A label
+    vector then costs t, u, their dot product and one product with the
+    fold's label-free VᵀZ_test, instead of class sums, A⁻¹Δμ, the weights'
+    division and the class-mean threshold (a dozen passes over (B, F, Q, p)
+    arrays; the permutation null's largest cost at p ≪ n).
+
+    Parameters
+    ----------
+    xp : array namespace
+    X : array (B, n, p)
+    train : array (F, n)
+    Y : array (Q, n)
+        0/1 labels.
+    X_test_t : array (B, F, p, m)
+        Each fold's test rows (raw features), transposed (:func:`~neurolearn.
+        decoding.engine.test_rows`).
+    shrinkage : float or array (B, F), default 0
+
+    Returns
+    -------
+    array (B, F, Q, m)
+        Decision values (class 1 where > 0), equal to those of the weights
+        :func:`fit_lda_standardised` returns up to rounding.
+    """
+    B, n, p = X.shape
+    F, Q = train.shape[0], Y.shape[0]
+    Z, mean, scale, *_ = standardize(xp, X, train)
+    n_f = xp.sum(train, axis=1)
+    # The formulas need the training rows to sum to zero. For rates far from
+    # zero (around 1e8) the fold's mean, taken from the raw values, leaves sums
+    # of ~1e-6 SD (decisions off by as much); re-centred, they vanish to
+    # rounding. (Shifting training and test rows alike leaves LDA unchanged.)
+    offset = xp.matmul(train[None, :, None, :], Z)[:, :, 0, :] / n_f[:, None]  # (B, F, p)
+    Z = Z - offset[:, :, None, :]
+    lam, V = _scatter_eigh(xp, Z, train, n_f)  # (B, F, p), (B, F, p, p)
+    rows = xp.matmul(Z * train[None, :, :, None], V)  # (B, F, n, p), label-free
+    Z_test_t = (X_test_t - mean[..., None]) / scale[..., None] - offset[..., None]  # (B, F, p, m)
+    W = xp.matmul(xp.matrix_transpose(V), Z_test_t)  # Vᵀz, label-free (B, F, p, m)
+    n1 = xp.matrix_transpose(xp.matmul(Y, xp.matrix_transpose(train)))  # (F, Q)
+    n0 = n_f[:, None] - n1
+    n10 = n1 * n0
+    # Every fold's t of every label vector in one product whose long sides BLAS
+    # runs well: Y (Q, n) @ (n, B·F·p).
+    t = xp.matmul(Y, xp.reshape(xp.permute_dims(rows, (2, 0, 1, 3)), (n, B * F * p)))
+    t = xp.permute_dims(xp.reshape(t, (Q, B, F, p)), (1, 2, 0, 3))  # (B, F, Q, p)
+    # tr(S_w) = tr(S_T) − c‖Δμ‖², c‖Δμ‖² = ‖s₁‖²/(n₁n₀) (only when shrunk).
+    alpha, inv = _shrunk_inverse(xp, lam, shrinkage,
+                                 lambda: xp.sum(t * t, axis=-1) / n10[None, ...])
+    u = t * inv  # A⁻¹s₁ in the eigenbasis (B, F, Q, p)
+    quad = xp.sum(t * u, axis=-1)  # s₁ᵀA⁻¹s₁ (B, F, Q)
+    # Held at ≥ 1e-10 as in fit_lda_standardised (units ≥ training trials − 1).
+    denom = xp.maximum(1.0 - (1.0 - alpha)[:, :, None] * quad / n10[None, ...], 1e-10)
+    gain = (n_f[:, None] / n10)[None, ...] / denom  # k/denom (B, F, Q)
+    b = (-0.5 * gain * (n0 - n1)[None, ...] / n10[None, ...] * quad
+         + xp.log(n1 / n0)[None, ...])
+    return xp.matmul(u * gain[..., None], W) + b[..., None]
 
 
 def _ledoit_wolf_class_cov(xp: Any, Z: Any, M: Any) -> tuple[Any, Any, Any]:

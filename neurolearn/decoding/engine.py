@@ -11,9 +11,9 @@ from neurolearn.backend import to_numpy
 from neurolearn.decoding._linear import (
     METHODS,
     fit_lda,
-    fit_lda_standardised,
     fit_logistic,
     fit_ridge,
+    lda_test_decisions,
 )
 from neurolearn.decoding._multiclass import (
     fit_lda_multiclass,
@@ -160,15 +160,13 @@ def _chunk_decisions(xp: Any, method: str, X: Any, X_test_t: Any, train_x: Any, 
     multi = n_classes > 2
     if method == "lda" and not isinstance(params.get("shrinkage", 0.0), str):
         # LDA at a fixed shrinkage scores in its standardised space: each fold's
-        # few test rows are standardised once, instead of every label vector's
-        # weights being converted back to raw units.
+        # few test rows are standardised once, and no label vector's weights
+        # are formed (see lda_test_decisions).
         shrinkage = params.get("shrinkage", 0.0)
         if multi:
             return lda_multiclass_decisions(xp, X, train_x, Yc, n_classes, X_test_t,
                                             shrinkage=shrinkage)
-        w, b, _, mean, scale = fit_lda_standardised(xp, X, train_x, Yc, shrinkage=shrinkage)
-        Z_test_t = (X_test_t - mean[..., None]) / scale[..., None]  # (B, F, p, m)
-        return xp.matmul(w, Z_test_t) + b[..., None]
+        return lda_test_decisions(xp, X, train_x, Yc, X_test_t, shrinkage=shrinkage)
     coef, intercept = fit_batch(xp, method, X, train_x, Yc, params, n_classes)
     if multi:
         return xp.matmul(coef, X_test_t[:, :, None, :, :]) + intercept[..., None]
@@ -187,9 +185,15 @@ def _chunk_scores(xp: Any, D: Any, Y_test: Any, inside: Any, n_classes: int,
     """
     dtype = D.dtype
     mask = inside[None, :, None, :]
+    # Without padding (folds of equal size) the mask is all ones: not applied.
+    padded = inside.shape[-1] * inside.shape[0] != int(xp.sum(inside))
+
+    def masked(a: Any) -> Any:
+        return a * mask if padded else a
+
     if n_classes > 2:
         pred = xp.astype(xp.argmax(D, axis=-2), dtype)
-        hits = xp.astype(xp.equal(pred, Y_test[None, ...]), dtype) * mask
+        hits = masked(xp.astype(xp.equal(pred, Y_test[None, ...]), dtype))
         if not posterior:
             return hits, None, pred[:, :, 0, :]
         # softmax_y = exp(D_y − max) / Σ_k exp(D_k − max); padding slots may
@@ -200,15 +204,15 @@ def _chunk_scores(xp: Any, D: Any, Y_test: Any, inside: Any, n_classes: int,
                           xp.int64)
         true = xp.take_along_axis(D, index, axis=-2)
         post = xp.exp(true - top)[..., 0, :] / xp.sum(xp.exp(D - top), axis=-2)
-        return hits, xp.sum(post * mask, axis=(1, 3)), pred[:, :, 0, :]
+        return hits, xp.sum(masked(post), axis=(1, 3)), pred[:, :, 0, :]
     positive = Y_test > 0.5
-    hits = xp.astype(xp.equal(D > 0, positive[None, ...]), dtype) * mask
+    hits = masked(xp.astype(xp.equal(D > 0, positive[None, ...]), dtype))
     pred0 = xp.astype(D[:, :, 0, :] > 0, dtype)
     if not posterior:
         return hits, None, pred0
     # σ(±D) = ½ + ½ tanh(±D/2): one pass, and no overflow.
     half = xp.astype(positive, dtype) - 0.5  # ±½
-    t = xp.tanh(half[None, ...] * D) * mask
+    t = masked(xp.tanh(half[None, ...] * D))
     return hits, 0.5 * xp.sum(t, axis=(1, 3)) + 0.5 * xp.sum(inside), pred0
 
 
