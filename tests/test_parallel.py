@@ -61,3 +61,18 @@ def test_heldout_margins_by_session_group_equal_one_process(small_tree, client):
     assert np.isfinite(a["heldout_margin"].values).all()
     np.testing.assert_allclose(b["heldout_margin"].values, a["heldout_margin"].values,
                                rtol=1e-4)
+
+
+def test_separation_by_session_group_equal_one_process(small_tree, client):
+    """analyze's separation step runs by groups of sessions on the workers and
+    gives the same Dataset (values, statuses, order and attrs) as in this process."""
+    import xarray as xr
+
+    from neurolearn.pipeline.analyze import _separation
+    from neurolearn.pipeline.config import load_config
+
+    config = load_config(None)
+    a = _separation(small_tree, config, device="cpu", scheduler=None)
+    b = _separation(small_tree, config, device="cpu", scheduler=client)
+    assert a.sizes["session"] > 2  # (more sessions than workers: several groups)
+    xr.testing.assert_identical(a, b)

@@ -26,6 +26,7 @@ from neurolearn.decoding import decode
 from neurolearn.errors import InsufficientDataError, SchemaError
 from neurolearn.geometry import class_similarity, first_vs_last_days
 from neurolearn.margins import heldout_margin, svm_margin
+from neurolearn.parallel import for_transfer, map_items, n_parallel, split_evenly
 from neurolearn.pipeline.config import AnalysisConfig, load_config
 from neurolearn.preprocess import preprocess
 from neurolearn.schema import (
@@ -164,8 +165,32 @@ def _margins(tree: xr.DataTree, config: AnalysisConfig, *, device: Any, schedule
     return out
 
 
-def _separation(tree: xr.DataTree, config: AnalysisConfig, *, device: Any,
+def _separation(tree: xr.DataTree, config: AnalysisConfig, *, device: Any, scheduler: Any,
                 **_: Any) -> xr.Dataset:
+    """Fisher J, d′ and class similarity; by groups of sessions on a scheduler's
+    workers (CPU), each measure being per session (seeded by its name)."""
+    if scheduler is None or device != "cpu":
+        return _separation_of(tree, config, device=device)
+    sessions = list(iter_sessions(tree))
+    sent = for_transfer([ds for _, ds in sessions], "rates", scheduler)
+    k = n_parallel(scheduler)
+    groups = [dict(zip(paths, datasets, strict=True)) for paths, datasets in
+              zip(split_evenly([path for path, _ in sessions], k), split_evenly(sent, k),
+                  strict=True)]
+    parts = map_items(_separation_of_group, groups, scheduler=scheduler, progress=False,
+                      config=config)
+    out = xr.concat(parts, dim="session", data_vars="all", coords="minimal",
+                    compat="override", combine_attrs="override")
+    return out.sel(session=[str(ds["session"].values[0]) for _, ds in sessions])
+
+
+def _separation_of_group(sessions: dict[str, xr.Dataset], *, config: AnalysisConfig
+                         ) -> xr.Dataset:
+    """:func:`_separation_of` of a {path: session} group (on a worker)."""
+    return _separation_of(xr.DataTree.from_dict(sessions), config, device="cpu")
+
+
+def _separation_of(tree: xr.DataTree, config: AnalysisConfig, *, device: Any) -> xr.Dataset:
     c = config.separation
     fisher = fisher_separation(tree, shrinkage=c.fisher_shrinkage, seed=config.seed)
     d = dprime(tree, config.decoding.method, n_folds=config.decoding.n_folds, seed=config.seed,
