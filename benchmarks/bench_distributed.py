@@ -3,7 +3,9 @@
 Data: the synthetic study with 10× the mice (40 mice × 26 days). Ours, twice:
 ``analyze(study)`` in one process, and ``analyze(study,
 scheduler=Client(LocalCluster(n_workers=2, threads_per_worker=1,
-processes=True)))``. The cluster's start-up is not timed; the results are
+processes=True)))``. The cluster's start-up is not timed, and it includes
+the workers importing neurolearn (``client.run``; 2-3 s a fresh worker
+process otherwise spends inside the first step it runs); the results are
 compared variable by variable.
 
 Usage: python benchmarks/bench_distributed.py [--scale 10] [--permutations 1000]
@@ -12,6 +14,7 @@ Usage: python benchmarks/bench_distributed.py [--scale 10] [--permutations 1000]
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -56,6 +59,7 @@ def main() -> None:
     t_one = time.perf_counter() - t0
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, \
             Client(cluster) as client:
+        client.run(importlib.import_module, "neurolearn.pipeline")
         t0 = time.perf_counter()
         two = analyze(study, config=config, progress=False, scheduler=client)
         t_two = time.perf_counter() - t0

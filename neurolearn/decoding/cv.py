@@ -13,7 +13,8 @@ from neurolearn.params import Interval, check_params
 from neurolearn.schema import check_classes, session_info
 from neurolearn.session_arrays import trial_by_unit
 
-__all__ = ["SessionProblem", "session_problem", "session_seed", "permuted_labels"]
+__all__ = ["SessionProblem", "session_problem", "session_seed", "stratified_test_folds",
+           "permuted_labels"]
 
 
 def session_seed(seed: int, session: str) -> int:
