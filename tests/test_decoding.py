@@ -223,10 +223,11 @@ def test_cupy_matches_numpy(small_tree):
 @pytest.mark.parametrize("n_folds", [2, 10])
 @pytest.mark.parametrize("offset", [0.0, 1e8])
 def test_lda_permutation_batches_match_sklearn_far_from_zero(n_folds, offset):
-    """The class sums of a permutation batch come from one product over all
-    trials minus each fold's left-out rows (10 folds) or directly (2 folds);
-    both give scikit-learn's LDA decision values, even for rates around 1e8
-    with unit spread (where subtracting raw sums would lose the signal)."""
+    """A permutation batch's decisions come from the class-1 sums of each fold's
+    training rows, whose zero sum the formulas assume; with the rows re-centred
+    they give scikit-learn's LDA decision values for 2 and 10 folds, even for
+    rates around 1e8 with unit spread (where the fold mean of the raw values
+    leaves sums of ~1e-6 SD and decisions off by ~1e-6)."""
     import array_api_compat.numpy as xnp
 
     from neurolearn.decoding.engine import cv_scores

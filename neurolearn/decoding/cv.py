@@ -172,7 +172,7 @@ def stratified_test_folds(y: np.ndarray, n_folds: int, random_state: int) -> np.
 
     The same folds as scikit-learn's (``tests/test_decoding.py`` checks
     them for many seeds and class layouts), without its input validation
-    and split generator, which cost a few ms a session: a tenth of a
+    and split generator, which cost 1–4 ms a session: up to a tenth of a
     1,000-permutation decode. Its rule: classes are numbered in order of
     first appearance; fold i's share of each class is the count of that
     class at positions i, i+F, i+2F, ... of the sorted class numbers; each
