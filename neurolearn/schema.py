@@ -292,9 +292,13 @@ def validate_session(ds: Any, *, where: str = "", require_rates: bool = True) ->
             _fail(where, "`binned` needs a `time` coordinate (bin left edges, s from onset).")
         if "bin_size" not in binned.attrs:
             _fail(where, "`binned.attrs['bin_size']` (bin width in s) is missing.")
-        values = np.asarray(binned.values, dtype=float)
+        values = np.asarray(binned.values)
+        if values.dtype.kind not in "iubf":
+            values = values.astype(float)
         counts = binned.attrs.get("units", "spike count") == "spike count"
-        if not np.isfinite(values).all() or (counts and (values < 0).any()):
+        # (Integer counts are finite: no float copy of the study's largest array.)
+        finite = values.dtype.kind in "iub" or bool(np.isfinite(values).all())
+        if not finite or (counts and values.dtype.kind != "u" and bool((values < 0).any())):
             _fail(where, "`binned` must hold finite values, non-negative where they are "
                   "spike counts (`binned.attrs['units']`).")
     if ds.sizes.get("trial", 0) < 1:

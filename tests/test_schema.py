@@ -126,3 +126,26 @@ def test_tree_errors(rng):
         to_tree([_session(rng), _session(rng)])
     with pytest.raises(SchemaError, match="expected an xarray.Dataset"):
         validate(np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize(("dtype", "bad", "units", "fails"), [
+    (np.int16, None, "spike count", False), (np.uint8, None, "spike count", False),
+    (np.float64, None, "spike count", False), (np.int16, -1, "spike count", True),
+    (np.float64, -1.0, "spike count", True), (np.float64, np.nan, "spike count", True),
+    (np.float64, np.inf, "Hz", True), (np.float64, -1.0, "Hz", False),
+    (np.int64, -3, "Hz", False),
+])
+def test_binned_values_are_checked_whatever_their_dtype(rng, dtype, bad, units, fails):
+    """Counts must be finite and non-negative; integer counts skip the float copy."""
+    ds = _session(rng)
+    counts = rng.poisson(2.0, size=(20, 4, 5)).astype(dtype)
+    if bad is not None:
+        counts[2, 1, 3] = bad
+    ds["binned"] = (("trial", "neuron", "time"), counts,
+                    {"bin_size": 0.05, "units": units})
+    ds = ds.assign_coords(time=np.arange(5) * 0.05)
+    if fails:
+        with pytest.raises(SchemaError, match="`binned` must hold finite values"):
+            validate(ds)
+    else:
+        validate(ds)
