@@ -56,6 +56,7 @@ def test_unit_files_are_scipys_bytes():
     np.arange(5.0), np.arange(6, dtype=np.int8).reshape(2, 3), np.zeros((0, 0)),
     np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
     ["a", "", "a", np.array([1.5, 2.5]), np.zeros(0), 4.0],
+    [],
     {"inner": ["x", "y"], "n": 2.0, "a_field_name_well_beyond_thirty_one_characters": "z"},
 ])
 def test_values_are_scipys_bytes(value):
