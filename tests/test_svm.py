@@ -132,6 +132,52 @@ def test_working_set_equals_full_solve(C):
                                np.linalg.norm(full["coef"][well], axis=1), rtol=1e-6)
 
 
+def test_soft_working_set_mixes_whole_and_working_set_problems():
+    # Overlapping classes (most trials are support vectors) are solved whole,
+    # well-separated ones on working sets; the merged batch keeps each
+    # problem's own optimum, in its own row, equal to libsvm's.
+    from neurolearn.svm import fit_linear_svm_working_set
+    from neurolearn.svm.working_set import _DENSE_SUPPORT, _fisher_scores
+
+    rng = np.random.default_rng(11)
+    N, n, p = 16, 150, 4
+    X = rng.normal(size=(N, n, p))
+    y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0) * np.ones((N, 1))
+    shift = np.where(np.arange(N) % 2 == 0, 0.6, 4.5)  # dense, sparse, dense, ...
+    X[..., 0] += shift[:, None] * y
+    y[:4, 120:], X[:4, 120:] = 0.0, 0.0  # padded trials in both kinds
+    score = _fisher_scores(X, y)
+    wrong = np.sum((y != 0) & (score < 0), axis=1) / np.sum(y != 0, axis=1)
+    np.testing.assert_array_equal(wrong > _DENSE_SUPPORT, shift < 1)
+    ws = fit_linear_svm_working_set(xnp, X, y, C=1.0)
+    full = fit_linear_svm(xnp, X, y, C=1.0)
+    assert ws["converged"].all() and ws["n_rounds"] >= 1
+    np.testing.assert_allclose(ws["coef"], full["coef"], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(ws["intercept"], full["intercept"], rtol=1e-6, atol=1e-8)
+    valid = y != 0
+    np.testing.assert_allclose(ws["slack"][valid], full["slack"][valid], atol=1e-6)
+    for k in range(N):
+        Xk, yk = X[k][valid[k]], y[k][valid[k]]
+        sk = SVC(kernel="linear", C=1.0, tol=1e-10).fit(Xk, yk)
+        np.testing.assert_allclose(ws["coef"][k], sk.coef_[0], rtol=1e-4, atol=1e-5)
+        assert ws["intercept"][k] == pytest.approx(sk.intercept_[0], abs=1e-4)
+
+
+def test_merged_puts_each_result_in_its_problems_row():
+    from neurolearn.svm.working_set import _merged
+
+    first = np.array([True, False, False, True, False])
+    on_first = {"coef": np.array([[0.0, 0.5], [3.0, 3.5]]), "converged": np.array([True, False]),
+                "n_rounds": 1}
+    on_rest = {"coef": np.array([[1.0, 1.5], [2.0, 2.5], [4.0, 4.5]]),
+               "converged": np.array([True, True, True]), "n_rounds": 3}
+    out = _merged(first, on_first, on_rest)
+    np.testing.assert_array_equal(out["coef"][:, 0], [0.0, 1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(out["converged"], [True, True, True, False, True])
+    assert out["n_rounds"] == 3
+    assert _merged(first, on_first, None) is on_first
+
+
 def _kkt_violation(X, y, C, w, b, alpha):
     """Largest violation of the SVM's optimality (KKT) conditions, a closed-form check."""
     margin = y * (X @ w + b)

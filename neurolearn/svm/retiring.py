@@ -43,7 +43,25 @@ class RetiringBatch:
             Indices of the rows that go on (take them from every batch array).
         """
         take = xp.asarray(np.flatnonzero(finished))
-        self.done.append((self.ids[finished], tuple(xp.take(v, take, axis=0) for v in results)))
+        self.keep(np.flatnonzero(finished), tuple(xp.take(v, take, axis=0) for v in results))
+        return self.drop(xp, finished)
+
+    def keep(self, rows: np.ndarray, results: tuple[Any, ...]) -> None:
+        """Keep final results for some rows still iterating, already taken from the
+        batch (one entry of each of ``results`` per entry of ``rows``); call
+        :meth:`drop` with them finished once the step's results are all kept.
+
+        Parameters
+        ----------
+        rows : int ndarray (k,)
+            Positions among the rows still iterating.
+        results : tuple of arrays (k, ...)
+        """
+        self.done.append((self.ids[rows], results))
+
+    def drop(self, xp: Any, finished: np.ndarray) -> Any:
+        """Remove the ``finished`` rows (their results kept by :meth:`keep`); return
+        the indices, in namespace ``xp``, of the rows that go on."""
         self.ids = self.ids[~finished]
         return xp.asarray(np.flatnonzero(~finished))
 

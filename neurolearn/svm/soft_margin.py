@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from neurolearn.backend import to_numpy
 from neurolearn.svm.retiring import RetiringBatch
 
@@ -225,20 +227,37 @@ def fit_soft_margin(xp: Any, X: Any, y: Any, *, C: float, max_iter: int, tol: fl
             xp.max(xp.abs(r_c), axis=-1) / scale,
             2 * n * gap / (1.0 + objective)]), axis=0)
         converged = err < tol
-        if bool(to_numpy(xp.any(err < _CROSSOVER_BELOW))):
-            zx, xix, lamx, ok = _crossover(xp, A, bound, C, (xi, s, lam, mu), tol)
-            ok = ok & ~converged
-            z = xp.where(ok[:, None], zx, z)
-            xi, lam = xp.where(ok[:, None], xix, xi), xp.where(ok[:, None], lamx, lam)
-            converged = converged | ok
         finished = to_numpy(converged)
-        if finished.any():
-            keep = batch.retire(xp, finished, (z, xi, lam, converged))
+        # The crossover is tried only on the problems near their optimum (the
+        # others' guesses are rarely right, and gathering their trials costs
+        # as much as a Newton step); those it solves leave the batch with its
+        # exact answer.
+        near = np.flatnonzero(to_numpy(err < _CROSSOVER_BELOW) & ~finished)
+        solved = np.zeros_like(finished)
+        if near.size:
+            rows = xp.asarray(near)
+            zx, xix, lamx, ok = _crossover(
+                xp, xp.take(A, rows, axis=0), xp.take(bound, rows, axis=0), C,
+                tuple(xp.take(v, rows, axis=0) for v in (xi, s, lam, mu)), tol)
+            ok = to_numpy(ok)
+            if ok.any():
+                first = xp.asarray(np.flatnonzero(ok))
+                batch.keep(near[ok], tuple(xp.take(v, first, axis=0) for v in (zx, xix, lamx))
+                           + (xp.ones(int(ok.sum()), dtype=xp.bool),))
+                solved[near[ok]] = True
+        if finished.any() or solved.any():
+            if finished.any():
+                rows = xp.asarray(np.flatnonzero(finished))
+                batch.keep(np.flatnonzero(finished),
+                           tuple(xp.take(v, rows, axis=0) for v in (z, xi, lam, converged)))
+            keep = batch.drop(xp, finished | solved)
             if not batch.ids.size:
                 break
-            A, At, z, xi, s, lam, mu, valid, bound, r_d, r_c, r_p, gap, converged = (
-                xp.take(v, keep, axis=0) for v in (A, At, z, xi, s, lam, mu, valid, bound,
+            # (Aᵀ is a view of A, not taken again.)
+            A, z, xi, s, lam, mu, valid, bound, r_d, r_c, r_p, gap, converged = (
+                xp.take(v, keep, axis=0) for v in (A, z, xi, s, lam, mu, valid, bound,
                                                    r_d, r_c, r_p, gap, converged))
+            At = xp.matrix_transpose(A)
         # Bounding D below (a standard dual regularisation) keeps K's condition
         # number below ~1e12 as active constraints' D → 0 near the optimum.
         D = xp.clip(xi / mu + s / lam, 1e-12, None)  # (N, n), positive

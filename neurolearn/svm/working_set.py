@@ -23,6 +23,11 @@ __all__ = ["fit_linear_svm_working_set"]
 # finished by the dual active-set method rather than another round.
 _FEW_MISSED = 8
 
+# Soft margins are solved on whole problems where Fisher's direction
+# misclassifies more than this fraction of the trials (see
+# fit_linear_svm_working_set).
+_DENSE_SUPPORT = 0.1
+
 # Batches of at most this many trial × (unit + 2) entries are "small" for
 # the first working set's size (see fit_linear_svm_working_set).
 _SMALL_BATCH = 2**20
@@ -70,16 +75,22 @@ def _whole_problems(xp: Any, X: np.ndarray, y: np.ndarray, *, C: float | None, m
     return out
 
 
-def _first_sets(X: np.ndarray, y: np.ndarray, k0: int) -> np.ndarray:
-    """The first working sets, an (N, n) mask: each problem's k0 trials nearest
-    the boundary of Fisher's direction (pooled within-class covariance, lightly
-    shrunk), which ranks trials much as the SVM will, so the first set usually
-    holds every support vector; and each class's nearest trial, so both
-    classes are there from the start."""
-    N, n, _ = X.shape
-    valid = y != 0
+def _fisher_scores(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each trial's signed score yᵢ(w₀·xᵢ − c) (N, n) on Fisher's direction w₀
+    (pooled within-class covariance, lightly shrunk) with the threshold c
+    halfway between the class means: negative where w₀ misclassifies it. It
+    ranks trials much as the SVM will."""
     w0, mu1, mu0 = pooled_fisher_direction(X, y, shrinkage=1e-3)
-    score = y * ((X @ w0[..., None])[..., 0] - 0.5 * np.sum(w0 * (mu1 + mu0), axis=1)[:, None])
+    return y * ((X @ w0[..., None])[..., 0] - 0.5 * np.sum(w0 * (mu1 + mu0), axis=1)[:, None])
+
+
+def _first_sets(score: np.ndarray, y: np.ndarray, k0: int) -> np.ndarray:
+    """The first working sets, an (N, n) mask: each problem's k0 trials nearest
+    the boundary of Fisher's direction (lowest :func:`_fisher_scores`), so the
+    first set usually holds every support vector; and each class's nearest
+    trial, so both classes are there from the start."""
+    N, n = score.shape
+    valid = y != 0
     first = np.argpartition(np.where(valid, score, np.inf), k0 - 1, axis=1)[:, :k0]
     working = np.zeros((N, n), bool)
     np.put_along_axis(working, first, True, axis=1)
@@ -222,7 +233,50 @@ def fit_linear_svm_working_set(xp: Any, X: np.ndarray, y: np.ndarray, *,
         # Every trial fits in the first working set (p ≥ n for a hard margin):
         # one solve of the full problems, no ranking to compute.
         return _whole_problems(xp, X, y, C=C, max_iter=max_iter, tol=tol)
-    working = _first_sets(X, y, k0)
+    score = _fisher_scores(X, y)
+    if C is not None:
+        # A soft margin's support vectors are every trial on the wrong side of
+        # the margin: about 2.5 times the fraction Fisher's direction
+        # misclassifies (measured on the held-out margin's 10,300 4-unit SVMs,
+        # correlation 0.98). Where that is over a tenth, the sets would grow
+        # to most trials, and the rounds before cost more than they save
+        # (7.6 s against 6.0 s for whole problems there): those problems are
+        # solved whole, the rest on working sets.
+        dense = (np.sum(valid & (score < 0), axis=1)
+                 > _DENSE_SUPPORT * np.sum(valid, axis=1))
+        if dense.any():
+            return _merged(dense, _whole_problems(xp, X[dense], y[dense], C=C,
+                                                  max_iter=max_iter, tol=tol),
+                           _rounds(xp, X[~dense], y[~dense], score[~dense], C=C, k0=k0,
+                                   max_rounds=max_rounds, max_iter=max_iter, tol=tol)
+                           if not dense.all() else None)
+    return _rounds(xp, X, y, score, C=C, k0=k0, max_rounds=max_rounds, max_iter=max_iter,
+                   tol=tol)
+
+
+def _merged(first: np.ndarray, on_first: dict[str, Any], on_rest: dict[str, Any] | None
+            ) -> dict[str, Any]:
+    """One driver result from the results on the problems where ``first`` and on
+    the others (None when there are none)."""
+    if on_rest is None:
+        return on_first
+    out: dict[str, Any] = {"n_rounds": max(on_first["n_rounds"], on_rest["n_rounds"])}
+    for key, value in on_first.items():
+        if key == "n_rounds":
+            continue
+        full = np.empty((first.size,) + value.shape[1:], value.dtype)
+        full[first], full[~first] = value, on_rest[key]
+        out[key] = full
+    return out
+
+
+def _rounds(xp: Any, X: np.ndarray, y: np.ndarray, score: np.ndarray, *, C: float | None,
+            k0: int, max_rounds: int, max_iter: int, tol: float) -> dict[str, Any]:
+    """The working-set rounds of :func:`fit_linear_svm_working_set`, from the first
+    sets of ``k0`` trials ranked by ``score`` (:func:`_fisher_scores`)."""
+    N, n, p = X.shape
+    valid = y != 0
+    working = _first_sets(score, y, k0)
     coef, intercept = np.zeros((N, p)), np.zeros(N)
     slack = np.zeros((N, n))
     converged = np.zeros(N, bool)
