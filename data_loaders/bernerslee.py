@@ -25,7 +25,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
@@ -40,8 +40,12 @@ from data_loaders._matfile import read_mat, write_mat
 from neurolearn._version import __version__
 from neurolearn.errors import LoaderError, ParameterError
 from neurolearn.params import Interval, check_params
-from neurolearn.preprocess import DEFAULT_PRESET, resolve_preset
-from neurolearn.preprocess import preprocess as preprocess_sessions
+from neurolearn.preprocess import (
+    DEFAULT_PRESET,
+    gather_preprocessed,
+    preprocess_session,
+    resolve_preset,
+)
 from neurolearn.schema import iter_sessions, make_session, session_info, to_tree
 
 __all__ = ["load_bernerslee", "write_bernerslee", "DEFAULT_LABEL_MAP", "ONSET_COLUMN",
@@ -155,20 +159,58 @@ def _read_unit(path: Path, bin_edges_ms: np.ndarray) -> _UnitFile:
 
 
 def _read_units(files: list[Path], bin_edges_ms: np.ndarray, *, workers: int,
-                progress: bool) -> list[_UnitFile]:
+                progress: bool) -> Iterator[_UnitFile]:
     """Parse every file, in ``workers`` processes when more than one (reading
     and decompressing a file is pure CPU work, and each process sends back
-    only the binned counts and spike positions, not the raster)."""
-    units = []
+    only the binned counts and spike positions, not the raster). Yields the
+    units in file order as they are parsed."""
     with (ProcessPoolExecutor(max_workers=workers) if workers > 1
           else contextlib.nullcontext()) as pool:
         parsed = (map(_read_unit, files, repeat(bin_edges_ms)) if pool is None else
                   pool.map(_read_unit, files, repeat(bin_edges_ms),
                            chunksize=max(1, min(16, len(files) // (4 * workers)))))
-        for unit in tqdm(parsed, total=len(files), desc="reading unit files",
-                         disable=not progress):
-            units.append(unit)
-    return units
+        yield from tqdm(parsed, total=len(files), desc="reading unit files",
+                        disable=not progress)
+
+
+def _sessions_as_read(units: Iterable[_UnitFile],
+                      build: Callable[[list[_UnitFile]], xr.Dataset]) -> list[xr.Dataset]:
+    """Each (mouse, day) session's ``build`` of its units, in (mouse, day) order.
+
+    A session is built as soon as the stream of units moves on to another
+    session, so with worker processes the parent assembles and preprocesses
+    sessions while the workers still read (instead of alone after them). A
+    session whose files are not contiguous in the stream is built again with
+    all of them once they are in, and a build's error is raised only after
+    every file is read, in session order: the result and the errors are those
+    of building each session after the whole read.
+    """
+    groups: dict[tuple[str, int], list[_UnitFile]] = defaultdict(list)
+    built: dict[tuple[str, int], tuple[xr.Dataset | None, Exception | None]] = {}
+
+    def close(key: tuple[str, int]) -> None:
+        try:
+            built[key] = (build(groups[key]), None)
+        except Exception as exc:  # raised below, after the whole read, in session order
+            built[key] = (None, exc)
+
+    current = None
+    for unit in units:
+        key = (unit.mouse, unit.day)
+        if key != current:
+            if current is not None:
+                close(current)  # (a session met again is built again, with all its units)
+            current = key
+        groups[key].append(unit)
+    if current is not None:
+        close(current)
+    sessions = []
+    for key in sorted(groups):
+        ds, exc = built[key]
+        if exc is not None:
+            raise exc
+        sessions.append(ds)
+    return sessions
 
 
 def _string_field(values: list[Any] | None, n: int) -> list[str]:
@@ -377,22 +419,22 @@ def load_bernerslee(
         raise ParameterError(f"time_window starts before the raster ({-ONSET_COLUMN / 1000} s).")
     edges_ms = np.arange(start_ms, stop_ms + 1, bin_ms)
     time = np.round(edges_ms[:-1] / 1000.0, 9)
-    groups: dict[tuple[str, int], list[_UnitFile]] = defaultdict(list)
-    for unit in _read_units(files, edges_ms, workers=workers, progress=progress):
-        groups[(unit.mouse, unit.day)].append(unit)
     label_map = dict(DEFAULT_LABEL_MAP if label_map is None else label_map)
-    sessions = []
-    for (_, _), units in sorted(groups.items()):
-        units.sort(key=lambda u: u.path.name)
+
+    def build(units: list[_UnitFile]) -> xr.Dataset:
+        units = sorted(units, key=lambda u: u.path.name)
         _check_agree(units)
         drop, report = _duplicates(units, near_duplicate_threshold)
         kept = [u for i, u in enumerate(units) if i not in drop]
         ds = _session_from_units(kept, time=time, bin_size=bin_size, label_map=label_map,
                                  near_duplicates=report, directory=directory)
-        sessions.append(ds)
+        return preprocess_session(ds, preset=preset, **preprocess_params) if preprocess else ds
+
+    sessions = _sessions_as_read(_read_units(files, edges_ms, workers=workers,
+                                             progress=progress), build)
     attrs = {"source": str(directory), "format": "bernerslee", "neurolearn_version": __version__}
     if preprocess:
-        return preprocess_sessions(sessions, preset=preset, attrs=attrs, **preprocess_params)
+        return gather_preprocessed(sessions, preset=preset, attrs=attrs, **preprocess_params)
     return to_tree(sessions, attrs=attrs)
 
 

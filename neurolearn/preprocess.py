@@ -48,6 +48,7 @@ __all__ = [
     "zscore_units",
     "preprocess_session",
     "filter_sessions",
+    "gather_preprocessed",
     "preprocess",
 ]
 
@@ -566,11 +567,51 @@ def preprocess(sessions: xr.DataTree | Iterable[xr.Dataset], *, preset: str = DE
     >>> ds["rates"].dims, "dropped_sessions" in tree.attrs
     (('trial', 'neuron'), True)
     """
-    p = resolve_preset(preset, **params)
+    resolve_preset(preset, **params)  # bad options fail before any session is touched
     if isinstance(sessions, xr.DataTree):
         attrs = dict(sessions.attrs) if attrs is None else attrs
         sessions = [ds for _, ds in iter_sessions(sessions)]
     done = [preprocess_session(ds, preset=preset, **params) for ds in sessions]
+    return gather_preprocessed(done, preset=preset, attrs=attrs, **params)
+
+
+def gather_preprocessed(done: Iterable[xr.Dataset], *, preset: str = DEFAULT_PRESET,
+                        attrs: Mapping[str, Any] | None = None, **params: Any) -> xr.DataTree:
+    """Gather sessions already passed one by one through :func:`preprocess_session`.
+
+    :func:`preprocess` is ``gather_preprocessed`` of every session's
+    ``preprocess_session``; a loader that assembles sessions while it still
+    reads files preprocesses each one as it is built and gathers them here.
+
+    Parameters
+    ----------
+    done : iterable of Dataset
+        Sessions returned by :func:`preprocess_session` with this ``preset``
+        and ``params``.
+    preset : str, default "bernerslee2023"
+        The preset they were preprocessed with (see :data:`PRESETS`).
+    attrs : mapping, optional
+        Root attributes of the result; ``preprocessing`` (the preset and
+        parameters, JSON) is added.
+    **params
+        The preset overrides they were preprocessed with.
+
+    Returns
+    -------
+    DataTree
+        As :func:`preprocess`: the sessions with at least ``min_units`` units;
+        root ``attrs["dropped_sessions"]`` lists the skipped ones.
+
+    Examples
+    --------
+    >>> from data_loaders import make_overtraining_dataset
+    >>> raw = make_overtraining_dataset(n_mice=1, n_training_days=1, n_overtraining_days=1,
+    ...                                 preprocess=False)
+    >>> done = [preprocess_session(node.to_dataset()) for node in raw.leaves]
+    >>> gather_preprocessed(done).identical(preprocess(raw, attrs={}))
+    True
+    """
+    p = resolve_preset(preset, **params)
     attrs = dict(attrs or {})
     attrs["preprocessing"] = json.dumps({k: list(v) if isinstance(v, tuple) else v
                                          for k, v in p.items()})

@@ -188,6 +188,32 @@ def test_worker_processes_write_and_read_the_same_study(small_tree, tmp_path):
     _assert_same_sessions(small_tree, parallel)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_session_whose_files_are_apart_is_read_whole(small_tree, tmp_path, workers):
+    """Sessions are assembled while files are still being read, as soon as the
+    (sorted) stream of files moves past them: a unit file that sorts far from
+    the rest of its session must still land in it."""
+    files = write_bernerslee(small_tree, tmp_path, progress=False)
+    first_session = [f for f in files if f.parent.name == "training"][:1]
+    (tmp_path / "zz_late").mkdir()
+    shutil.move(first_session[0], tmp_path / "zz_late" / first_session[0].name)
+    tree = load_bernerslee(tmp_path, workers=workers, progress=False)
+    _assert_same_sessions(small_tree, tree)
+
+
+def test_session_errors_are_raised_in_session_order(tmp_path):
+    """A session that fails is reported as after a whole read: the first
+    failing session in (mouse, day) order, not in file order."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _write_unit(tmp_path / "a" / "late1.mat", mouse="Z", n_trials=10)
+    _write_unit(tmp_path / "a" / "late2.mat", mouse="Z", n_trials=12, seed=1)
+    _write_unit(tmp_path / "b" / "early1.mat", mouse="A", n_trials=10, seed=2)
+    _write_unit(tmp_path / "b" / "early2.mat", mouse="A", n_trials=14, seed=3)
+    with pytest.raises(LoaderError, match=r"session A day 1: early2.mat has 14 trials"):
+        load_bernerslee(tmp_path, progress=False)
+
+
 @pytest.mark.parametrize("workers", [0, -1, 1.5, True])
 def test_workers_must_be_a_positive_integer(small_tree, tmp_path, workers):
     from neurolearn.errors import ParameterError
