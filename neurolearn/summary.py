@@ -53,26 +53,40 @@ def across_mice(per_session: xr.DataArray) -> xr.Dataset:
         if name not in per_session.coords or per_session[name].dims != ("session",):
             raise SchemaError(f"per-session results need coordinate `{name}` on dim "
                               "'session'; use neurolearn.schema.stack_sessions.")
-    keys = xr.DataArray(
-        [f"{m}\x00{d}" for m, d in zip(per_session["mouse"].values, per_session["day"].values,
-                                       strict=True)], dims="session")
+    # Two grouped means as sums over group codes along the session axis (not
+    # xarray's groupby, which without flox makes a DataArray per group: 0.13 s
+    # for the 1,040 mouse-days of a 40-mouse study, per measure).
     data = per_session.drop_vars([c for c in per_session.coords if c != "session"
-                                  and "session" in per_session[c].dims]).assign_coords(
-        mouse_day=keys)
-    per_mouse_day = data.groupby("mouse_day").mean("session", skipna=True)
-    md = per_mouse_day["mouse_day"].values
-    day = np.array([int(k.split("\x00")[1]) for k in md])
-    per_mouse_day = per_mouse_day.assign_coords(day=("mouse_day", day))
-    grouped = per_mouse_day.groupby("day")
-    mean = grouped.mean("mouse_day", skipna=True)
-    n = per_mouse_day.notnull().groupby("day").sum("mouse_day")
-    sd = grouped.std("mouse_day", ddof=1, skipna=True)
-    sem = sd / np.sqrt(n.where(n > 0))
+                                  and "session" in per_session[c].dims])
+    axis = data.get_axis_num("session")
+    values = np.moveaxis(np.asarray(data.values, dtype=float), axis, 0)
+    mouse = np.asarray(per_session["mouse"].values).astype(str)
+    days = np.asarray(per_session["day"].values)
+    _, first, mouse_day = np.unique(np.char.add(np.char.add(mouse, "\x00"), days.astype(str)),
+                                    return_index=True, return_inverse=True)
+    per_mouse_day, _ = _nan_group_means(values, mouse_day.reshape(-1), first.size)
+    day_values, day_of = np.unique(days[first], return_inverse=True)
+    mean_values, counts = _nan_group_means(per_mouse_day, day_of.reshape(-1), day_values.size)
+    deviation = per_mouse_day - mean_values[day_of.reshape(-1)]
+    squares = _group_sums(np.where(np.isnan(deviation), 0.0, deviation ** 2),
+                          day_of.reshape(-1), day_values.size)
+    with np.errstate(invalid="ignore", divide="ignore"):  # (fewer than two mice: NaN)
+        sd = np.sqrt(squares / (counts - 1))
+        sem_values = sd / np.sqrt(np.where(counts > 0, counts, np.nan))
+
+    def by_day(array: np.ndarray) -> xr.DataArray:
+        dims = list(data.dims)
+        dims[axis] = "day"
+        coords = {name: c for name, c in data.coords.items() if "session" not in c.dims}
+        return xr.DataArray(np.moveaxis(array, 0, axis), dims=dims,
+                            coords={**coords, "day": day_values}, attrs=dict(per_session.attrs))
+
+    mean, sem, n = by_day(mean_values), by_day(sem_values), by_day(counts)
     phases = []
     for d in mean["day"].values:
-        vals, counts = np.unique(per_session["phase"].values[per_session["day"].values == d],
-                                 return_counts=True)
-        phases.append(vals[np.argmax(counts)])
+        vals, how_many = np.unique(per_session["phase"].values[per_session["day"].values == d],
+                                   return_counts=True)
+        phases.append(vals[np.argmax(how_many)])
     out = xr.Dataset({"mean": mean, "sem": sem, "n_mice": n})
     out = out.assign_coords(phase=("day", np.array(phases, dtype=object)))
     out.attrs = {"aggregation": "mean over sessions per mouse-day, then mean ± SE across mice",
@@ -80,6 +94,24 @@ def across_mice(per_session: xr.DataArray) -> xr.Dataset:
     if per_session.name is not None:
         out.attrs["variable"] = str(per_session.name)
     return out
+
+
+def _group_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sums of the rows of ``values`` (n, ...) by group code (n,): (n_groups, ...)."""
+    sums = np.zeros((n_groups, *values.shape[1:]), dtype=values.dtype)
+    np.add.at(sums, codes, values)
+    return sums
+
+
+def _nan_group_means(values: np.ndarray, codes: np.ndarray, n_groups: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """NaN-skipping means of the rows of ``values`` by group code, and the
+    number of non-NaN rows each (a group with none: NaN)."""
+    present = ~np.isnan(values)
+    counts = _group_sums(present.astype(np.int64), codes, n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = _group_sums(np.where(present, values, 0.0), codes, n_groups) / counts
+    return means, counts
 
 
 def phase_summary(per_session: xr.DataArray) -> xr.Dataset:

@@ -44,6 +44,35 @@ def test_across_mice_mean_and_se():
     np.testing.assert_array_equal(out["n_mice"], [2, 2])
 
 
+def test_across_mice_matches_pandas_with_repeats_nan_and_extra_dims():
+    """Against pandas: mean per (mouse, day), then mean, SD (ddof=1) / sqrt(n)
+    and count across mice per day, NaN skipped at both stages; an extra dim
+    (before ``session``) stays where it was and ``session`` becomes ``day``."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(3)
+    mouse = rng.choice(["m1", "m2", "m3", "m4"], size=60)
+    day = rng.integers(1, 7, size=60)  # repeated (mouse, day) pairs and gaps
+    values = rng.normal(size=(2, 60))
+    values[rng.random(values.shape) < 0.25] = np.nan
+    da = xr.DataArray(values, dims=("k", "session"), coords={
+        "k": [10, 20], "session": [f"s{i}" for i in range(60)], "mouse": ("session", mouse),
+        "day": ("session", day), "phase": ("session", np.where(day > 3, "overtraining",
+                                                              "training"))},
+        attrs={"units": "Hz"})
+    out = across_mice(da)
+    assert out["mean"].dims == ("k", "day") and out["mean"].attrs["units"] == "Hz"
+    for i, k in enumerate([10, 20]):
+        frame = pd.DataFrame({"mouse": mouse, "day": day, "v": values[i]})
+        per_mouse_day = frame.groupby(["mouse", "day"])["v"].mean().reset_index()
+        table = per_mouse_day.groupby("day")["v"].agg(["mean", "std", "count"])
+        np.testing.assert_array_equal(out["day"].values, table.index.values)
+        np.testing.assert_allclose(out["mean"].sel(k=k), table["mean"], rtol=1e-12)
+        np.testing.assert_allclose(out["sem"].sel(k=k),
+                                   table["std"] / np.sqrt(table["count"].where(
+                                       table["count"] > 0)), rtol=1e-12)
+        np.testing.assert_array_equal(out["n_mice"].sel(k=k), table["count"])
+
+
 def test_days_to_criterion():
     days = [1, 2, 3, 4, 5, 1, 2, 3, 4, 5]
     vals = [0.5, 0.85, 0.7, 0.82, 0.9, 0.5, 0.6, 0.7, 0.75, 0.79]
