@@ -66,10 +66,11 @@ def across_mice(per_session: xr.DataArray) -> xr.Dataset:
                                     return_index=True, return_inverse=True)
     per_mouse_day, _ = _nan_group_means(values, mouse_day.reshape(-1), first.size)
     day_values, day_of = np.unique(days[first], return_inverse=True)
-    mean_values, counts = _nan_group_means(per_mouse_day, day_of.reshape(-1), day_values.size)
-    deviation = per_mouse_day - mean_values[day_of.reshape(-1)]
-    squares = _group_sums(np.where(np.isnan(deviation), 0.0, deviation ** 2),
-                          day_of.reshape(-1), day_values.size)
+    day_of = day_of.reshape(-1)
+    mean_values, counts = _nan_group_means(per_mouse_day, day_of, day_values.size)
+    deviation = per_mouse_day - mean_values[day_of]
+    squares = _group_sums(np.where(np.isnan(deviation), 0.0, deviation ** 2), day_of,
+                          day_values.size)
     with np.errstate(invalid="ignore", divide="ignore"):  # (fewer than two mice: NaN)
         sd = np.sqrt(squares / (counts - 1))
         sem_values = sd / np.sqrt(np.where(counts > 0, counts, np.nan))

@@ -3,6 +3,7 @@ import shutil
 
 import numpy as np
 import pytest
+import scipy.io as sio
 
 from data_loaders import load, load_bernerslee, write_bernerslee
 from data_loaders._matfile import read_mat, write_mat
@@ -194,11 +195,46 @@ def test_a_session_whose_files_are_apart_is_read_whole(small_tree, tmp_path, wor
     (sorted) stream of files moves past them: a unit file that sorts far from
     the rest of its session must still land in it."""
     files = write_bernerslee(small_tree, tmp_path, progress=False)
-    first_session = [f for f in files if f.parent.name == "training"][:1]
+    moved = next(f for f in files if f.parent.name == "training")
     (tmp_path / "zz_late").mkdir()
-    shutil.move(first_session[0], tmp_path / "zz_late" / first_session[0].name)
+    shutil.move(moved, tmp_path / "zz_late" / moved.name)
     tree = load_bernerslee(tmp_path, workers=workers, progress=False)
     _assert_same_sessions(small_tree, tree)
+
+
+def _savemat_unit(path, raster, mouse, day, stim):
+    """A unit file written by SciPy itself in the documented layout (cells as
+    n × 1 object arrays), not by our writer."""
+    cell = lambda values: np.array(values, dtype=object).reshape(-1, 1)  # noqa: E731
+    n = raster.shape[0]
+    sio.savemat(path, {"raster_data": raster, "raster_labels": {
+        "stimulus_category_with_probes": cell(stim),
+        "correct_vs_error": cell(["correct"] * n), "lick_choice": cell(["right"] * n),
+        "mouse_name": mouse, "day_of_behavior": float(day)}}, do_compression=True)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_scipy_written_files_with_a_session_split_across_folders(tmp_path, workers):
+    """Files from ``scipy.io.savemat``; session Q day 2 has one file in each of
+    two folders that sort apart, with session R day 1 between them: every
+    unit lands in its session, binned as the raster's 50 ms window sums."""
+    rng = np.random.default_rng(5)
+    stim = ["target", "nontarget"] * 10
+    plan = [("a", "q1", "Q", 2), ("b", "r1", "R", 1), ("b", "r2", "R", 1), ("c", "q2", "Q", 2)]
+    rasters = {}
+    for folder, name, mouse, day in plan:
+        (tmp_path / folder).mkdir(exist_ok=True)
+        rasters[name] = (rng.random((20, 17000)) < 0.02).astype(np.uint8)
+        _savemat_unit(tmp_path / folder / f"{name}.mat", rasters[name], mouse, day, stim)
+    tree = load_bernerslee(tmp_path, workers=workers, preprocess=False, progress=False)
+    assert [node.path for node in tree.leaves] == ["/Q/Q-d02", "/R/R-d01"]
+    for path, names in (("Q/Q-d02", ["q1", "q2"]), ("R/R-d01", ["r1", "r2"])):
+        ds = tree[path].to_dataset()
+        assert ds["unit_id"].values.tolist() == names
+        assert ds["stimulus"].values.tolist() == stim
+        expected = np.stack([rasters[u][:, 4000:7500].reshape(20, 70, 50).sum(axis=2)
+                             for u in names], axis=1)
+        np.testing.assert_array_equal(ds["binned"].values, expected)
 
 
 def test_session_errors_are_raised_in_session_order(tmp_path):
