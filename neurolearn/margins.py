@@ -209,9 +209,10 @@ def _subset_problems(sessions: list[tuple[str, xr.Dataset]], *, n_units: int | N
                                make_rng(session_seed(seed, str(ds["session"].values[0]))))
         if subsets is None:
             continue
-        for k, units in enumerate(subsets):
-            problems.append((Z[:, units], y))
-            index.append((s, k))
+        # All subsets in one gather (n, S, k) → (S, n, k): one copy per session.
+        gathered = np.ascontiguousarray(np.moveaxis(Z[:, subsets], 1, 0))
+        problems.extend((X, y) for X in gathered)
+        index.extend((s, k) for k in range(len(subsets)))
     if not problems:
         raise InsufficientDataError(f"no session has {n_units} units to subsample.")
     return problems, index

@@ -185,13 +185,13 @@ def trained_trials(ds: xr.Dataset, variable: str = "rates") -> tuple[np.ndarray,
     return X, y
 
 
-def pooled_fisher_direction(X: np.ndarray, y: np.ndarray, *, shrinkage: float = 0.0
+def pooled_fisher_direction(X: np.ndarray, y: np.ndarray, *, shrinkage: float = 0.0,
+                            two_pass: bool = True
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fisher's discriminant direction w = S_w⁻¹(μ₊ − μ₋) of N problems at once.
 
-    S_w = π₊C₊ + π₋C₋ (biased class covariances, two-pass, π from the class
-    sizes), shrunk as (1 − α)S_w + α·tr(S_w)/p·I, pseudo-inverted where
-    singular.
+    S_w = π₊C₊ + π₋C₋ (biased class covariances, π from the class sizes),
+    shrunk as (1 − α)S_w + α·tr(S_w)/p·I, pseudo-inverted where singular.
 
     Parameters
     ----------
@@ -199,6 +199,11 @@ def pooled_fisher_direction(X: np.ndarray, y: np.ndarray, *, shrinkage: float = 
     y : ndarray (N, n)
         +1 / −1 class of each trial; 0 on padding (ignored).
     shrinkage : float in [0, 1], default 0
+    two_pass : bool, default True
+        Centre the trials on their class means before the scatter. False
+        takes XᵀX − Σ n_c μ_c μ_cᵀ instead, in about half the time, and
+        loses about ε·‖μ‖²/σ² of relative precision: for a ranking of
+        z-scored trials, not for a reported statistic.
 
     Returns
     -------
@@ -214,15 +219,23 @@ def pooled_fisher_direction(X: np.ndarray, y: np.ndarray, *, shrinkage: float = 
     >>> (w[0] / w[0, 0]).round(12).tolist()  # along the class difference
     [1.0, 0.0]
     """
-    pos, neg = (y > 0).astype(float), (y < 0).astype(float)
-    n1 = np.maximum(pos.sum(axis=1), 1)[:, None]
-    n0 = np.maximum(neg.sum(axis=1), 1)[:, None]
-    mu1 = (pos[:, None, :] @ X)[:, 0] / n1
-    mu0 = (neg[:, None, :] @ X)[:, 0] / n0
-    # Two-pass: centre each trial on its class mean, then the scatter.
-    centred = (X - pos[..., None] * mu1[:, None, :] - neg[..., None] * mu0[:, None, :]) * (
-        (pos + neg)[..., None])
-    Sw = np.swapaxes(centred, 1, 2) @ centred / (n1 + n0)[..., None]
+    # Class indicators (N, n, 2); padding trials are in neither class.
+    E = np.stack([y > 0, y < 0], axis=-1).astype(float)
+    counts = np.maximum(E.sum(axis=1), 1)  # (N, 2)
+    means = np.swapaxes(E, 1, 2) @ X / counts[..., None]  # (N, 2, p)
+    mu1, mu0 = means[:, 0], means[:, 1]
+    if two_pass:
+        # Centre each trial on its class mean, then the scatter (half the
+        # time of centring class by class: measured on 3,000 problems of
+        # 152 × 8); padding rows are zeroed in place, whatever X holds there.
+        centred = X - E @ means
+        centred *= E.sum(axis=-1)[..., None]
+        scatter = np.swapaxes(centred, 1, 2) @ centred
+    else:
+        Xv = X * E.sum(axis=-1)[..., None] if (X[y == 0] != 0).any() else X
+        scatter = (np.swapaxes(Xv, 1, 2) @ Xv
+                   - np.swapaxes(means, 1, 2) @ (means * E.sum(axis=1)[..., None]))
+    Sw = scatter / counts.sum(axis=1)[:, None, None]
     p = X.shape[-1]
     Sw = ((1 - shrinkage) * Sw
           + shrinkage * np.trace(Sw, axis1=1, axis2=2)[:, None, None] / p * np.eye(p))

@@ -228,6 +228,28 @@ def test_fisher_discriminant_by_hand(rng):
     assert fisher_discriminant(A, B, shrinkage=0.2) == pytest.approx(d @ np.linalg.solve(S, d))
 
 
+@pytest.mark.parametrize("two_pass", [True, False])
+def test_pooled_fisher_direction_on_padded_batches(rng, two_pass):
+    """Each problem of a zero-padded batch (padding rows holding junk, which
+    y = 0 must hide) gets the direction np.cov gives on its own trials, by
+    either centring."""
+    from neurolearn.session_arrays import pooled_fisher_direction
+
+    sizes = [(40, 25), (60, 60), (30, 45)]
+    X = rng.normal(size=(3, 130, 5)) * 7.0  # junk on padding too
+    y = np.zeros((3, 130))
+    for k, (a, b) in enumerate(sizes):
+        X[k, :a] += [2.0, 0, 1.0, 0, 0]
+        y[k, :a], y[k, a:a + b] = 1.0, -1.0
+    w, mu1, _ = pooled_fisher_direction(X, y, two_pass=two_pass)
+    for k, (a, b) in enumerate(sizes):
+        A, B = X[k, :a], X[k, a:a + b]
+        Sw = (a * np.cov(A.T, bias=True) + b * np.cov(B.T, bias=True)) / (a + b)
+        np.testing.assert_allclose(w[k], np.linalg.solve(Sw, A.mean(0) - B.mean(0)),
+                                   rtol=1e-10)
+        np.testing.assert_allclose(mu1[k], A.mean(0), rtol=1e-12)
+
+
 def test_unconverged_svms_are_left_out_and_reported(small_tree, monkeypatch):
     import neurolearn.svm.batches as m
     from neurolearn.errors import NeurolearnWarning

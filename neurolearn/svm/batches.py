@@ -53,6 +53,10 @@ def _padded(block: list[tuple[np.ndarray, np.ndarray]]
     y (k, n_max) (0 on padding) and each problem's unit count (k,)."""
     n = max(X.shape[0] for X, _ in block)
     p = max(X.shape[1] for X, _ in block)
+    if all(X.shape == (n, p) for X, _ in block):  # (unit subsets of equal sessions: no padding)
+        return (np.stack([X for X, _ in block]).astype(float, copy=False),
+                np.stack([y for _, y in block]).astype(float, copy=False),
+                np.full(len(block), p))
     Xb = np.zeros((len(block), n, p))
     yb = np.zeros((len(block), n))
     for i, (X, y) in enumerate(block):
@@ -120,13 +124,20 @@ def size_groups(shapes: np.ndarray, ratio: float = 1.5) -> list[np.ndarray]:
     [[0, 2], [1, 3]]
     """
     order = np.lexsort((shapes[:, 0], shapes[:, 1]))
-    groups, start = [], 0
+    # Plain ints and a running minimum: one pass over the sorted shapes
+    # (slicing the group for its minimum at each step was quadratic: 46 ms
+    # for 3,000 subset problems).
+    trials, units = shapes[order, 0].tolist(), shapes[order, 1].tolist()
+    groups, start, fewest = [], 0, trials[0] if trials else 0
     for i in range(1, order.size + 1):
-        if (i == order.size
-                or shapes[order[i], 1] > ratio * max(shapes[order[start], 1], 1)
-                or shapes[order[i], 0] > ratio * max(shapes[order[start:i], 0].min(), 1)):
+        if (i == order.size or units[i] > ratio * max(units[start], 1)
+                or trials[i] > ratio * max(fewest, 1)):
             groups.append(order[start:i])
             start = i
+            if i < order.size:
+                fewest = trials[i]
+        else:
+            fewest = min(fewest, trials[i])
     return groups
 
 

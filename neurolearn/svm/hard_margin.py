@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from neurolearn.backend import spd_solver, to_numpy
+from neurolearn.svm.active_slots import active_set_steps
 from neurolearn.svm.retiring import RetiringBatch
 
 __all__ = ["fit_hard_margin", "fit_from_support", "fit_active_set", "violation_floor",
@@ -518,71 +519,6 @@ def _closest_pair(xp: Any, G: Any, E: Any) -> Any:
     return pair
 
 
-def _active_step(xp: Any, G: Any, E: Any, A: Any, lam: Any, b: Any, v: Any, m_v: Any
-                 ) -> tuple[Any, Any, Any, Any, Any]:
-    """One step of the dual active-set method: raise λ_v of the trial being
-    added (mask ``v``, margin ``m_v``) while every active constraint stays
-    tight and Σλᵢyᵢ = 0, until v's margin reaches 1 or an active λ reaches 0.
-
-    The direction solves [Q_AA y_A; y_Aᵀ 0][dλ_A; db] = −[Q_Av; y_v] (a
-    factorisation of Q_AA plus a rounding-level ridge, and the Schur
-    complement on b); v's margin grows at κ = Q_vv + Q_vAdλ_A + y_v db per
-    unit of λ_v (κ = 0: v cannot be reached, the problem is handed on).
-
-    Returns (A, λ, b, v, stuck): the updated active set, multipliers,
-    intercept and trial being added (cleared once it is active), and the
-    problems where no step exists.
-    """
-    N, n, p = G.shape
-    dtype = G.dtype
-    yv = E[..., 0] - E[..., 1]
-    m = max(1, int(to_numpy(xp.max(xp.sum(xp.astype(A, xp.int32), axis=-1)))))
-    order = xp.argsort(xp.astype(~A, xp.int8), axis=-1, stable=True)
-    idx = order[:, :m]
-    slot = xp.astype(xp.take_along_axis(A, idx, axis=-1), dtype)  # (N, m)
-    G_A = xp.take_along_axis(G, xp.broadcast_to(idx[..., None], (N, m, p)), axis=1)
-    G_A = G_A * slot[..., None]
-    y_A = xp.take_along_axis(yv, idx, axis=-1) * slot
-    vf = xp.astype(v, dtype)
-    g_v = xp.sum(G * vf[..., None], axis=1)  # (N, p)
-    y_v = xp.sum(yv * vf, axis=-1)
-    Q_AA = xp.matmul(G_A, xp.matrix_transpose(G_A))
-    ridge = float(np.finfo(np.float64).eps) * (m + 1)
-    big = xp.max(xp.linalg.diagonal(Q_AA), axis=-1)
-    eye = xp.eye(m, dtype=dtype)
-    M = Q_AA + eye * (1.0 - slot)[:, None, :] + eye * (ridge * big)[:, None, None]
-    Q_Av = xp.matmul(G_A, g_v[..., None])[..., 0]
-    sol = xp.linalg.solve(M, xp.stack([y_A, Q_Av], axis=-1))  # M⁻¹[y_A, Q_Av]
-    yAy = xp.sum(y_A * sol[..., 0], axis=-1)
-    db = (y_v - xp.sum(y_A * sol[..., 1], axis=-1)) / xp.where(yAy > 0, yAy,
-                                                               xp.ones_like(yAy))
-    dlam = -(sol[..., 1] + sol[..., 0] * db[:, None]) * slot
-    kappa = xp.sum(g_v * g_v, axis=-1) + xp.sum(Q_Av * dlam, axis=-1) + y_v * db
-    reach = kappa > 1e3 * float(np.finfo(np.float64).eps) * xp.sum(g_v * g_v, axis=-1)
-    t_full = xp.where(reach, (1.0 - m_v) / xp.where(reach, kappa, xp.ones_like(kappa)),
-                      xp.full_like(kappa, float("inf")))
-    lam_A = xp.take_along_axis(lam, idx, axis=-1)
-    falling = (dlam < 0) & (slot > 0)
-    ratio = xp.where(falling, lam_A / xp.where(falling, -dlam, xp.ones_like(dlam)),
-                     xp.full_like(dlam, float("inf")))
-    t_drop = xp.min(ratio, axis=-1)
-    dropping = t_drop < t_full
-    t = xp.where(dropping, t_drop, t_full)
-    stuck = ~xp.isfinite(t) | (yAy <= 0)
-    t = xp.where(stuck, xp.zeros_like(t), t)
-    # Back from slots to trials (slot j of problem k is trial idx[k, j]).
-    back = xp.argsort(order, axis=-1)
-    spread = xp.concat([dlam, xp.zeros((N, n - m), dtype=dtype)], axis=-1)
-    lam = lam + t[:, None] * (xp.take_along_axis(spread, back, axis=-1) + vf)
-    b = b + t * db
-    leaving = _argmin_mask(xp, ratio) & (dropping & ~stuck)[:, None]
-    leaving = xp.take_along_axis(xp.concat([leaving, xp.zeros((N, n - m), dtype=xp.bool)],
-                                           axis=-1), back, axis=-1)
-    lam = xp.where(leaving, xp.zeros_like(lam), lam)
-    joined = v & (~dropping & ~stuck)[:, None]
-    return (A & ~leaving) | joined, lam, b, v & ~joined, stuck
-
-
 def fit_active_set(xp: Any, X: Any, y: Any, *, support: Any = None, start: Any = None,
                    max_steps: int | None = None) -> dict[str, Any]:
     """Hard margins by a dual active-set method, for problems with few units.
@@ -590,11 +526,13 @@ def fit_active_set(xp: Any, X: Any, y: Any, *, support: Any = None, start: Any =
     Goldfarb & Idnani's dual method (1983) on min ½‖w‖² s.t.
     yᵢ(w·xᵢ + b) ≥ 1: from the hyperplane of one trial per class, the most
     violated trial's multiplier is raised while the active constraints stay
-    tight (:func:`_active_step`), an active trial leaving when its λ reaches
-    0, until no trial violates its constraint. Each step solves one system of
-    the active set's size (at most p + 1 trials in general position), so with
-    few units the hard margin takes about p + 1 small steps, and touches the
-    n trials only through their margins. A finished problem is accepted as it
+    tight, an active trial leaving when its λ reaches 0, until no trial
+    violates its constraint. The active set (at most p + 1 trials in general
+    position) lives in fixed slots with the inverse of its KKT matrix carried
+    from step to step by rank-one updates
+    (:func:`neurolearn.svm.active_slots.active_set_steps`), so with few units
+    the hard margin takes about p + 1 small steps, and touches the n trials
+    only through their margins. A finished problem is accepted as it
     stands where its iterate already passes the acceptance test of
     :func:`fit_hard_margin` and is exact (λ ≥ 0, every constraint met to
     :data:`VIOLATION_TOL` beyond rounding, the active ones tight to that
@@ -646,48 +584,28 @@ def fit_active_set(xp: Any, X: Any, y: Any, *, support: Any = None, start: Any =
     yv = E[..., 0] - E[..., 1]
     trial = yv != 0
     A = _closest_pair(xp, G, E) if support is None else support & trial
-    if start is None:
+    if support is None:
+        # The hyperplane of two trials, one per class (g₊ = x̃₊, g₋ = −x̃₋):
+        # w = λ(g₊ + g₋), λ = 2/‖g₊ + g₋‖², b = −w·(g₊ − g₋)/2 puts both on
+        # their margins.
+        Gt = xp.matrix_transpose(G)
+        d = xp.matmul(Gt, xp.astype(A, dtype)[..., None])[..., 0]
+        half = xp.matmul(Gt, (xp.astype(A, dtype) * yv)[..., None])[..., 0] / 2
+        dd = xp.sum(d * d, axis=-1)
+        pair = 2.0 / xp.where(dd > 0, dd, xp.ones_like(dd)) * xp.astype(dd > 0, dtype)
+        lam = xp.astype(A, dtype) * pair[:, None]
+        b = -pair * xp.sum(d * half, axis=-1)
+    elif start is None:
         _, b, lam, _ = _solve_on_support(xp, G, Q, E, A)
     else:  # (x = scale·x̃: λ̃ = scale²λ, b̃ = b)
         lam, b = start[0] * (scale * scale)[:, None], start[1]
-    G0, E0 = G, E  # (the loop retires finished rows from G and E)
-    v = xp.zeros((N, n), dtype=xp.bool)  # the trial being added, if any
-    finished = np.zeros(N, dtype=bool)
-    batch = RetiringBatch(N)
-    n_steps = 0
-    for n_steps in range(1, (max_steps or 3 * (p + 1) + 10) + 1):  # noqa: B007 - steps
-        w = xp.matmul(xp.matrix_transpose(G), lam[..., None])[..., 0]
-        margin = xp.matmul(G, w[..., None])[..., 0] + yv * b[:, None]
-        wnorm = xp.sqrt(xp.sum(w * w, axis=-1))
-        floor = violation_floor(wnorm)  # scaled: ‖x̃ᵢ‖ ≤ 1
-        violation = xp.where(trial & ~A, 1.0 - margin, xp.full_like(margin, -float("inf")))
-        adding = xp.any(v, axis=-1)
-        worst = xp.max(violation, axis=-1)
-        done = ~adding & (worst <= floor)
-        # Done and exact as it stands (the KKT conditions to the acceptance
-        # test's tolerance): no exact solve needed.
-        slack = xp.max(xp.where(A, xp.abs(1.0 - margin), xp.zeros_like(margin)), axis=-1)
-        balance = xp.abs(xp.sum(lam * yv, axis=-1)) / xp.maximum(xp.sum(lam, axis=-1), 1e-300)
-        exact = (done & (slack <= floor) & (balance <= _REFINED)
-                 & (wnorm * RESOLUTION < 2.0) & xp.isfinite(wnorm))
-        v = xp.where(adding[:, None], v, _argmax_mask(xp, violation - floor[:, None]))
-        m_v = xp.sum(xp.where(v, margin, xp.zeros_like(margin)), axis=-1)
-        # (A finished problem has no trial to add: its step is empty, it stays as it is.)
-        kept = (A, lam, b, w, exact)  # (a finished problem's iterate, before the empty step)
-        A, lam, b, v, stuck = _active_step(xp, G, E, A, lam, b, v, m_v)
-        out = to_numpy(done | stuck)
-        if out.any():
-            finished[batch.ids[to_numpy(done)]] = True
-            keep = batch.retire(xp, out, kept)
-            if not batch.ids.size:
-                break
-            G, E, A, lam, b, v, trial, yv = (xp.take(a, keep, axis=0)
-                                             for a in (G, E, A, lam, b, v, trial, yv))
-    # (Rows still open when the steps ran out were not finished: never exact,
-    # their w unused; sized by the rows left, as the last retirement left them.)
-    left = int(batch.ids.size)
-    A, lam, b, w, exact = batch.collect(xp, (A, lam, b, xp.zeros((left, p), dtype=dtype),
-                                             xp.zeros((left,), dtype=xp.bool)))
+    # The steps, on fixed slots with the KKT matrix's inverse carried along
+    # (neurolearn.svm.active_slots); rows whose steps ran out or could not
+    # be taken come back unfinished.
+    A, lam, b, w, exact, finished, n_steps = active_set_steps(
+        xp, G, E, A, lam, b, max_steps=max_steps or 3 * (p + 1) + 10,
+        floor_of=violation_floor, refined=_REFINED, resolution=RESOLUTION)
+    G0, E0 = G, E
     exact_h = to_numpy(exact) & finished
     finished &= ~exact_h
     rows = np.flatnonzero(finished)
