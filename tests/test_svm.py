@@ -436,3 +436,35 @@ def test_dual_active_set_out_of_steps_keeps_what_it_finished():
         assert np.isnan(res["margin"][~ok]).all()
         accepted.append(int(ok.sum()))
     assert accepted == sorted(accepted) and 0 < accepted[-1] == N
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "strict"])
+def test_dual_active_set_on_slots_drops_and_matches_the_interior_point(namespace):
+    """From one trial per class on subset-shaped problems (8 units, up to 150
+    trials, padded), the slot-based steps with their carried KKT inverse
+    give the interior-point margins to 1e-10 on every problem, including
+    ones whose first pair is not in the final support (so an active trial had
+    to leave: the reverse bordering update), and multipliers with w = Σλᵢyᵢxᵢ."""
+    from neurolearn.svm.hard_margin import _closest_pair, _scaled, fit_active_set, fit_hard_margin
+
+    rng = np.random.default_rng(11)
+    N, n, p = 60, 150, 8
+    y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)[None, :].repeat(N, 0)
+    X = rng.normal(size=(N, n, p))
+    X[..., 0] += np.linspace(3.0, 6.0, N)[:, None] * y
+    for k in range(0, N, 3):  # some problems padded with junk trials
+        y[k, 100 + k % 40:] = 0.0
+    full = fit_hard_margin(xnp, X, y)
+    assert full["separable"].all()
+    xp = array_api_strict if namespace == "strict" else xnp
+    res = fit_active_set(xp, xp.asarray(X), xp.asarray(y))
+    ok = res["accepted"]
+    assert ok.all()
+    np.testing.assert_allclose(to_numpy(res["margin"]), full["margin"], rtol=1e-10)
+    lam = to_numpy(res["dual"])
+    assert (lam >= 0).all() and (lam[y == 0] == 0).all()
+    np.testing.assert_allclose(np.einsum("kn,knp->kp", lam * y, X), to_numpy(res["coef"]),
+                               atol=1e-9)
+    E, _, G, _ = _scaled(xnp, X, y)
+    first = _closest_pair(xnp, G, E)
+    assert (first & (lam == 0)).any(axis=1).sum() >= 3  # (4 of 60 with this seed)

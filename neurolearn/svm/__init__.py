@@ -2,7 +2,9 @@
 
 :mod:`~neurolearn.svm.linear` is the entry point (soft margin in
 :mod:`~neurolearn.svm.soft_margin`, hard margin in
-:mod:`~neurolearn.svm.hard_margin`), :mod:`~neurolearn.svm.working_set`
+:mod:`~neurolearn.svm.hard_margin`, whose dual active-set method steps on
+fixed slots in :mod:`~neurolearn.svm.active_slots`),
+:mod:`~neurolearn.svm.working_set`
 solves on the trials near the boundary, :mod:`~neurolearn.svm.batches`
 schedules many problems of different sizes, and
 :mod:`~neurolearn.svm.retiring` keeps the books of problems leaving a batch.

@@ -141,20 +141,30 @@ def active_set_steps(xp: Any, G: Any, E: Any, A: Any, lam: Any, b: Any, *, max_s
     pending = xp.zeros((N,), dtype=xp.bool)
     frozen = xp.zeros((N,), dtype=xp.bool)
     done_h = np.zeros(N, dtype=bool)
-    exact = xp.zeros((N,), dtype=xp.bool)
+    finished = xp.zeros((N,), dtype=xp.bool)
     batch = RetiringBatch(N)
     n_steps = 0
 
     def state() -> tuple[Any, ...]:
         return (G, yv, trial, A, idx, filled, GA, yA, lamA, Kinv, lam_v, g_v, v_idx, pending,
-                frozen, exact, b)
+                frozen, finished, b)
 
-    def results(A: Any, idx: Any, filled: Any, GA: Any, yA: Any, lamA: Any, Kinv: Any,
-                lam_v: Any, g_v: Any, v_idx: Any, pending: Any, frozen: Any, exact: Any, b: Any
-                ) -> tuple[Any, ...]:
-        # (Takes the state from A on; the active set is returned on the trials.)
+    def results(G: Any, yv: Any, trial: Any, A: Any, idx: Any, filled: Any, GA: Any, yA: Any,
+                lamA: Any, Kinv: Any, lam_v: Any, g_v: Any, v_idx: Any, pending: Any,
+                frozen: Any, finished: Any, b: Any) -> tuple[Any, ...]:
+        # (Of the rows leaving, from their state; a finished row is frozen from
+        # the step it finished, so its iterate is the one it finished with.)
+        # Exact as it stands: the KKT conditions to the acceptance test's
+        # tolerance (active margins 1, Σλᵢyᵢ = 0), so no exact solve is needed.
         _, lam_t = _on_trials(xp, idx, filled, lamA, n)
         w_t = xp.matmul(xp.matrix_transpose(GA), lamA[..., None])[..., 0] + lam_v[:, None] * g_v
+        margin = xp.matmul(G, w_t[..., None])[..., 0] + yv * b[:, None]
+        wnorm = xp.sqrt(xp.sum(w_t * w_t, axis=-1))
+        slack = xp.max(xp.where(A, xp.abs(1.0 - margin), xp.zeros_like(margin)), axis=-1)
+        balance = (xp.abs(xp.sum(lamA * yA, axis=-1))
+                   / xp.maximum(xp.sum(lamA, axis=-1), 1e-300))
+        exact = (finished & (slack <= floor_of(wnorm)) & (balance <= refined)
+                 & (wnorm * resolution < 2.0) & xp.isfinite(wnorm))
         return A, lam_t, b, w_t, exact
 
     for n_steps in range(1, max_steps + 1):  # noqa: B007 - steps, not problems
@@ -165,11 +175,7 @@ def active_set_steps(xp: Any, G: Any, E: Any, A: Any, lam: Any, b: Any, *, max_s
         violation = xp.where(trial & ~A, 1.0 - margin, xp.full_like(margin, -float("inf")))
         worst = xp.max(violation, axis=-1)
         done = ~frozen & ~pending & (worst <= floor)
-        slack = xp.max(xp.where(A, xp.abs(1.0 - margin), xp.zeros_like(margin)), axis=-1)
-        balance = (xp.abs(xp.sum(lamA * yA, axis=-1))
-                   / xp.maximum(xp.sum(lamA, axis=-1), 1e-300))
-        exact = exact | (done & (slack <= floor) & (balance <= refined)
-                         & (wnorm * resolution < 2.0) & xp.isfinite(wnorm))
+        finished = finished | done
         live = ~frozen & ~done
         # The trial to add: the one being added, else the most violated.
         v_idx = xp.where(pending, v_idx, xp.argmax(violation, axis=-1))
@@ -199,9 +205,11 @@ def active_set_steps(xp: Any, G: Any, E: Any, A: Any, lam: Any, b: Any, *, max_s
         stuck = live & (~xp.isfinite(t) | (~dropping & ~room) | ~xp.any(filled, axis=-1))
         live = live & ~stuck
         t = xp.where(live, t, xp.zeros_like(t))
-        lamA = lamA + t[:, None] * dlam
+        # (Rows not stepping keep their iterate exactly, even where their
+        # direction is not finite.)
+        lamA = xp.where(live[:, None], lamA + t[:, None] * dlam, lamA)
         lam_v = lam_v + t
-        b = b + t * db
+        b = xp.where(live, b + t * db, b)
         join = live & ~dropping
         drop = live & dropping
         # v joins the first empty slot (bordering), or slot r leaves (its reverse).
@@ -241,10 +249,10 @@ def active_set_steps(xp: Any, G: Any, E: Any, A: Any, lam: Any, b: Any, *, max_s
             # The frozen rows' results (computed on those rows only), then the rest go on.
             out = xp.asarray(np.flatnonzero(frozen_h))
             batch.keep(np.flatnonzero(frozen_h),
-                       results(*(xp.take(a, out, axis=0) for a in state()[3:])))
+                       results(*(xp.take(a, out, axis=0) for a in state())))
             keep = batch.drop(xp, frozen_h)
             (G, yv, trial, A, idx, filled, GA, yA, lamA, Kinv, lam_v, g_v, v_idx, pending,
-             frozen, exact, b) = (xp.take(a, keep, axis=0) for a in state())
+             frozen, finished, b) = (xp.take(a, keep, axis=0) for a in state())
             no_slot = xp.zeros((G.shape[0], 1), dtype=dtype)
-    A, lam, b, w, exact = batch.collect(xp, results(*state()[3:]))
+    A, lam, b, w, exact = batch.collect(xp, results(*state()))
     return A, lam, b, w, exact, done_h, n_steps

@@ -42,8 +42,10 @@ def _solve_sets(xp: Any, Xw: np.ndarray, yw: np.ndarray, *, C: float | None, max
     """One round of the working-set driver: :func:`fit_linear_svm` on the
     gathered sets, as host arrays. A hard margin with a ``guess`` at each
     set's support is first finished from it exactly
-    (:func:`neurolearn.svm.hard_margin.fit_from_support`); only the problems
-    where that is not the optimum take interior-point steps."""
+    (:func:`neurolearn.svm.hard_margin.fit_from_support`), and one with at
+    most ``_FEW_UNITS`` units and no guess by the dual active-set method
+    (:func:`neurolearn.svm.hard_margin.fit_active_set`); only the problems
+    these do not accept take interior-point steps."""
     keys = ("coef", "intercept", "converged", "slack") + (("separable", "dual") if C is None
                                                           else ())
     out: dict[str, np.ndarray] = {}
