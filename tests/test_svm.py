@@ -468,3 +468,23 @@ def test_dual_active_set_on_slots_drops_and_matches_the_interior_point(namespace
     E, _, G, _ = _scaled(xnp, X, y)
     first = _closest_pair(xnp, G, E)
     assert (first & (lam == 0)).any(axis=1).sum() >= 3  # (4 of 60 with this seed)
+
+
+def test_soft_margin_blocks_give_the_one_batch_answer(monkeypatch):
+    """On the CPU the soft-margin solve runs in cache-sized blocks of problems:
+    the answer is the one batch's, problem by problem (blocks of 7 problems,
+    the last one short), and libsvm's."""
+    import neurolearn.svm.soft_margin as sm
+
+    rng = np.random.default_rng(3)
+    N, n, p = 40, 60, 3
+    y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)[None, :].repeat(N, 0)
+    X = rng.normal(size=(N, n, p)) + 0.8 * y[..., None] * [1.0, 0.0, 0.0]
+    whole = sm.fit_soft_margin(xnp, X, y, C=1.0, max_iter=80, tol=1e-9)
+    monkeypatch.setattr(sm, "_BLOCK_ENTRIES", 7 * n)
+    blocks = sm.fit_soft_margin(xnp, X, y, C=1.0, max_iter=80, tol=1e-9)
+    assert blocks["converged"].all()
+    for key in ("coef", "intercept", "dual", "slack"):
+        np.testing.assert_allclose(blocks[key], whole[key], rtol=1e-6, atol=1e-8)
+    ref = SVC(kernel="linear", C=1.0, tol=1e-10).fit(X[-1], y[-1])
+    np.testing.assert_allclose(blocks["coef"][-1], ref.coef_[0], atol=1e-5)
