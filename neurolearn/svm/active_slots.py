@@ -14,9 +14,11 @@ is carried from step to step rather than factored at each: the step
 direction is u = K⁻¹c with c = [Q_Av; y_v], and κ = q_vv − cᵀu, the Schur
 complement of K in the matrix with trial v added, is both the growth rate
 of v's margin and the pivot of the bordering formula that adds v (a
-rank-one update); a trial leaves by the reverse formula (Golub & Van Loan,
-§2.1.4). Each step is then a few (S + 1)-square products per problem, a
-third of the time of a factorisation per step on 3,000 subsets of 8 units.
+rank-one update of the inverse of a bordered matrix, through its Schur
+complement); a trial leaves by the reverse update. Each step is then a few
+(S + 1)-square products per problem: from one trial per class, 3,000
+subsets of 8 units (152 trials) take 0.17–0.21 s, against 0.48 s when each
+step sorted the trials and factored its system.
 
 Rounding in the carried inverse is harmless: the iterate is accepted only
 when it meets the KKT conditions to the acceptance test's tolerance, and
