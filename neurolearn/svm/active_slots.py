@@ -114,7 +114,8 @@ def active_set_steps(xp: Any, G: Any, E: Any, A: Any, lam: Any, b: Any, *, max_s
     floor_of : callable
         ‖w‖ ↦ the largest violation an accepted hyperplane may leave.
     refined : float
-        The largest relative |Σλᵢyᵢ| of an iterate accepted as it stands.
+        The largest ratio of Σλᵢyᵢ (in absolute value) to Σλᵢ of an iterate
+        accepted as it stands.
     resolution : float
         Hull distances below this (scaled units) are not separable.
 
