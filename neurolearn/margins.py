@@ -43,6 +43,7 @@ from neurolearn.schema import (
     validate,
 )
 from neurolearn.session_arrays import trained_trials, unit_subsets, zscore_each, zscore_rows
+from neurolearn.summary import _nan_group_means
 from neurolearn.svm import solve_batches
 from neurolearn.svm.hard_margin import RESOLUTION
 
@@ -272,11 +273,9 @@ def _hard_margin_dataset(hard: dict[str, np.ndarray], grid: tuple[np.ndarray, tu
 
 def _by_day(per_session: xr.DataArray) -> dict[int, float]:
     """NaN-skipping mean per day (NaN for a day with no value), as {day: mean}."""
-    values = per_session.values
     days, day_of = np.unique(per_session["day"].values, return_inverse=True)
-    total = np.bincount(day_of, weights=np.nan_to_num(values))
-    counted = np.bincount(day_of, weights=np.isfinite(values).astype(float))
-    mean = np.divide(total, counted, out=np.full(days.size, np.nan), where=counted > 0)
+    mean, _ = _nan_group_means(np.asarray(per_session.values, dtype=float),
+                               day_of.reshape(-1), days.size)
     return {int(d): float(v) for d, v in zip(days, mean, strict=True)}
 
 
