@@ -89,11 +89,15 @@ def _slots(xp: Any, G: Any, yv: Any, A: Any, lam: Any, S: int, m: int
     return pad(order), pad(filled, False), pad(GA), pad(yA), pad(lamA), Kinv
 
 
-def _on_trials(xp: Any, idx: Any, filled: Any, lamA: Any, n: int) -> tuple[Any, Any]:
-    """The active set as a trial mask (N, n) and the multipliers on the trials."""
+def _on_trials(xp: Any, idx: Any, filled: Any, lamA: Any, n: int) -> Any:
+    """The slots' multipliers on the trials (N, n)."""
     hit = (idx[..., None] == xp.arange(n)[None, None, :]) & filled[..., None]  # (N, S, n)
-    lam = xp.sum(xp.where(hit, lamA[..., None], xp.zeros_like(lamA[..., None])), axis=1)
-    return xp.any(hit, axis=1), lam
+    return xp.sum(xp.where(hit, lamA[..., None], xp.zeros_like(lamA[..., None])), axis=1)
+
+
+def _weights(xp: Any, GA: Any, lamA: Any, lam_v: Any, g_v: Any) -> Any:
+    """w = Σ λᵢgᵢ over the slots and the trial being added (N, p)."""
+    return xp.matmul(xp.matrix_transpose(GA), lamA[..., None])[..., 0] + lam_v[:, None] * g_v
 
 
 def active_set_steps(xp: Any, G: Any, E: Any, A: Any, lam: Any, b: Any, *, max_steps: int,
@@ -121,11 +125,37 @@ def active_set_steps(xp: Any, G: Any, E: Any, A: Any, lam: Any, b: Any, *, max_s
 
     Returns
     -------
-    A, λ, b, w, exact, finished (host bool), n_steps
-        Per problem, in input order: the last active set, multipliers (on the
-        trials), intercept and w; whether the iterate is the optimum as it
-        stands (the KKT conditions to tolerance); whether the method finished
-        (no trial violated; else its steps ran out or could not be taken).
+    A : bool array (N, n)
+        The last active set, in input order (as are all the per-problem results).
+    lam : array (N, n)
+        Multipliers on the trials (scaled units, as G).
+    b : array (N,), w : array (N, p)
+        The iterate's intercept and weights (w = Σλᵢgᵢ).
+    exact : bool array (N,)
+        The iterate is the optimum as it stands (the KKT conditions to tolerance).
+    finished : bool ndarray (N,)
+        No trial is violated (else the steps ran out or could not be taken).
+    n_steps : int
+
+    Examples
+    --------
+    Two trials per class on a line, x̃ = ±0.5 and ±1: from the outer pair's
+    optimum, the inner trials join and the outer ones leave, to the optimum
+    w = 2, b = 0 (margin 1/2), λ = 2 on each inner trial.
+
+    >>> import array_api_compat.numpy as xp
+    >>> import numpy as np
+    >>> from neurolearn.svm.hard_margin import violation_floor
+    >>> x = np.array([[[1.0], [0.5], [-0.5], [-1.0]]])
+    >>> y = np.array([[1.0, 1.0, -1.0, -1.0]])
+    >>> E = np.stack([y > 0, y < 0], axis=-1).astype(float)
+    >>> outer = np.array([[True, False, False, True]])
+    >>> lam0 = outer * 0.5  # the outer pair's optimum: w = 1, margins 1 there
+    >>> A, lam, b, w, exact, finished, n_steps = active_set_steps(
+    ...     xp, x * y[..., None], E, outer, lam0, np.zeros(1), max_steps=10,
+    ...     floor_of=violation_floor, refined=1e-13, resolution=1e-6)
+    >>> A.tolist(), np.round(lam, 12).tolist(), np.round(w, 12).tolist(), bool(exact[0])
+    ([[False, True, True, False]], [[0.0, 2.0, 2.0, 0.0]], [[2.0]], True)
     """
     N, n, p = G.shape
     dtype = G.dtype
@@ -159,8 +189,8 @@ def active_set_steps(xp: Any, G: Any, E: Any, A: Any, lam: Any, b: Any, *, max_s
         # the step it finished, so its iterate is the one it finished with.)
         # Exact as it stands: the KKT conditions to the acceptance test's
         # tolerance (active margins 1, Σλᵢyᵢ = 0), so no exact solve is needed.
-        _, lam_t = _on_trials(xp, idx, filled, lamA, n)
-        w_t = xp.matmul(xp.matrix_transpose(GA), lamA[..., None])[..., 0] + lam_v[:, None] * g_v
+        lam_t = _on_trials(xp, idx, filled, lamA, n)
+        w_t = _weights(xp, GA, lamA, lam_v, g_v)
         margin = xp.matmul(G, w_t[..., None])[..., 0] + yv * b[:, None]
         wnorm = xp.sqrt(xp.sum(w_t * w_t, axis=-1))
         slack = xp.max(xp.where(A, xp.abs(1.0 - margin), xp.zeros_like(margin)), axis=-1)
@@ -171,7 +201,7 @@ def active_set_steps(xp: Any, G: Any, E: Any, A: Any, lam: Any, b: Any, *, max_s
         return A, lam_t, b, w_t, exact
 
     for n_steps in range(1, max_steps + 1):  # noqa: B007 - steps, not problems
-        w = xp.matmul(xp.matrix_transpose(GA), lamA[..., None])[..., 0] + lam_v[:, None] * g_v
+        w = _weights(xp, GA, lamA, lam_v, g_v)
         margin = xp.matmul(G, w[..., None])[..., 0] + yv * b[:, None]
         wnorm = xp.sqrt(xp.sum(w * w, axis=-1))
         floor = floor_of(wnorm)
