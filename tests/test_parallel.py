@@ -76,3 +76,57 @@ def test_separation_by_session_group_equal_one_process(small_tree, client):
     b = _separation(small_tree, config, device="cpu", scheduler=client)
     assert a.sizes["session"] > 2  # (more sessions than workers: several groups)
     xr.testing.assert_identical(a, b)
+
+
+def test_analyze_through_a_client_runs_the_session_steps_at_once(client):
+    """With a Client, behaviour, decoding, the protocol, margins and separation run from
+    threads of their own at once; every node equals the in-process analysis
+    (the held-out margin to the soft-margin solver's tolerance), and their
+    overlapping times are filed apart from ``timings`` (whose sum stays the run's)."""
+    import json
+
+    import xarray as xr
+
+    from data_loaders import make_overtraining_dataset
+    from neurolearn.pipeline import analyze
+
+    study = make_overtraining_dataset(n_mice=2, n_training_days=2, n_overtraining_days=2,
+                                      trials_per_session=160, seed=4)
+    config = {"decoding": {"n_permutations": 30, "n_folds": 4, "protocol": "bernerslee2023"},
+              "margins": {"n_subsamples": 3, "n_folds": 4},
+              "trends": {"n_boot": 50, "n_permutations": 50}}
+    a = analyze(study, config=config, progress=False)
+    b = analyze(study, config=config, progress=False, scheduler=client)
+    steps = ["behaviour", "decoding", "protocol", "margins", "separation"]
+    assert ", ".join(steps) in json.loads(b.attrs["timings"])
+    assert sorted(json.loads(b.attrs["concurrent_timings"])) == sorted(steps)
+    assert "concurrent_timings" not in a.attrs
+    for node in ("decoding", "bernerslee2023", "separation", "flips", "behaviour"):
+        xr.testing.assert_identical(a[node].to_dataset(), b[node].to_dataset())
+    np.testing.assert_allclose(b["margins"]["heldout_margin"].values,
+                               a["margins"]["heldout_margin"].values, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(b["margins"]["margin"].values, a["margins"]["margin"].values)
+
+
+@pytest.mark.parametrize("at_once", [False, True])
+def test_independent_steps_file_skips_and_raise_other_errors(at_once):
+    """A step allowed to be skipped gives back its InsufficientDataError; any
+    other step's error reaches the caller, in turn or at once."""
+    from tqdm.auto import tqdm
+
+    from neurolearn.errors import InsufficientDataError
+    from neurolearn.pipeline.analyze import _independent_steps
+
+    def short():
+        raise InsufficientDataError("no probe trials")
+
+    timings, overlapping = {}, {}
+    with tqdm(disable=True) as bar:
+        done = _independent_steps({"a": lambda: 1, "p": short}, timings, overlapping, bar,
+                                  at_once=at_once, may_skip={"p": InsufficientDataError})
+        assert done["a"] == 1 and isinstance(done["p"], InsufficientDataError)
+        assert set(timings) == ({"a, p"} if at_once else {"a", "p"})
+        assert set(overlapping) == ({"a", "p"} if at_once else set())
+        with pytest.raises(InsufficientDataError, match="no probe"):
+            _independent_steps({"a": lambda: 1, "b": short}, {}, {}, bar, at_once=at_once,
+                               may_skip={"a": InsufficientDataError})
