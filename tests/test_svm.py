@@ -209,33 +209,80 @@ def test_crossover_solutions_are_exact(C, shift, monkeypatch):
     np.testing.assert_allclose(exact["coef"], newton["coef"], rtol=1e-4, atol=1e-5)
 
 
-def test_crossover_rejects_a_wrong_support_set():
-    from neurolearn.svm.soft_margin import _crossover
+def _libsvm_partition(X, y, C):
+    """libsvm's optimum at tol 1e-12 and its partition: free (0 < α < C) and
+    at-bound (α = C) trials."""
+    sk = SVC(kernel="linear", C=C, tol=1e-12).fit(X, y)
+    alpha = np.zeros(len(y))
+    alpha[sk.support_] = np.abs(sk.dual_coef_[0])
+    free = (alpha > 1e-8 * C) & (alpha < C * (1 - 1e-8))
+    return sk, alpha, free, alpha >= C * (1 - 1e-8)
 
-    X, y = _problem(3, 50, 3, 3.0)
-    sk = SVC(kernel="linear", C=BIG_C, tol=1e-12).fit(X, y)
-    A = (np.c_[X, np.ones(len(y))] * y[:, None])[None]
-    margin = y * sk.decision_function(X)
-    on = np.zeros(len(y), bool)
-    on[sk.support_] = True
-    # An interior-point-like state: λ ≫ s on support vectors, λ ≪ s elsewhere.
-    lam = np.where(on, 1.0, 1e-6)
-    s = np.where(on, 1e-6, np.maximum(margin - 1, 1e-3))
-    xi, mu = np.full(len(y), 1e-9), BIG_C - lam
-    bound = np.ones((1, len(y)))
-    z, _, lam_x, ok = _crossover(xnp, A, bound, BIG_C,
-                                 (xi[None], s[None], lam[None], mu[None]), 1e-9)
+
+def _constraint_rows(X, y):
+    return (np.c_[X, np.ones(len(y))] * y[:, None])[None], np.ones((1, len(y)))
+
+
+@pytest.mark.parametrize("C, shift", [(BIG_C, 3.0), (1.0, 1.0)])
+def test_partition_optimum_rejects_a_wrong_partition(C, shift):
+    from neurolearn.svm.soft_margin import _partition_optimum
+
+    X, y = _problem(3, 60, 3, shift)
+    sk, alpha, free, at_bound = _libsvm_partition(X, y, C)
+    assert free.sum() <= 4 and (C < BIG_C) == bool(at_bound.any())
+    A, bound = _constraint_rows(X, y)
+    z, xi, lam, margin, ok = _partition_optimum(xnp, A, bound, C, free[None], at_bound[None],
+                                                1e-9)
     assert ok[0]
     np.testing.assert_allclose(z[0, :3], sk.coef_[0], rtol=1e-5)
-    np.testing.assert_allclose(lam_x[0, sk.support_], np.abs(sk.dual_coef_[0]), rtol=1e-5)
-    # Drop one support vector from the guess: its constraint is then violated.
-    lam_wrong = lam.copy()
-    lam_wrong[sk.support_[0]] = 1e-6
-    s_wrong = s.copy()
-    s_wrong[sk.support_[0]] = 1.0
-    *_, ok_wrong = _crossover(xnp, A, bound, BIG_C,
-                              (xi[None], s_wrong[None], lam_wrong[None], mu[None]), 1e-9)
+    np.testing.assert_allclose(lam[0], alpha, atol=1e-5 * C)
+    np.testing.assert_allclose(xi[0], np.maximum(0.0, 1.0 - y * sk.decision_function(X)),
+                               atol=1e-5)
+    # One free support vector dropped from the guess: its constraint breaks.
+    wrong = free.copy()
+    wrong[np.flatnonzero(free)[0]] = False
+    *_, ok_wrong = _partition_optimum(xnp, A, bound, C, wrong[None], at_bound[None], 1e-9)
     assert not ok_wrong[0]
+    # Three trials near the margin guessed free as well: more free trials
+    # than unknowns (w, b) overdetermine the margins, so not an optimum.
+    extra = free.copy()
+    extra[np.argsort(np.abs(y * sk.decision_function(X) - 1.0) + 10.0 * free)[:3]] = True
+    assert extra.sum() == free.sum() + 3 > 4
+    *_, ok_extra = _partition_optimum(xnp, A, bound, C, extra[None], at_bound[None], 1e-9)
+    assert not ok_extra[0]
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "strict"])
+@pytest.mark.parametrize("C, shift", [(BIG_C, 3.0), (1.0, 1.0)])
+def test_crossover_corrects_a_guess_one_trial_off(C, shift, namespace, monkeypatch):
+    import neurolearn.svm.soft_margin as soft
+
+    xp = array_api_strict if namespace == "strict" else xnp
+
+    X, y = _problem(4, 60, 3, shift)
+    sk, alpha, free, at_bound = _libsvm_partition(X, y, C)
+    A, bound = _constraint_rows(X, y)
+    # An interior-point-like state one trial off: a free support vector
+    # guessed off the margin (hard) or at the bound (soft).
+    guess_free, guess_bound = free.copy(), at_bound.copy()
+    missed = np.flatnonzero(free)[1]
+    guess_free[missed] = False
+    guess_bound[missed] = C < BIG_C
+    lam = np.where(guess_free, 0.5 * min(C, 1.0), np.where(guess_bound, C * (1 - 1e-6), 1e-6))
+    s = np.where(guess_free | guess_bound, 1e-6, 1.0)
+    mu = C - lam
+    xi = np.where(guess_bound, 1.0, 1e-9)
+    state = tuple(xp.asarray(v[None]) for v in (xi, s, lam, mu))
+    A, bound = xp.asarray(A), xp.asarray(bound)
+    monkeypatch.setattr(soft, "_CROSSOVER_PASSES", 1)
+    assert soft._crossover(xp, A, bound, C, state, 1e-9) == []
+    monkeypatch.setattr(soft, "_CROSSOVER_PASSES", 3)
+    (rows, z, xi_x, lam_x), = soft._crossover(xp, A, bound, C, state, 1e-9)
+    z, lam_x = to_numpy(z), to_numpy(lam_x)
+    assert rows.tolist() == [0]
+    np.testing.assert_allclose(z[0, :3], sk.coef_[0], rtol=1e-5)
+    np.testing.assert_allclose(z[0, 3], sk.intercept_[0], atol=1e-5)
+    np.testing.assert_allclose(lam_x[0], alpha, atol=1e-5 * C)
 
 
 def test_padding_costs_no_extra_iterations_at_hard_margin():
