@@ -311,8 +311,14 @@ def _heldout_distances(data: list[xr.Dataset], *, n_units: int | None, n_subsamp
 def _heldout_group(data: list[xr.Dataset], *, n_units: int | None, n_subsamples: int,
                    n_folds: int, C: float, seed: int, device: Any, variable: str,
                    progress: bool = False) -> list[dict[str, Any] | None]:
-    """:func:`_heldout_distances` of a list of sessions, their SVMs in this process."""
-    problems, index, sessions = [], [], []
+    """:func:`_heldout_distances` of a list of sessions, their SVMs in this process.
+
+    Problems are built and scored a (session, fold) at a time, all its unit
+    subsets in one array operation: a loop over the 10,300 (session, fold,
+    subset) problems of the embedded study cost 0.3 s of the step's 2.3 s.
+    """
+    problems: list[tuple[np.ndarray, np.ndarray]] = []
+    blocks, sessions = [], []  # (session, fold, first problem, z-scores) per block
     for s, ds in enumerate(data):
         prob = session_problem(ds, n_folds=n_folds, seed=seed, variable=variable)
         subsets = unit_subsets(prob.X.shape[1], n_units, n_subsamples, make_rng(prob.seed))
@@ -322,9 +328,11 @@ def _heldout_group(data: list[xr.Dataset], *, n_units: int | None, n_subsamples:
         for f in range(n_folds):
             rows = prob.train[f] > 0
             Z = zscore_rows(prob.X, rows)
-            for k, units in enumerate(subsets):
-                problems.append((Z[rows][:, units], np.where(prob.y[rows] > 0.5, 1.0, -1.0)))
-                index.append((s, k, f, Z))
+            labels = np.where(prob.y[rows] > 0.5, 1.0, -1.0)
+            blocks.append((s, f, len(problems), Z))
+            # (subsets, trials, units): one gather for all the fold's subsets.
+            for X_k in np.moveaxis(Z[rows][:, subsets], 1, 0):
+                problems.append((X_k, labels))
     if not problems:  # (no session with n_units units: the caller decides)
         return [None] * len(data)
     fits, = solve_batches(problems, Cs=(C,), device=device, scheduler=None,
@@ -338,21 +346,21 @@ def _heldout_group(data: list[xr.Dataset], *, n_units: int | None, n_subsamples:
                                                              np.nan),
                         "unconverged": np.zeros(len(subsets), bool),
                         "no_direction": np.zeros(len(subsets), bool)})
-    for i, (s, k, f, Z) in enumerate(index):
-        prob, units = sessions[s][0], sessions[s][1][k]
+    for s, f, first, Z in blocks:
+        prob, subsets = sessions[s]
+        K, u = subsets.shape
         test = prob.test[f] > 0
-        w = fits["coef"][i, :units.size]
-        norm = float(np.linalg.norm(w))
+        w = fits["coef"][first:first + K, :u]  # (subsets, units)
+        norm = np.linalg.norm(w, axis=1)
         # A fold whose SVM did not converge, or has no direction (w = 0: its
         # units are constant there), voids its subsample: never averaged in.
-        if not fits["converged"][i]:
-            results[s]["unconverged"][k] = True
-        elif not norm > 0:
-            results[s]["no_direction"][k] = True
-        else:
-            signed = np.where(prob.y[test] > 0.5, 1.0, -1.0) * (Z[test][:, units] @ w
-                                                                 + fits["intercept"][i])
-            results[s]["distance"][k, test] = signed / norm
+        converged = fits["converged"][first:first + K]
+        results[s]["unconverged"] |= ~converged
+        results[s]["no_direction"] |= converged & ~(norm > 0)
+        decision = (np.einsum("tku,ku->kt", Z[test][:, subsets], w)
+                    + fits["intercept"][first:first + K, None])
+        signed = np.where(prob.y[test] > 0.5, 1.0, -1.0) * decision
+        results[s]["distance"][:, test] = signed / np.where(norm > 0, norm, 1.0)[:, None]
     for r in results:
         if r is not None:
             r["distance"][r["unconverged"] | r["no_direction"]] = np.nan

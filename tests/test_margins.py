@@ -250,22 +250,29 @@ def test_pooled_fisher_direction_on_padded_batches(rng, two_pass):
         np.testing.assert_allclose(mu1[k], A.mean(0), rtol=1e-12)
 
 
-def test_unconverged_svms_are_left_out_and_reported(small_tree, monkeypatch):
+def _edit_solver_output(monkeypatch, key, problem, value):
+    """Make the SVM solver report ``value`` as ``key`` of problem ``problem``, all
+    problems in one batch in input order (so problem k is session 0's, fold 0,
+    subset k, for k below the subsamples)."""
     import neurolearn.svm.batches as m
-    from neurolearn.errors import NeurolearnWarning
 
     real = m.fit_linear_svm_working_set
 
-    def first_fails(*args, **kwargs):
+    def edited(*args, **kwargs):
         out = real(*args, **kwargs)
-        out["converged"] = out["converged"].copy()
-        out["converged"][0] = False  # the first problem: session 0, fold 0, subset 0
+        out[key] = out[key].copy()
+        out[key][problem] = value
         return out
 
-    clean = heldout_margin(small_tree, n_units=4, n_subsamples=3, progress=False)
-    monkeypatch.setattr(m, "fit_linear_svm_working_set", first_fails)
-    # One batch in input order, so "the first problem" is session 0's.
+    monkeypatch.setattr(m, "fit_linear_svm_working_set", edited)
     monkeypatch.setattr(m, "size_groups", lambda shapes: [np.arange(len(shapes))])
+
+
+def test_unconverged_svms_are_left_out_and_reported(small_tree, monkeypatch):
+    from neurolearn.errors import NeurolearnWarning
+
+    clean = heldout_margin(small_tree, n_units=4, n_subsamples=3, progress=False)
+    _edit_solver_output(monkeypatch, "converged", 0, False)
     with pytest.warns(NeurolearnWarning, match="1 unit subsets with an SVM that did not "
                                                "converge"):
         res = heldout_margin(small_tree, n_units=4, n_subsamples=3, progress=False)
@@ -274,5 +281,21 @@ def test_unconverged_svms_are_left_out_and_reported(small_tree, monkeypatch):
     assert np.isnan(sub[0, 0]) and np.isfinite(sub[0, 1:]).all()
     assert float(res["heldout_margin"][0]) == pytest.approx(
         float(clean["heldout_margin_subsample"][0, 1:].mean()))
+    np.testing.assert_array_equal(res["heldout_margin"].values[1:],
+                                  clean["heldout_margin"].values[1:])
+
+
+def test_svms_without_direction_are_left_out_and_reported(small_tree, monkeypatch):
+    from neurolearn.errors import NeurolearnWarning
+
+    clean = heldout_margin(small_tree, n_units=4, n_subsamples=3, progress=False)
+    _edit_solver_output(monkeypatch, "coef", 1, 0.0)  # w = 0, as for constant units
+    with pytest.warns(NeurolearnWarning, match="0 unit subsets with an SVM that did not "
+                                               "converge and 1 with no direction"):
+        res = heldout_margin(small_tree, n_units=4, n_subsamples=3, progress=False)
+    assert res["n_no_direction"].values.tolist() == [1] + [0] * (res.sizes["session"] - 1)
+    sub = res["heldout_margin_subsample"].values
+    assert np.isnan(sub[0, 1]) and np.isfinite(sub[0, [0, 2]]).all()
+    np.testing.assert_allclose(sub[0, [0, 2]], clean["heldout_margin_subsample"].values[0, [0, 2]])
     np.testing.assert_array_equal(res["heldout_margin"].values[1:],
                                   clean["heldout_margin"].values[1:])
