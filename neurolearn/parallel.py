@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -254,7 +255,10 @@ def map_items(func: Callable[..., Any], items: Sequence[Any], *, scheduler: Any 
         for i, chunk in enumerate(chunks):
             data, = scheduler.scatter([chunk], hash=False,
                                       workers=[workers[i % len(workers)]] if workers else None)
-            futures.append(scheduler.submit(_apply_each, data, pure=False, task=func,
+            # Named after the function, so the dashboard's task stream and
+            # progress bars say which step a task belongs to.
+            key = f"{getattr(func, '__name__', 'task')}-{uuid.uuid4().hex}"
+            futures.append(scheduler.submit(_apply_each, data, key=key, task=func,
                                             kwargs=kwargs))
         if progress:
             from dask.distributed import as_completed

@@ -35,6 +35,16 @@ def _scaled(x, *, factor):
     return factor * x
 
 
+def test_client_tasks_are_named_after_the_function(client):
+    """The dashboard's task stream says which function (which step) a task runs."""
+    with distributed.get_task_stream(client) as stream:
+        map_items(_scaled, list(range(8)), scheduler=client, progress=False, factor=2)
+        map_items(_scaled, list(range(8)), scheduler=client, progress=False, factor=2)
+    keys = [task["key"] for task in stream.data]
+    assert keys and all(str(key).startswith("_scaled-") for key in keys)
+    assert len(set(keys)) == len(keys)  # a call's tasks never reuse another's results
+
+
 def test_svm_margins_through_a_client_equal_one_process(small_tree, client):
     """The SVM blocks travel to the workers padded; the exact hard margins are
     the same as in this process."""
