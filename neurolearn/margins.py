@@ -284,11 +284,14 @@ def _heldout_distances(data: list[xr.Dataset], *, n_units: int | None, n_subsamp
                        progress: bool, scheduler: Any) -> list[dict[str, Any] | None]:
     """Per session: CV signed distances y(w·x+b)/‖w‖ of trained trials, per subsample.
 
+    Each session's result is a dict of ``y``, ``trained`` and ``stimulus``
+    (n_trials,), ``distance`` (n_subsets, n_trials), NaN off the trained
+    trials and on voided subsets, and ``unconverged`` and ``no_direction``
+    (n_subsets,) bool; None for a session with too few units.
+
     With a scheduler on the CPU, groups of sessions go to the workers whole
-    (their problems built, solved and scored there): building the problems
-    and scoring the folds is a Python loop over sessions × folds × subsets,
-    about an eighth of the step, which would otherwise stay in this process.
-    One group per worker thread: the SVMs batch better in larger groups
+    (their problems built, solved and scored there, so only those results
+    come back). One group per worker thread: the SVMs batch better in larger groups
     (measured on 2 cores, 1,038 sessions in one process: 22.0 s as one
     group, 23.2 s as two, 24.8 s as eight; on 2 workers 13.5-13.8 s in two
     groups, 14.2 s in eight).
@@ -342,8 +345,10 @@ def _heldout_group(data: list[xr.Dataset], *, n_units: int | None, n_subsamples:
         if subsets is None:
             results.append(None)
             continue
-        results.append({"problem": prob, "distance": np.full((len(subsets), prob.y.size),
-                                                             np.nan),
+        # Only what the measures read back: a whole SessionProblem (its
+        # trials × units and fold masks) would travel back from a worker too.
+        results.append({"y": prob.y, "trained": prob.trained, "stimulus": prob.stimulus,
+                        "distance": np.full((len(subsets), prob.y.size), np.nan),
                         "unconverged": np.zeros(len(subsets), bool),
                         "no_direction": np.zeros(len(subsets), bool)})
     for s, f, first, Z in blocks:
@@ -478,8 +483,8 @@ def heldout_margin(
     values = np.full((len(results), n_sub), np.nan)
     for s, r in enumerate(results):
         if r is not None:
-            trained = r["problem"].trained
-            values[s] = _normalised(r["distance"][:, trained], r["problem"].y[trained])[0]
+            trained = r["trained"]
+            values[s] = _normalised(r["distance"][:, trained], r["y"][trained])[0]
     unconverged, no_direction = _report_void(results, data, "heldout_margin")
     coords = session_coords(iter_sessions(data))
     coords["subsample"] = np.arange(n_sub)
@@ -554,15 +559,14 @@ def signed_margins(
     for s, r in enumerate(results):
         if r is None:
             continue
-        prob = r["problem"]
-        trained = prob.trained
-        scaled = _normalised(r["distance"][:, trained], prob.y[trained])[1]
+        trained = r["trained"]
+        scaled = _normalised(r["distance"][:, trained], r["y"][trained])[1]
         n = int(trained.sum())
         columns["signed_margin"].append(_mean_over_subsamples(scaled.T))
         for key in ("session", "mouse", "day", "phase"):
             columns[key].append(np.repeat(table[key].values[s], n))
-        columns["stimulus"].append(prob.stimulus[trained])
-        columns["label"].append((prob.y[trained] > 0.5).astype(np.int64))
+        columns["stimulus"].append(r["stimulus"][trained])
+        columns["label"].append((r["y"][trained] > 0.5).astype(np.int64))
     flat = {k: np.concatenate(v) for k, v in columns.items()}
     return xr.Dataset(
         {"signed_margin": ("sample", flat.pop("signed_margin"),
