@@ -40,14 +40,17 @@ __all__ = ["fit_soft_margin"]
 # then pass 3-5 Newton steps before they would reach tol.
 _CROSSOVER_BELOW = 1e-3
 
-# Active-set passes of one crossover, and its free slots per unknown of
-# (w, b) (see _crossover and _free_slots). Measured on the held-out margin's
-# 8,029 whole 4-unit problems (median of 8 interleaved runs): 1, 2, 3 and 4
-# passes with 3(p + 1) slots 1.45, 1.41, 1.40 and 1.42 s; 3 passes with
-# 1, 2, 3 and 4 times p + 1 slots 1.57, 1.40, 1.40 and 1.46 s; one pass with
-# p + 1 slots (the plain crossover) 1.56 s.
+# Active-set passes of one crossover, and its free slots beyond the p + 1
+# unknowns of (w, b) (see _crossover and _free_slots). Measured on the
+# held-out margin's 8,029 whole 4-unit problems (median of 8 interleaved
+# runs): 1, 2, 3 and 4 passes 1.45, 1.41, 1.40 and 1.42 s with 10 extra
+# slots; one pass and no extra slot (the plain crossover) 1.56 s. Extra
+# slots, 0, 2, 4, 6 and 10 (median of 6, three passes): 1.52, 1.33, 1.30,
+# 1.29 and 1.29 s there, and 0.358, 0.349, 0.351, 0.366 and 0.369 s on
+# 3,000 soft margins of 8-unit subsets (bench_margins.py's sessions),
+# where larger slots cost more than they save.
 _CROSSOVER_PASSES = 3
-_SLOTS_PER_UNKNOWN = 3
+_EXTRA_FREE_SLOTS = 4
 
 # Problems × trials per block of a CPU solve (see fit_soft_margin).
 _BLOCK_ENTRIES = 2**17
@@ -160,10 +163,10 @@ def _free_slots(shape: tuple[int, ...]) -> int:
 
     A non-degenerate optimum has at most p + 1, but the iterate's guess and
     the active-set corrections pass through larger free sets on their way
-    there (see ``_SLOTS_PER_UNKNOWN``).
+    there (see ``_EXTRA_FREE_SLOTS``).
     """
     _, n, q = shape
-    return min(n, _SLOTS_PER_UNKNOWN * q)
+    return min(n, q + _EXTRA_FREE_SLOTS)
 
 
 def _partition_optimum(xp: Any, A: Any, bound: Any, C: float, free: Any, at_bound: Any,
