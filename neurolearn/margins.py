@@ -291,10 +291,10 @@ def _heldout_distances(data: list[xr.Dataset], *, n_units: int | None, n_subsamp
 
     With a scheduler on the CPU, groups of sessions go to the workers whole
     (their problems built, solved and scored there, so only those results
-    come back). One group per worker thread: the SVMs batch better in larger groups
-    (measured on 2 cores, 1,038 sessions in one process: 22.0 s as one
-    group, 23.2 s as two, 24.8 s as eight; on 2 workers 13.5-13.8 s in two
-    groups, 14.2 s in eight).
+    come back). One group per worker thread: the SVMs batch better in
+    larger groups (measured on 2 cores, 1,038 sessions in one process:
+    22.0 s as one group, 23.2 s as two, 24.8 s as eight; on 2 workers
+    13.5-13.8 s in two groups, 14.2 s in eight).
     """
     kw = {"n_units": n_units, "n_subsamples": n_subsamples, "n_folds": n_folds, "C": C,
           "seed": seed, "device": device, "variable": variable}
