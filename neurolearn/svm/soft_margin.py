@@ -136,13 +136,15 @@ def _crossover(xp: Any, A: Any, bound: Any, C: float, state: tuple[Any, ...], to
     at_bound = trial & (xi > mu)
     rows = np.arange(A.shape[0])
     solved = []
-    for _ in range(_CROSSOVER_PASSES):
+    for done_passes in range(1, _CROSSOVER_PASSES + 1):
         z, xi_x, lam_x, margin, ok = _partition_optimum(xp, A, bound, C, free, at_bound, tol)
         ok = to_numpy(ok)
         if ok.any():
             first = xp.asarray(np.flatnonzero(ok))
             solved.append((rows[ok],) + tuple(xp.take(v, first, axis=0)
                                               for v in (z, xi_x, lam_x)))
+        if done_passes == _CROSSOVER_PASSES:  # (no correction after the last pass)
+            break
         new_free, new_bound = _next_partition(xp, trial, free, at_bound, lam_x, margin, C)
         # Go on with the rejected problems whose partition changed and still
         # fits the free slots (an unchanged one would give the same solution).
